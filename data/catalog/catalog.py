@@ -1,0 +1,300 @@
+"""The catalog: priority fields, programmes with official codes, and the programme→field crosswalk.
+
+The catalog is data, not code: the shipped default lives in ``fields.csv`` and
+``programmes.csv`` beside this module, and an admin can replace it (``talentcast catalog load``);
+the store keeps every version, so a run always sees the catalog of its data watermark.
+
+Codes are official or absent. A code that merely *looks* like a catalog code misleads a planner,
+so each programme carries a ``verified`` flag and the ``source`` of its code, and the only
+non-official code is the reserved ``other`` line per level that keeps city totals complete.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Final
+
+import pandas as pd
+
+from data.problems import Problem, UploadRejected
+from data.readers import ROW_COLUMN, RawTable, read_table
+from data.vocabulary import LEVELS
+
+OTHER: Final = "other"
+TIERS: Final = ("national_strategic", "urgent", "social", "urban", "other")
+VERIFIED_VALUES: Final = ("yes", "no", "n/a")
+
+FIELD_COLUMNS: Final = ("field_code", "name_zh", "name_en", "tier", "sort_order")
+PROGRAMME_COLUMNS: Final = (
+    "programme_code",
+    "level",
+    "name_zh",
+    "name_en",
+    "duration_years",
+    "field_code",
+    "weight",
+    "verified",
+    "source",
+)
+PROGRAMME_ATTRIBUTES: Final = ("name_zh", "name_en", "duration_years", "verified", "source")
+
+#: Shapes of official codes per level: undergraduate catalog codes are six characters with an
+#: optional T (特设) / K (控制布点) suffix; vocational catalogs use six digits; graduate
+#: disciplines and professional-degree categories use four (or six for second-level disciplines).
+CODE_PATTERNS: Final[dict[str, re.Pattern[str]]] = {
+    "secondary_vocational": re.compile(r"^\d{6}$"),
+    "higher_vocational": re.compile(r"^\d{6}$"),
+    "bachelor": re.compile(r"^\d{6}(T|K|TK)?$"),
+    "master": re.compile(r"^\d{4}(\d{2})?$"),
+    "doctor": re.compile(r"^\d{4}(\d{2})?$"),
+}
+_WEIGHT_TOLERANCE: Final = 1e-6
+_FIELD_CODE: Final = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A consistent catalog version.
+
+    ``programmes`` has one row per (programme_code, level); ``crosswalk`` one row per
+    (programme_code, level, field_code) with weights summing to 1 per programme.
+    """
+
+    fields: pd.DataFrame
+    programmes: pd.DataFrame
+    crosswalk: pd.DataFrame
+    _field_lookup: dict[str, str] = field(init=False, repr=False, compare=False)
+    _programme_levels: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lookup: dict[str, str] = {}
+        for row in self.fields.itertuples(index=False):
+            for spelling in (row.field_code, row.name_zh, row.name_en):
+                lookup[str(spelling).strip().lower()] = str(row.field_code)
+        levels = self.programmes.groupby("programme_code")["level"].agg(tuple).to_dict()
+        object.__setattr__(self, "_field_lookup", lookup)
+        object.__setattr__(self, "_programme_levels", levels)
+
+    @property
+    def field_codes(self) -> tuple[str, ...]:
+        return tuple(self.fields["field_code"])
+
+    @property
+    def priority_field_codes(self) -> tuple[str, ...]:
+        return tuple(self.fields.loc[self.fields["tier"] != OTHER, "field_code"])
+
+    def resolve_field(self, text: str) -> str | None:
+        """Field code for a code, a Chinese name or an English name, ignoring case."""
+        return self._field_lookup.get(text.strip().lower())
+
+    def programme_levels(self, code: str) -> tuple[str, ...]:
+        """Levels at which the catalog offers ``code`` (empty if the code is unknown)."""
+        return self._programme_levels.get(code, ())
+
+    def suggest_programme(self, code: str) -> str | None:
+        """The closest known code, to turn a typo into a fix in an error message."""
+        matches = difflib.get_close_matches(code, list(self._programme_levels), n=1, cutoff=0.8)
+        return matches[0] if matches else None
+
+    def to_long_programmes(self) -> pd.DataFrame:
+        """The programmes in the long file layout (one row per programme and field)."""
+        merged = self.crosswalk.merge(self.programmes, on=["programme_code", "level"])
+        ordered = merged.sort_values(["programme_code", "level", "field_code"])
+        return ordered.loc[:, list(PROGRAMME_COLUMNS)].reset_index(drop=True)
+
+
+def build_catalog(fields_table: RawTable, programmes_table: RawTable) -> Catalog:
+    """Validate raw catalog files and assemble a :class:`Catalog`, or reject with problems."""
+    problems: list[Problem] = []
+    fields = _parse_fields(fields_table.frame, problems)
+    long = _parse_programmes(programmes_table.frame, problems)
+    if problems:
+        raise UploadRejected(problems)
+    return catalog_from_frames(fields, long)
+
+
+def catalog_from_frames(fields: pd.DataFrame, long: pd.DataFrame) -> Catalog:
+    """Check consistency of typed frames (as stored, or as parsed) and assemble the catalog."""
+    problems: list[Problem] = []
+    rows = long[ROW_COLUMN] if ROW_COLUMN in long else pd.Series(None, index=long.index)
+    known_fields = set(fields["field_code"])
+    for row, code in zip(rows, long["field_code"], strict=True):
+        if code not in known_fields:
+            problems.append(Problem(_row(row), "field_code", f"unknown field code {code!r}"))
+    key = ["programme_code", "level"]
+    duplicated = long.duplicated([*key, "field_code"], keep="first")
+    for row, code, level, fcode in zip(
+        rows[duplicated],
+        long.loc[duplicated, "programme_code"],
+        long.loc[duplicated, "level"],
+        long.loc[duplicated, "field_code"],
+        strict=True,
+    ):
+        problems.append(
+            Problem(
+                _row(row), "field_code", f"programme {code} ({level}) lists field {fcode} twice"
+            )
+        )
+    for (code, level), group in long.groupby(key, sort=False):
+        total = float(group["weight"].sum())
+        if abs(total - 1.0) > _WEIGHT_TOLERANCE:
+            problems.append(
+                Problem(
+                    _row(rows.loc[group.index[0]]),
+                    "weight",
+                    f"weights of programme {code} ({level}) sum to {total:.4f}, not 1",
+                )
+            )
+        for attribute in PROGRAMME_ATTRIBUTES:
+            if group[attribute].nunique(dropna=False) > 1:
+                problems.append(
+                    Problem(
+                        _row(rows.loc[group.index[0]]),
+                        attribute,
+                        f"programme {code} ({level}) has different {attribute} values on its rows",
+                    )
+                )
+    for level in LEVELS:
+        others = long[(long["programme_code"] == OTHER) & (long["level"] == level)]
+        if others.empty:
+            problems.append(
+                Problem(
+                    None,
+                    "programme_code",
+                    f"no '{OTHER}' line for level {level}: city totals would be incomplete",
+                )
+            )
+    if problems:
+        raise UploadRejected(problems)
+    programmes = (
+        long.drop_duplicates(key)
+        .loc[:, [*key, *PROGRAMME_ATTRIBUTES]]
+        .sort_values(key)
+        .reset_index(drop=True)
+    )
+    crosswalk = (
+        long.loc[:, [*key, "field_code", "weight"]]
+        .sort_values([*key, "field_code"])
+        .reset_index(drop=True)
+    )
+    fields = fields.loc[:, list(FIELD_COLUMNS)].sort_values("sort_order").reset_index(drop=True)
+    return Catalog(fields=fields, programmes=programmes, crosswalk=crosswalk)
+
+
+def load_default_catalog() -> Catalog:
+    """The catalog shipped with the product (Tianjin priority fields, official codes)."""
+    package = resources.files("data.catalog")
+    fields = read_table(package.joinpath("fields.csv").read_bytes(), "fields.csv")
+    programmes = read_table(package.joinpath("programmes.csv").read_bytes(), "programmes.csv")
+    return build_catalog(fields, programmes)
+
+
+def _row(value: object) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
+
+
+def _require_columns(frame: pd.DataFrame, expected: tuple[str, ...], what: str) -> list[Problem]:
+    present = [c for c in frame.columns if c != ROW_COLUMN]
+    problems = [
+        Problem(1, name, f"missing column in the {what} file (expected: {', '.join(expected)})")
+        for name in expected
+        if name not in present
+    ]
+    problems += [
+        Problem(1, name, f"unknown column in the {what} file (expected: {', '.join(expected)})")
+        for name in present
+        if name not in expected
+    ]
+    return problems
+
+
+def _parse_fields(frame: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
+    header_problems = _require_columns(frame, FIELD_COLUMNS, "fields")
+    if header_problems:
+        problems.extend(header_problems)
+        return pd.DataFrame(columns=list(FIELD_COLUMNS))
+    out = frame.copy()
+    for column in ("field_code", "name_zh", "name_en", "tier"):
+        out[column] = out[column].str.strip()
+    for row, code, tier, order in zip(
+        out[ROW_COLUMN], out["field_code"], out["tier"], out["sort_order"], strict=True
+    ):
+        if not _FIELD_CODE.match(code):
+            problems.append(Problem(row, "field_code", f"{code!r} is not a lower-case ASCII code"))
+        if tier not in TIERS:
+            problems.append(
+                Problem(row, "tier", f"unknown tier {tier!r} (one of {', '.join(TIERS)})")
+            )
+        if not str(order).strip().isdigit():
+            problems.append(Problem(row, "sort_order", f"{order!r} is not a whole number"))
+    for row, code in zip(out[ROW_COLUMN], out["field_code"], strict=True):
+        if (out["field_code"] == code).sum() > 1:
+            problems.append(Problem(row, "field_code", f"field {code!r} is listed more than once"))
+    if OTHER not in set(out["field_code"]):
+        problems.append(Problem(None, "field_code", f"the '{OTHER}' field is missing"))
+    if problems:
+        return out
+    out["sort_order"] = out["sort_order"].astype(int)
+    return out
+
+
+def _parse_programmes(frame: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
+    header_problems = _require_columns(frame, PROGRAMME_COLUMNS, "programmes")
+    if header_problems:
+        problems.extend(header_problems)
+        return pd.DataFrame(columns=[*PROGRAMME_COLUMNS, ROW_COLUMN])
+    out = frame.copy()
+    for column in PROGRAMME_COLUMNS:
+        out[column] = out[column].str.strip()
+    durations = pd.to_numeric(out["duration_years"], errors="coerce")
+    weights = pd.to_numeric(out["weight"], errors="coerce")
+    for position, row in enumerate(out[ROW_COLUMN]):
+        code = out["programme_code"].iat[position]
+        level = out["level"].iat[position]
+        if level not in LEVELS:
+            problems.append(
+                Problem(row, "level", f"unknown level {level!r} (one of {', '.join(LEVELS)})")
+            )
+        elif code != OTHER and not CODE_PATTERNS[level].match(code):
+            problems.append(
+                Problem(
+                    row,
+                    "programme_code",
+                    f"{code!r} does not have the shape of a {level} catalog code",
+                )
+            )
+        duration = durations.iat[position]
+        if pd.isna(duration) or duration != int(duration) or not 1 <= duration <= 8:
+            problems.append(
+                Problem(
+                    row,
+                    "duration_years",
+                    f"{out['duration_years'].iat[position]!r} is not 1-8 years",
+                )
+            )
+        weight = weights.iat[position]
+        if pd.isna(weight) or not 0 < weight <= 1:
+            problems.append(
+                Problem(row, "weight", f"{out['weight'].iat[position]!r} is not in (0, 1]")
+            )
+        verified = out["verified"].iat[position]
+        if verified not in VERIFIED_VALUES:
+            problems.append(
+                Problem(row, "verified", f"{verified!r} is not one of {', '.join(VERIFIED_VALUES)}")
+            )
+        elif (verified == "n/a") != (code == OTHER):
+            problems.append(
+                Problem(
+                    row, "verified", f"'n/a' is reserved for the '{OTHER}' line, and required there"
+                )
+            )
+        if not out["name_zh"].iat[position]:
+            problems.append(Problem(row, "name_zh", "programme has no Chinese name"))
+    if problems:
+        return out
+    out["duration_years"] = durations.astype(int)
+    out["weight"] = weights.astype(float)
+    return out

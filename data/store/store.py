@@ -1,0 +1,361 @@
+"""The store: uploads and the observations they carry, append-only and versioned by upload.
+
+Reads are "as of upload N" (a *data watermark*): for every key, the value of the latest upload
+with id ≤ N. A run records its watermark, so its inputs can be read again exactly, whatever was
+uploaded since. Writes happen one upload per transaction: all its rows, or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+from data.catalog import Catalog, catalog_from_frames
+from data.readers import ROW_COLUMN
+from data.schemas import SCHEMAS, ColumnType
+from data.store.bulk import bulk_insert
+from data.store.engine import create_engine
+from data.store.tables import (
+    CATALOG_KIND,
+    UPLOAD_STATUS_ACCEPTED,
+    catalog_fields,
+    catalog_programmes,
+    observations,
+    store_key,
+    uploads,
+)
+from data.vocabulary import Kind
+
+
+class StoreError(RuntimeError):
+    """The store cannot do what was asked (not a problem of the uploaded data)."""
+
+
+class UnknownUpload(StoreError, LookupError):
+    """No upload has the requested id."""
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    """What the store knows about one accepted upload."""
+
+    id: int
+    kind: str
+    uploader: str
+    filename: str | None
+    file_format: str | None
+    encoding: str | None
+    content_sha256: str
+    row_count: int
+    replaced_rows: int
+    status: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: sa.Row[Any]) -> UploadRecord:
+        values = dict(row._mapping)
+        created = values["created_at"]
+        if created.tzinfo is None:  # SQLite keeps no zone; the store always writes UTC
+            values["created_at"] = created.replace(tzinfo=UTC)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """Outcome of a write: the upload record and whether this call created it.
+
+    ``created`` is False when identical content was uploaded before; the record is then the
+    earlier upload and nothing was written.
+    """
+
+    upload: UploadRecord
+    created: bool
+
+
+def content_hash(kind: str, frame: pd.DataFrame, key: tuple[str, ...]) -> str:
+    """Hash of the *content* of an upload, independent of row order, format and encoding.
+
+    The same table sent as UTF-8 CSV, GBK CSV or XLSX, or with rows shuffled, is the same
+    content, so re-sending it is recognised as a repeat.
+    """
+    columns = [c for c in frame.columns if c != ROW_COLUMN]
+    canonical = frame.loc[:, columns].sort_values(list(key), kind="stable").reset_index(drop=True)
+    digest = hashlib.sha256(kind.encode())
+    digest.update(canonical.to_csv(index=False, lineterminator="\n").encode())
+    return digest.hexdigest()
+
+
+class Store:
+    """Access to one database. Create with :meth:`connect`; call :meth:`upgrade` once at start.
+
+    The store is safe to share between threads (SQLAlchemy pools connections) and between
+    processes (every write is a single transaction; identical concurrent uploads are resolved
+    by a unique constraint).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def connect(cls, url: str, **engine_kwargs: Any) -> Store:
+        return cls(create_engine(url, **engine_kwargs))
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (idempotent)."""
+        config = Config()
+        config.set_main_option(
+            "script_location", str(resources.files("data.store").joinpath("migrations"))
+        )
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def add_observations(
+        self,
+        kind: Kind | str,
+        frame: pd.DataFrame,
+        *,
+        uploader: str,
+        filename: str | None = None,
+        file_format: str | None = None,
+        encoding: str | None = None,
+    ) -> StoredUpload:
+        """Store the validated rows of one upload in one transaction.
+
+        ``frame`` must come from :func:`data.validation.validate` (typed, canonical columns and
+        the row numbers of the file).
+        """
+        kind = Kind(kind)
+        rows = frame.copy()
+        if kind is Kind.DEMAND_SURVEY:
+            rows["source"] = uploader
+        if kind is Kind.HIRING:
+            rows["freq"] = _period_frequencies(rows["period"])
+        rows = rows.rename(columns={ROW_COLUMN: "row_number"})
+        sha = content_hash(kind.value, frame, SCHEMAS[kind].key)
+        table = observations[kind]
+
+        def write(connection: sa.Connection, upload_id: int) -> int:
+            rows["upload_id"] = upload_id
+            bulk_insert(connection, table, rows)
+            return _count_replaced(connection, kind, upload_id)
+
+        return self._write_upload(
+            kind=kind.value,
+            sha=sha,
+            row_count=len(rows),
+            write=write,
+            uploader=uploader,
+            filename=filename,
+            file_format=file_format,
+            encoding=encoding,
+        )
+
+    def add_catalog(
+        self, catalog: Catalog, *, uploader: str, filename: str | None = None
+    ) -> StoredUpload:
+        """Store a new catalog version; reads as of later uploads see it."""
+        long = catalog.to_long_programmes()
+        parts = (
+            content_hash("fields", catalog.fields, ("field_code",)),
+            content_hash("programmes", long, ("programme_code", "level", "field_code")),
+        )
+        sha = hashlib.sha256("".join(parts).encode()).hexdigest()
+
+        def write(connection: sa.Connection, upload_id: int) -> int:
+            bulk_insert(connection, catalog_fields, catalog.fields.assign(upload_id=upload_id))
+            bulk_insert(connection, catalog_programmes, long.assign(upload_id=upload_id))
+            return 0
+
+        return self._write_upload(
+            kind=CATALOG_KIND,
+            sha=sha,
+            row_count=len(long),
+            write=write,
+            uploader=uploader,
+            filename=filename,
+            file_format=None,
+            encoding=None,
+        )
+
+    def _write_upload(
+        self,
+        *,
+        kind: str,
+        sha: str,
+        row_count: int,
+        write: Callable[[sa.Connection, int], int],
+        uploader: str,
+        filename: str | None,
+        file_format: str | None,
+        encoding: str | None,
+    ) -> StoredUpload:
+        existing = self.find_upload(kind, sha)
+        if existing is not None:
+            return StoredUpload(existing, created=False)
+        try:
+            with self.engine.begin() as connection:
+                upload_id = connection.execute(
+                    uploads.insert()
+                    .values(
+                        kind=kind,
+                        uploader=uploader,
+                        filename=filename,
+                        file_format=file_format,
+                        encoding=encoding,
+                        content_sha256=sha,
+                        row_count=row_count,
+                        replaced_rows=0,
+                        status=UPLOAD_STATUS_ACCEPTED,
+                        created_at=datetime.now(UTC),
+                    )
+                    .returning(uploads.c.id)
+                ).scalar_one()
+                replaced = write(connection, upload_id)
+                if replaced:
+                    connection.execute(
+                        uploads.update()
+                        .where(uploads.c.id == upload_id)
+                        .values(replaced_rows=replaced)
+                    )
+        except sa.exc.IntegrityError:
+            # Someone stored the same content between our check and our insert.
+            existing = self.find_upload(kind, sha)
+            if existing is None:
+                raise
+            return StoredUpload(existing, created=False)
+        return StoredUpload(self.upload(upload_id), created=True)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def find_upload(self, kind: str, sha: str) -> UploadRecord | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(uploads).where(uploads.c.kind == kind, uploads.c.content_sha256 == sha)
+            ).first()
+        return UploadRecord.from_row(row) if row is not None else None
+
+    def upload(self, upload_id: int) -> UploadRecord:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(uploads).where(uploads.c.id == upload_id)).first()
+        if row is None:
+            raise UnknownUpload(f"no upload with id {upload_id}")
+        return UploadRecord.from_row(row)
+
+    def uploads(self, kind: str | None = None, limit: int | None = None) -> list[UploadRecord]:
+        """Uploads, newest first."""
+        query = sa.select(uploads).order_by(uploads.c.id.desc())
+        if kind is not None:
+            query = query.where(uploads.c.kind == kind)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as connection:
+            return [UploadRecord.from_row(row) for row in connection.execute(query)]
+
+    def watermark(self) -> int:
+        """Id of the newest upload (0 for an empty store): the default "as of" point."""
+        with self.engine.connect() as connection:
+            value = connection.execute(sa.select(sa.func.max(uploads.c.id))).scalar()
+        return int(value or 0)
+
+    def observations(
+        self, kind: Kind | str, *, as_of: int | None = None, history: bool = False
+    ) -> pd.DataFrame:
+        """Observations of one kind as of upload ``as_of`` (default: everything stored).
+
+        With ``history=False`` each key has one row, from the latest upload ≤ ``as_of``; with
+        ``history=True`` every stored version is returned, oldest first, so that a planner can
+        see what was corrected and when.
+        """
+        kind = Kind(kind)
+        table = observations[kind]
+        key = store_key(kind)
+        condition = sa.true() if as_of is None else table.c.upload_id <= as_of
+        if history:
+            query = sa.select(table).where(condition).order_by(*table.c[key], table.c.upload_id)
+        else:
+            newest_first = sa.func.row_number().over(
+                partition_by=[table.c[k] for k in key], order_by=table.c.upload_id.desc()
+            )
+            ranked = sa.select(table, newest_first.label("_rank")).where(condition).subquery()
+            query = (
+                sa.select(*(ranked.c[c.name] for c in table.columns))
+                .where(ranked.c._rank == 1)
+                .order_by(*(ranked.c[k] for k in key))
+            )
+        with self.engine.connect() as connection:
+            frame = pd.read_sql(query, connection)
+        return _typed(kind, frame)
+
+    def catalog(self, as_of: int | None = None) -> Catalog:
+        """The catalog version in force at upload ``as_of`` (default: the newest)."""
+        query = sa.select(sa.func.max(uploads.c.id)).where(uploads.c.kind == CATALOG_KIND)
+        if as_of is not None:
+            query = query.where(uploads.c.id <= as_of)
+        with self.engine.connect() as connection:
+            upload_id = connection.execute(query).scalar()
+            if upload_id is None:
+                raise StoreError(
+                    "the store has no catalog yet; run `talentcast db upgrade` (it loads the "
+                    "default catalog) or `talentcast catalog load`"
+                )
+            fields = pd.read_sql(
+                sa.select(catalog_fields).where(catalog_fields.c.upload_id == upload_id), connection
+            )
+            long = pd.read_sql(
+                sa.select(catalog_programmes).where(catalog_programmes.c.upload_id == upload_id),
+                connection,
+            )
+        return catalog_from_frames(fields.drop(columns="upload_id"), long.drop(columns="upload_id"))
+
+
+def _period_frequencies(periods: pd.Series) -> pd.Series:
+    return periods.map(lambda p: "Q" if "Q" in p else ("M" if "-" in p else "Y"))
+
+
+def _count_replaced(connection: sa.Connection, kind: Kind, upload_id: int) -> int:
+    """Rows of this upload whose key already had a value: they supersede earlier uploads."""
+    table = observations[kind]
+    earlier = table.alias("earlier")
+    key = store_key(kind)
+    exists = (
+        sa.select(sa.literal(1))
+        .where(earlier.c.upload_id < upload_id, *(earlier.c[k] == table.c[k] for k in key))
+        .exists()
+    )
+    query = (
+        sa.select(sa.func.count()).select_from(table).where(table.c.upload_id == upload_id, exists)
+    )
+    return int(connection.execute(query).scalar_one())
+
+
+def _typed(kind: Kind, frame: pd.DataFrame) -> pd.DataFrame:
+    """Give read frames the dtypes validation produces: nullable integers for counts and years."""
+    schema = SCHEMAS[kind]
+    integer_columns = [
+        c.name for c in schema.columns if c.type in (ColumnType.COUNT, ColumnType.YEAR)
+    ] + ["upload_id", "row_number"]
+    out = frame.astype(dict.fromkeys(integer_columns, "Int64"))
+    text_columns = [c for c in out.columns if c not in integer_columns]
+    return out.astype(dict.fromkeys(text_columns, object)).reset_index(drop=True)

@@ -1,0 +1,78 @@
+"""The fixed vocabulary of the product: education levels, series kinds, regions.
+
+Fields and programmes are catalog *data* (see :mod:`data.catalog`) because the admin can replace
+them; the names here are part of the file and API contracts and change only with the code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class Level(StrEnum):
+    """Education level of a programme (and the minimum level of a job opening)."""
+
+    SECONDARY_VOCATIONAL = "secondary_vocational"
+    HIGHER_VOCATIONAL = "higher_vocational"
+    BACHELOR = "bachelor"
+    MASTER = "master"
+    DOCTOR = "doctor"
+
+
+LEVELS: Final[tuple[str, ...]] = tuple(level.value for level in Level)
+
+#: Hiring and demand-survey rows may leave the level open: the opening accepts any level.
+ALL_LEVELS: Final = "all"
+
+LEVEL_NAMES_ZH: Final[dict[str, str]] = {
+    Level.SECONDARY_VOCATIONAL: "中职",
+    Level.HIGHER_VOCATIONAL: "高职专科",
+    Level.BACHELOR: "本科",
+    Level.MASTER: "硕士",
+    Level.DOCTOR: "博士",
+    ALL_LEVELS: "不限层次",
+}
+
+#: Spellings planners and associations actually type, mapped to the canonical level code.
+LEVEL_ALIASES: Final[dict[str, str]] = {
+    "中职": Level.SECONDARY_VOCATIONAL,
+    "中专": Level.SECONDARY_VOCATIONAL,
+    "中等职业": Level.SECONDARY_VOCATIONAL,
+    "中等职业教育": Level.SECONDARY_VOCATIONAL,
+    "高职": Level.HIGHER_VOCATIONAL,
+    "高职专科": Level.HIGHER_VOCATIONAL,
+    "专科": Level.HIGHER_VOCATIONAL,
+    "大专": Level.HIGHER_VOCATIONAL,
+    "高等职业": Level.HIGHER_VOCATIONAL,
+    "本科": Level.BACHELOR,
+    "硕士": Level.MASTER,
+    "硕士研究生": Level.MASTER,
+    "研究生（硕士）": Level.MASTER,
+    "博士": Level.DOCTOR,
+    "博士研究生": Level.DOCTOR,
+    "研究生（博士）": Level.DOCTOR,
+    "不限": ALL_LEVELS,
+    "不限层次": ALL_LEVELS,
+    "全部": ALL_LEVELS,
+    "any": ALL_LEVELS,
+}
+
+
+class Kind(StrEnum):
+    """Kinds of observation a file can carry (one kind per upload)."""
+
+    ENROLLMENT = "enrollment"
+    GRADUATES = "graduates"
+    OUTCOMES = "outcomes"
+    HIRING = "hiring"
+    DEMAND_SURVEY = "demand_survey"
+
+
+KINDS: Final[tuple[str, ...]] = tuple(kind.value for kind in Kind)
+
+#: The whole city of the reference deployment (Tianjin). Regions are GB/T 2260 codes.
+DEFAULT_CITY_REGION: Final = "120000"
+
+#: First year the store accepts for observed series: national entrance exams resumed in 1977.
+MIN_OBSERVATION_YEAR: Final = 1977

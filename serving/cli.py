@@ -1,0 +1,322 @@
+"""The ``talentcast`` command line.
+
+Each command builds the settings once (environment, ``.env`` or ``--database-url``), opens the
+store and calls the same functions the HTTP API uses; nothing here holds logic of its own beyond
+argument handling and printing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from data.catalog import load_default_catalog
+from data.ingest import ingest_catalog, ingest_file, open_store
+from data.problems import UploadRejected
+from data.store import Store, StoredUpload, UnknownUpload, UploadRecord
+from data.vocabulary import Kind
+from serving.settings import Settings
+
+app = typer.Typer(
+    help="Talentcast: talent supply-demand forecasts for a city's education commission.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+uploads_app = typer.Typer(help="Uploads stored so far.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Fields, programmes and the crosswalk.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(uploads_app, name="uploads")
+app.add_typer(catalog_app, name="catalog")
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """A console that does not squeeze tables to 80 columns when output goes to a file."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
+class _Lazy:
+    """Consoles are made when first printed to, so that importing this module does no work."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_console(stderr=self._stderr), name)
+
+
+out = _Lazy(stderr=False)
+err = _Lazy(stderr=True)
+
+EXIT_REJECTED = 1
+EXIT_CONFIG = 2
+
+
+@app.callback()
+def _configure(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Store URL (overrides TALENTCAST_DATABASE_URL).", show_default=False),
+    ] = None,
+) -> None:
+    overrides = {"database_url": database_url} if database_url else {}
+    try:
+        ctx.obj = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        err.print(f"[red]invalid settings:[/red] {error}")
+        raise typer.Exit(EXIT_CONFIG) from error
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings = ctx.obj
+    if not isinstance(settings, Settings):  # pragma: no cover - the callback always sets it
+        raise typer.Exit(EXIT_CONFIG)
+    return settings
+
+
+def _open(settings: Settings) -> Store:
+    try:
+        return open_store(settings.database_url)
+    except sa.exc.OperationalError as error:
+        err.print(f"[red]cannot open the store at {settings.database_url}:[/red] {error.orig}")
+        raise typer.Exit(EXIT_CONFIG) from error
+
+
+def _print_rejection(rejected: UploadRejected, as_json: bool) -> None:
+    if as_json:
+        payload = {
+            "status": "rejected",
+            "problem_count": rejected.total,
+            "problems": [problem.to_dict() for problem in rejected.problems],
+        }
+        out.print_json(json.dumps(payload, ensure_ascii=False))
+        return
+    err.print(f"[red]rejected[/red]: {rejected.total} problem(s); nothing was stored")
+    for problem in rejected.problems:
+        err.print(f"  {problem}", markup=False)
+    if rejected.total > len(rejected.problems):
+        err.print(f"  ... and {rejected.total - len(rejected.problems)} more")
+
+
+def _describe(stored: StoredUpload) -> str:
+    upload = stored.upload
+    if not stored.created:
+        return (
+            f"identical content is already stored as upload #{upload.id} "
+            f"({upload.created_at:%Y-%m-%d %H:%M} UTC); nothing changed"
+        )
+    replaced = f", {upload.replaced_rows} replace earlier values" if upload.replaced_rows else ""
+    return f"accepted {upload.row_count} rows as upload #{upload.id}{replaced}"
+
+
+def _upload_dict(upload: UploadRecord) -> dict[str, object]:
+    return {**upload.__dict__, "created_at": upload.created_at.isoformat()}
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    kind: Annotated[Kind, typer.Argument(help="What the file holds.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    uploader: Annotated[str, typer.Option(help="Who sends the data (recorded).")] = "cli",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Validate FILE (CSV, XLSX or JSON) and store it as one upload, or list its problems."""
+    settings = _settings(ctx)
+    store = _open(settings)
+    try:
+        stored = ingest_file(
+            store,
+            kind,
+            file.read_bytes(),
+            filename=file.name,
+            uploader=uploader,
+            options=settings.ingest_options(),
+        )
+    except UploadRejected as rejected:
+        _print_rejection(rejected, as_json)
+        raise typer.Exit(EXIT_REJECTED) from rejected
+    finally:
+        store.dispose()
+    if as_json:
+        payload = {"status": "accepted", "created": stored.created, **_upload_dict(stored.upload)}
+        out.print_json(json.dumps(payload, ensure_ascii=False))
+    else:
+        out.print(_describe(stored))
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    reset: Annotated[
+        bool, typer.Option(help="Delete the SQLite store first (refused for PostgreSQL).")
+    ] = False,
+) -> None:
+    """Load the embedded Tianjin demo dataset into the store."""
+    from data.demo import demo_files, load_demo
+
+    settings = _settings(ctx)
+    if reset:
+        _reset_sqlite(settings.database_url)
+    store = _open(settings)
+    try:
+        results = load_demo(store, settings.ingest_options())
+        table = Table(title="Demo uploads")
+        for column in ("upload", "kind", "file", "rows", "replaced", "result"):
+            table.add_column(column, overflow="fold")
+        for (kind, filename, _uploader), stored in zip(demo_files(), results, strict=True):
+            table.add_row(
+                f"#{stored.upload.id}",
+                kind,
+                filename,
+                str(stored.upload.row_count),
+                str(stored.upload.replaced_rows),
+                "stored" if stored.created else "already stored",
+            )
+        out.print(table)
+        out.print(f"store {store.url} is at upload #{store.watermark()}")
+    finally:
+        store.dispose()
+
+
+def _reset_sqlite(url: str) -> None:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        err.print(
+            "[red]--reset only deletes SQLite files; empty a PostgreSQL database yourself[/red]"
+        )
+        raise typer.Exit(EXIT_CONFIG)
+    for suffix in ("", "-wal", "-shm"):
+        Path(parsed.database + suffix).unlink(missing_ok=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the store's tables and load the default catalog if there is none."""
+    store = _open(_settings(ctx))
+    out.print(f"store {store.url} is up to date (upload #{store.watermark()})")
+    store.dispose()
+
+
+@uploads_app.command("list")
+def uploads_list(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """Newest uploads first."""
+    store = _open(_settings(ctx))
+    try:
+        table = Table()
+        for column in (
+            "id",
+            "kind",
+            "uploader",
+            "file",
+            "rows",
+            "replaced",
+            "status",
+            "time (UTC)",
+        ):
+            table.add_column(column)
+        for upload in store.uploads(kind=kind, limit=limit):
+            table.add_row(
+                str(upload.id),
+                upload.kind,
+                upload.uploader,
+                upload.filename or "",
+                str(upload.row_count),
+                str(upload.replaced_rows),
+                upload.status,
+                f"{upload.created_at:%Y-%m-%d %H:%M:%S}",
+            )
+        out.print(table)
+    finally:
+        store.dispose()
+
+
+@uploads_app.command("show")
+def uploads_show(ctx: typer.Context, upload_id: int) -> None:
+    """One upload's record as JSON."""
+    store = _open(_settings(ctx))
+    try:
+        upload = store.upload(upload_id)
+    except UnknownUpload as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(EXIT_REJECTED) from error
+    finally:
+        store.dispose()
+    out.print_json(json.dumps(_upload_dict(upload), ensure_ascii=False))
+
+
+@catalog_app.command("load")
+def catalog_load(
+    ctx: typer.Context,
+    programmes: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    fields: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="New fields file.")
+    ] = None,
+    uploader: Annotated[str, typer.Option()] = "cli",
+) -> None:
+    """Replace the catalog (programmes with crosswalk; optionally the fields)."""
+    settings = _settings(ctx)
+    store = _open(settings)
+    try:
+        stored = ingest_catalog(
+            store,
+            programmes.read_bytes(),
+            fields=fields.read_bytes() if fields else None,
+            uploader=uploader,
+            filename=programmes.name,
+            max_bytes=settings.ingest_options().max_bytes,
+        )
+    except UploadRejected as rejected:
+        _print_rejection(rejected, as_json=False)
+        raise typer.Exit(EXIT_REJECTED) from rejected
+    finally:
+        store.dispose()
+    out.print(_describe(stored))
+
+
+@catalog_app.command("export")
+def catalog_export(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(file_okay=False, help="Where to write the files.")],
+    default: Annotated[bool, typer.Option(help="Export the shipped default instead.")] = False,
+) -> None:
+    """Write the catalog in force as fields.csv and programmes.csv (UTF-8 with BOM, for Excel)."""
+    if default:
+        catalog = load_default_catalog()
+    else:
+        store = _open(_settings(ctx))
+        try:
+            catalog = store.catalog()
+        finally:
+            store.dispose()
+    folder.mkdir(parents=True, exist_ok=True)
+    catalog.fields.to_csv(folder / "fields.csv", index=False, encoding="utf-8-sig")
+    catalog.to_long_programmes().to_csv(
+        folder / "programmes.csv", index=False, encoding="utf-8-sig"
+    )
+    out.print(
+        f"wrote {len(catalog.fields)} fields and {len(catalog.programmes)} programmes to {folder}"
+    )
+
+
+def main() -> None:
+    """Console entry point (``talentcast``)."""
+    app()
+
+
+__all__ = ["app", "main"]
