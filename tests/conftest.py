@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from threadpoolctl import threadpool_limits
 
 from data.catalog import Catalog, load_default_catalog
 from data.ingest import open_store
@@ -37,6 +38,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if "postgres" not in item.keywords]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _single_threaded_blas() -> Iterator[None]:
+    """Model fits in tests are tiny: multi-threaded BLAS only makes them slower (up to tenfold
+    when pytest-xdist workers compete for the cores)."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="session")

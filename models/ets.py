@@ -1,0 +1,324 @@
+"""Exponential smoothing: SES, Holt, damped Holt and Holt-Winters, fitted with statsmodels.
+
+SES, Holt and Damped are the M4 competition's statistical benchmarks and strong on short annual
+series. Like the M4 versions they model level and trend only; quarterly and monthly series are
+tested for seasonality and, when seasonal, adjusted by classical decomposition before fitting
+and re-seasonalised afterwards (:mod:`features.seasonality`). Holt-Winters models the season
+itself and is the seasonal alternative for longer Q/M series.
+
+Speed matters (the engine fits every candidate several times per series for backtests), so
+series of at least :data:`HEURISTIC_MIN_LENGTH` values get the heuristic initial states of
+Hyndman et al. (2008) instead of estimated ones (fewer free parameters; on long series the
+initial states barely matter), there is no brute-force start grid, and forecasts come from the
+final states rather than ``results.forecast``, whose pandas bookkeeping costs as much as a fit.
+Series are divided by their mean absolute value before fitting: the models are scale
+equivariant, but the optimiser's absolute tolerances stall on values in millionths.
+
+Intervals are normal with σ² from the in-sample residuals (SSE over the degrees of freedom) and
+the variance of the additive ETS models (Hyndman et al. 2008, FPP3 table 8.8):
+``σ_h² = σ² (1 + Σ_{j<h} c_j²)`` with ``c_j = α + β (φ + … + φ^j) + γ·[j ≡ 0 mod m]``,
+which gives the closed forms for (A,N,N), (A,A,N) and (A,Ad,N). Multiplicative Holt-Winters
+uses the same weights as its additive counterpart, an approximation the engine's backtest
+calibration corrects.
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+import numpy as np
+
+from features.panel import Panel
+from features.seasonality import (
+    SeasonalIndices,
+    deseasonalize,
+    prefers_multiplicative,
+    reseasonalize,
+    seasonal_indices,
+    seasonal_scale,
+)
+from models.base import LocalForecaster, ModelError
+
+#: Series at least this long use heuristic initial states (statsmodels needs 10 or more;
+#: twice that leaves the initial states little weight in the fit).
+HEURISTIC_MIN_LENGTH: Final[int] = 20
+#: Damping parameter range of R's ``ets`` and FPP3: below 0.8 the trend dies within a few
+#: periods, above 0.98 damped Holt is indistinguishable from Holt.
+DAMPING_BOUNDS: Final[tuple[float, float]] = (0.8, 0.98)
+_INITIALIZATIONS: Final[frozenset[str]] = frozenset({"auto", "estimated", "heuristic"})
+
+
+@contextmanager
+def quiet_statsmodels() -> Iterator[None]:
+    """Silence, inside the block only, the warnings statsmodels emits on hard series
+    (non-convergence, non-stationary start values, overflow while the optimiser explores):
+    they say nothing the fallback and backtests do not handle, and would flood job logs."""
+    from statsmodels.tools import sm_exceptions
+
+    with warnings.catch_warnings():
+        for category in (
+            sm_exceptions.ConvergenceWarning,
+            sm_exceptions.EstimationWarning,
+            sm_exceptions.InterpolationWarning,
+            sm_exceptions.ValueWarning,
+            RuntimeWarning,
+            UserWarning,
+        ):
+            warnings.simplefilter("ignore", category)
+        yield
+
+
+def variance_factors(
+    horizon: int,
+    alpha: float,
+    beta: float = 0.0,
+    phi: float = 1.0,
+    *,
+    gamma: float = 0.0,
+    season_length: int = 1,
+) -> np.ndarray:
+    """``σ_h² / σ²`` for h = 1..horizon of the additive ETS model with these parameters.
+
+    ``beta`` and ``gamma`` are in error-correction form (ETS β = α·β* of Holt's equations).
+    """
+    j = np.arange(1, horizon)
+    damped_sum = np.cumsum(phi ** np.arange(1, horizon)) if horizon > 1 else np.zeros(0)
+    c = alpha + beta * damped_sum
+    if gamma and season_length > 1:
+        c = c + gamma * (j % season_length == 0)
+    return 1.0 + np.concatenate([[0.0], np.cumsum(c**2)])
+
+
+def residual_sigma(sse: float, n: int, n_params: int) -> float:
+    """Residual standard deviation, SSE over the degrees of freedom (at least one)."""
+    return float(np.sqrt(max(sse, 0.0) / max(n - n_params, 1)))
+
+
+def series_scale(y: np.ndarray) -> float:
+    """Mean absolute value (1 for an all-zero series), the unit series are fitted in."""
+    scale = float(np.mean(np.abs(y)))
+    return scale if scale > 0 and np.isfinite(scale) else 1.0
+
+
+def choose_initialization(initialization: str, n: int, season_length: int = 0) -> str:
+    """The statsmodels ``initialization_method`` for a series of length ``n``: the heuristic
+    needs 10 values (10 + 2·⌊m/2⌋ with a season), shorter series always get estimated states."""
+    if initialization not in _INITIALIZATIONS:
+        raise ModelError(
+            f"initialization must be one of {', '.join(sorted(_INITIALIZATIONS))}, "
+            f"got {initialization!r}"
+        )
+    possible = n >= 10 + 2 * (season_length // 2)
+    if initialization == "auto":
+        return "heuristic" if possible and n >= HEURISTIC_MIN_LENGTH else "estimated"
+    return "heuristic" if possible and initialization == "heuristic" else "estimated"
+
+
+@dataclass(frozen=True)
+class Smoothed:
+    """Final states and parameters of a non-seasonal fit, in the units of the series."""
+
+    level: float
+    trend: float
+    phi: float
+    alpha: float
+    beta: float
+    sigma: float
+
+    def forecast(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        """Point forecast and standard deviation per step."""
+        steps = np.cumsum(self.phi ** np.arange(1, horizon + 1))
+        factors = variance_factors(horizon, self.alpha, self.beta, self.phi)
+        return self.level + self.trend * steps, self.sigma * np.sqrt(factors)
+
+
+@dataclass(frozen=True, eq=False)
+class SeasonalSmoothed(Smoothed):
+    """Final states of a Holt-Winters fit: ``season[k]`` is the seasonal state of the k-th
+    period of the last observed cycle (an offset for additive, a ratio for multiplicative)."""
+
+    gamma: float
+    season: np.ndarray
+    multiplicative: bool
+
+    def forecast(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        m = len(self.season)
+        base = self.level + self.trend * np.cumsum(self.phi ** np.arange(1, horizon + 1))
+        season = self.season[np.arange(horizon) % m]
+        point = base * season if self.multiplicative else base + season
+        factors = variance_factors(
+            horizon, self.alpha, self.beta, self.phi, gamma=self.gamma, season_length=m
+        )
+        return point, self.sigma * np.sqrt(factors)
+
+
+def fit_smoothing(
+    y: np.ndarray,
+    *,
+    trend: bool,
+    damped: bool,
+    seasonal: str | None = None,
+    season_length: int = 1,
+    initialization: str = "auto",
+) -> Smoothed:
+    """Fit SES (``trend=False``), Holt, damped Holt or, with ``seasonal`` ("add"/"mul"),
+    Holt-Winters to ``y`` (not modified)."""
+    scale = series_scale(y)
+    x = np.asarray(y, dtype=float) / scale
+    method = choose_initialization(initialization, len(x), season_length if seasonal else 0)
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing  # heavy; import on first fit
+
+    with quiet_statsmodels():
+        model = ExponentialSmoothing(
+            x,
+            trend="add" if trend else None,
+            damped_trend=damped,
+            seasonal=seasonal,
+            seasonal_periods=season_length if seasonal else None,
+            initialization_method=method,
+            bounds={"damping_trend": DAMPING_BOUNDS} if damped else None,
+        )
+        result = model.fit(use_brute=False)
+    params = result.params
+    alpha = float(params["smoothing_level"])
+    m = season_length if seasonal else 0
+    n_params = 1 + int(trend) + int(damped) + int(m > 0)
+    if method == "estimated":
+        n_params += 1 + int(trend) + m
+    common = {
+        "level": float(result.level[-1]) * scale,
+        "trend": float(result.trend[-1]) * scale if trend else 0.0,
+        "phi": float(params["damping_trend"]) if damped else 1.0,
+        "alpha": alpha,
+        "beta": alpha * float(params["smoothing_trend"]) if trend else 0.0,
+        "sigma": residual_sigma(float(result.sse), len(x), n_params) * scale,
+    }
+    if not seasonal:
+        return Smoothed(**common)
+    season = np.asarray(result.season[-m:], dtype=float)
+    return SeasonalSmoothed(
+        **common,
+        gamma=float(params["smoothing_seasonal"]),
+        season=season if seasonal == "mul" else season * scale,
+        multiplicative=seasonal == "mul",
+    )
+
+
+@dataclass(frozen=True)
+class Adjusted:
+    """A fit on the seasonally adjusted series, with what is needed to undo the adjustment."""
+
+    fit: Any
+    indices: SeasonalIndices | None
+    n: int
+
+
+class SeasonallyAdjusted(LocalForecaster):
+    """Base of the M4-style methods: test for seasonality, adjust, fit, re-seasonalise.
+
+    Subclasses implement :meth:`_fit_adjusted` (returning an object with a
+    ``forecast(horizon) -> (point, sd)`` method) on the adjusted series.
+    """
+
+    deseasonalize: bool
+
+    def _fit(self, panel: Panel, usable: np.ndarray) -> None:
+        self._validate()
+        self.season_length_ = panel.season_length
+        super()._fit(panel, usable)
+
+    def _validate(self) -> None:
+        """Check the parameters before any work (raise :class:`ModelError`)."""
+
+    def _fit_one(self, y: np.ndarray) -> Adjusted:
+        indices = seasonal_indices(y, self.season_length_) if self.deseasonalize else None
+        return Adjusted(self._fit_adjusted(deseasonalize(y, indices)), indices, len(y))
+
+    def _forecast_one(self, state: Adjusted, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        point, sd = state.fit.forecast(horizon)
+        scale = seasonal_scale(state.indices, state.n, horizon)
+        return reseasonalize(point, state.indices, state.n), sd * scale
+
+    @abstractmethod
+    def _fit_adjusted(self, x: np.ndarray) -> Any:
+        """Fit the seasonally adjusted series ``x``."""
+
+
+class _Smoothing(SeasonallyAdjusted):
+    """SES, Holt and Damped: M4-style adjustment around :func:`fit_smoothing`."""
+
+    def __init__(self, deseasonalize: bool = True, initialization: str = "auto") -> None:
+        self.deseasonalize = deseasonalize
+        self.initialization = initialization
+
+    def _validate(self) -> None:
+        choose_initialization(self.initialization, 0)
+
+
+class SES(_Smoothing):
+    """Simple exponential smoothing: a flat forecast at the smoothed level."""
+
+    name: ClassVar[str] = "ses"
+    min_train_length: ClassVar[int] = 3
+
+    def _fit_adjusted(self, x: np.ndarray) -> Smoothed:
+        return fit_smoothing(x, trend=False, damped=False, initialization=self.initialization)
+
+
+class Holt(_Smoothing):
+    """Holt's linear trend: smoothed level plus a smoothed, undamped slope."""
+
+    name: ClassVar[str] = "holt"
+    min_train_length: ClassVar[int] = 4
+
+    def _fit_adjusted(self, x: np.ndarray) -> Smoothed:
+        return fit_smoothing(x, trend=True, damped=False, initialization=self.initialization)
+
+
+class DampedHolt(_Smoothing):
+    """Additive damped trend (Gardner & McKenzie): the slope fades, so long-horizon forecasts
+    level off instead of extrapolating a trend indefinitely."""
+
+    name: ClassVar[str] = "damped"
+    min_train_length: ClassVar[int] = 5
+
+    def _fit_adjusted(self, x: np.ndarray) -> Smoothed:
+        return fit_smoothing(x, trend=True, damped=True, initialization=self.initialization)
+
+
+class HoltWinters(LocalForecaster):
+    """Damped additive trend with an additive or multiplicative season (whichever classical
+    decomposition fits better); damped Holt for series shorter than two full seasons."""
+
+    name: ClassVar[str] = "holt_winters"
+    min_train_length: ClassVar[int] = 5
+    frequencies: ClassVar[frozenset[str]] = frozenset({"Q", "M"})
+
+    def __init__(self, initialization: str = "auto") -> None:
+        self.initialization = initialization
+
+    def _fit(self, panel: Panel, usable: np.ndarray) -> None:
+        choose_initialization(self.initialization, 0)
+        self.season_length_ = panel.season_length
+        super()._fit(panel, usable)
+
+    def _fit_one(self, y: np.ndarray) -> Smoothed:
+        m = self.season_length_
+        if len(y) < 2 * m:
+            return fit_smoothing(y, trend=True, damped=True, initialization=self.initialization)
+        return fit_smoothing(
+            y,
+            trend=True,
+            damped=True,
+            seasonal="mul" if prefers_multiplicative(y, m) else "add",
+            season_length=m,
+            initialization=self.initialization,
+        )
+
+    def _forecast_one(self, state: Smoothed, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        return state.forecast(horizon)

@@ -1,0 +1,75 @@
+"""The model zoo as data: every family the engine can use, by name, with default parameters.
+
+The engine, the CLI (``--models``) and the benchmarks create models only through
+:func:`create`, so adding a family means adding one :class:`ModelSpec` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+
+from models.arima import AutoARIMA
+from models.base import Forecaster, ModelError
+from models.combination import Combination
+from models.drift import Drift
+from models.ets import SES, DampedHolt, Holt, HoltWinters
+from models.lightgbm_global import LightGBMGlobal
+from models.naive import Naive, SeasonalNaive
+from models.prophet_model import ProphetModel
+from models.theta import Theta
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named configuration of a model family."""
+
+    name: str
+    family: type[Forecaster]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def create(self, **overrides: Any) -> Forecaster:
+        return self.family(**{**self.params, **overrides})
+
+
+_SPECS: Final[tuple[ModelSpec, ...]] = (
+    ModelSpec("naive", Naive, description="last value carried forward"),
+    ModelSpec("seasonal_naive", SeasonalNaive, description="same season one cycle earlier"),
+    ModelSpec("drift", Drift, description="random walk with drift"),
+    ModelSpec("ses", SES, description="simple exponential smoothing (M4-style adjustment)"),
+    ModelSpec("holt", Holt, description="Holt's linear trend (M4-style adjustment)"),
+    ModelSpec("damped", DampedHolt, description="additive damped trend (M4-style adjustment)"),
+    ModelSpec("holt_winters", HoltWinters, description="damped trend with seasonality, Q/M only"),
+    ModelSpec("theta", Theta, description="standard Theta method: SES with half the OLS drift"),
+    ModelSpec("arima", AutoARIMA, description="ARIMA with KPSS differencing and AICc search"),
+    ModelSpec("prophet", ProphetModel, description="Prophet + Spring Festival regressor, Q/M only"),
+    ModelSpec("lightgbm", LightGBMGlobal, description="global LightGBM, direct multi-step"),
+    ModelSpec(
+        "comb",
+        Combination,
+        {"members": ("ses", "holt", "damped"), "method": "mean"},
+        description="M4 'Comb' benchmark: mean of SES, Holt and damped",
+    ),
+)
+
+REGISTRY: Final[Mapping[str, ModelSpec]] = MappingProxyType({spec.name: spec for spec in _SPECS})
+
+
+def create(name: str, **overrides: Any) -> Forecaster:
+    """A new, unfitted model of the registered configuration ``name``."""
+    try:
+        spec = REGISTRY[name]
+    except KeyError:
+        known = ", ".join(REGISTRY)
+        raise ModelError(f"unknown model {name!r}; registered models: {known}") from None
+    return spec.create(**overrides)
+
+
+def available(freq: str | None = None) -> list[str]:
+    """Registered names, optionally only those that forecast series of frequency ``freq``."""
+    return [
+        name for name, spec in REGISTRY.items() if freq is None or freq in spec.family.frequencies
+    ]

@@ -1,0 +1,128 @@
+"""Backtest windows, selection among combinations, and conformal calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from features.panel import Panel
+from forecasting.backtest import ModelRef, Windows, backtest, cut_window, fit_predict
+from forecasting.calibration import calibrate
+from forecasting.executors import ProcessExecutor, SerialExecutor
+from forecasting.metrics import coverage
+from forecasting.selection import candidate_scores, select
+
+
+def trending_panel(n: int = 12, length: int = 20, seed: int = 0) -> Panel:
+    rng = np.random.default_rng(seed)
+    series = {
+        f"s{i}": 100 + 3 * np.arange(length) + rng.normal(0, 1, length).cumsum() for i in range(n)
+    }
+    return Panel.from_arrays(series, freq="Y")
+
+
+def test_windows_cut_the_right_actuals() -> None:
+    panel = Panel.from_arrays({"a": np.arange(10.0), "b": np.arange(5.0)}, freq="Y")
+    history, kept, actual = cut_window(panel, offset=4, horizon=2)
+    assert kept.tolist() == [0], "b keeps one value: too little history"
+    assert history.series(0).tolist() == [0, 1, 2, 3, 4, 5]
+    assert actual.tolist() == [[6.0, 7.0]]
+    assert Windows(horizon=3, count=3, step=2).offsets() == [3, 5, 7]
+
+
+def test_backtest_rows_and_forecasts() -> None:
+    panel = trending_panel()
+    result = backtest(
+        panel, [ModelRef("naive"), ModelRef("drift")], Windows(horizon=4, count=2, step=2)
+    )
+    assert result.n_rows == 2 * panel.n_series
+    assert set(result.window) == {0, 1}
+    # naive forecasts the last value before the origin
+    row = int(np.flatnonzero((result.series == 3) & (result.window == 1))[0])
+    y = panel.series(3)
+    assert result.models["naive"].mean[row].tolist() == [y[-7]] * 4
+    assert result.actual[row].tolist() == y[-6:-2].tolist()
+    assert np.isfinite(result.models["drift"].mean).all()
+
+
+def test_process_executor_gives_the_same_backtest_as_serial() -> None:
+    panel = trending_panel(n=30)
+    models = [ModelRef("naive"), ModelRef("drift")]
+    windows = Windows(horizon=3, count=2, step=1)
+    serial = backtest(panel, models, windows, executor=SerialExecutor(), chunk_size=7)
+    parallel = backtest(panel, models, windows, executor=ProcessExecutor(2), chunk_size=7)
+    np.testing.assert_array_equal(serial.series, parallel.series)
+    np.testing.assert_allclose(serial.models["drift"].mean, parallel.models["drift"].mean)
+    np.testing.assert_allclose(serial.actual, parallel.actual)
+
+
+def test_fit_predict_covers_every_series_in_order() -> None:
+    panel = trending_panel(n=9)
+    forecasts = fit_predict(panel, [ModelRef("drift")], 2, chunk_size=4)
+    assert forecasts["drift"].ids == panel.ids
+    last = np.array([y[-1] for _, y in panel])
+    assert (forecasts["drift"].mean[:, 0] != last).all()
+
+
+def test_selection_prefers_the_model_that_wins_the_backtest() -> None:
+    panel = trending_panel()
+    result = backtest(
+        panel, [ModelRef("naive"), ModelRef("drift")], Windows(horizon=4, count=2, step=2)
+    )
+    selection, table = select(result, ["naive", "drift"], "naive")
+    assert selection.members == ("drift",)
+    assert selection.score < 1
+    assert table["score"].is_monotonic_increasing
+    scores = candidate_scores(result, ["naive", "drift"], "naive")
+    naive_row = scores[scores["members"] == ("naive",)]
+    assert float(naive_row["score"].iloc[0]) == pytest.approx(1.0)
+
+
+def test_conformal_intervals_cover_their_level_on_fresh_errors() -> None:
+    rng = np.random.default_rng(3)
+    rows, horizon = 400, 5
+    growth = np.sqrt(np.arange(1, horizon + 1))
+    forecast = np.zeros((rows, horizon))
+    scale = rng.uniform(0.5, 2.0, rows)
+    actual = scale[:, None] * rng.standard_t(5, (rows, horizon)) * growth
+    calibration = calibrate(actual, forecast, scale)
+    fresh_scale = rng.uniform(0.5, 2.0, 4000)
+    fresh = fresh_scale[:, None] * rng.standard_t(5, (4000, horizon)) * growth
+    lower, upper = calibration.intervals(np.zeros((4000, horizon)), fresh_scale, (80, 95))
+    assert float(np.mean(coverage(fresh, lower[80], upper[80]))) == pytest.approx(0.80, abs=0.03)
+    assert float(np.mean(coverage(fresh, lower[95], upper[95]))) == pytest.approx(0.95, abs=0.02)
+    widths = (upper[95] - lower[95])[0] / fresh_scale[0]
+    assert (np.diff(widths) >= 0).all(), "intervals never narrow further ahead"
+
+
+def test_calibration_extends_beyond_the_backtest_horizon() -> None:
+    errors = np.tile(np.array([[1.0, -1.0]]), (50, 1))
+    calibration = calibrate(errors, np.zeros_like(errors), np.ones(50))
+    lower, upper = calibration.intervals(np.zeros((1, 4)), np.ones(1), (80,))
+    assert upper[80][0, 3] > upper[80][0, 1] > 0
+    assert lower[80][0, 3] < 0
+
+
+def test_partial_windows_reach_only_their_first_steps() -> None:
+    assert Windows(horizon=6, count=2, step=2, partial=True).offsets() == [2, 4, 6, 8]
+    panel = Panel.from_arrays({"a": np.arange(10.0)}, freq="Y")
+    _, kept, actual = cut_window(panel, offset=2, horizon=4)
+    assert kept.tolist() == [0]
+    assert actual[0, :2].tolist() == [8.0, 9.0]
+    assert np.isnan(actual[0, 2:]).all()
+
+
+def test_each_step_is_calibrated_on_the_nearest_origins_reaching_it() -> None:
+    horizon = 4
+    near = np.full((100, horizon), np.nan)
+    near[:, :2] = np.tile(np.linspace(-1, 1, 100)[:, None], (1, 2))  # offset 2: small errors
+    far = np.tile(np.linspace(-10, 10, 100)[:, None], (1, horizon))  # offset 4: large errors
+    errors = np.concatenate([near, far])
+    offsets = np.array([2] * 100 + [4] * 100)
+    nearest = calibrate(errors, np.zeros_like(errors), np.ones(200), offsets, nearest=1)
+    pooled = calibrate(errors, np.zeros_like(errors), np.ones(200))
+    low, high = nearest.quantiles(80)
+    assert high[0] == pytest.approx(0.8, abs=0.05), "step 1 uses the offset-2 origin only"
+    assert high[2] == pytest.approx(8.0, abs=0.5), "step 3 is reached by offset 4 only"
+    assert pooled.quantiles(80)[1][0] > 3, "pooling lets far origins widen the first steps"
+    assert low[0] == pytest.approx(-0.8, abs=0.05)

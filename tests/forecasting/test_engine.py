@@ -1,0 +1,126 @@
+"""The engine end to end: robustness on awkward panels, calibration, counts, reproducibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from features.panel import Panel
+from forecasting.engine import ForecastEngine
+from forecasting.metrics import coverage
+from models.base import ModelError, NotFittedError
+
+BASIC = ["naive", "drift"]
+
+
+def random_walks(n: int, length: int, seed: int, drift: float = 0.0) -> Panel:
+    rng = np.random.default_rng(seed)
+    return Panel.from_arrays(
+        {f"s{i}": 50 + np.cumsum(drift + rng.normal(0, 1, length)) for i in range(n)}, freq="Y"
+    )
+
+
+def test_predict_before_fit_is_refused() -> None:
+    with pytest.raises(NotFittedError, match="call fit"):
+        ForecastEngine(3).predict()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"horizon": 0}, "horizon"),
+        ({"horizon": 3, "windows": 0}, "windows"),
+        ({"horizon": 3, "levels": (80, 120)}, "levels"),
+        ({"horizon": 3, "models": ["nonsense"]}, "unknown model"),
+    ],
+)
+def test_bad_parameters_fail_with_a_clear_error(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        ForecastEngine(**kwargs).fit(random_walks(3, 10, 0))
+
+
+def test_short_and_tiny_series_never_crash_or_give_nan() -> None:
+    panel = Panel.from_arrays(
+        {
+            "one": np.array([7.0]),
+            "two": np.array([3.0, 4.0]),
+            "flat": np.full(12, 5.0),
+            "normal": np.linspace(10, 30, 15),
+            "zeros": np.zeros(8),
+        },
+        freq="Y",
+    )
+    forecast = ForecastEngine(4, models=BASIC).fit(panel).predict()
+    frame = forecast.to_frame()
+    assert len(frame) == 5 * 4
+    assert np.isfinite(frame.drop(columns=["series_id", "period"]).to_numpy()).all()
+    assert "one" in forecast.fallback
+    one = frame[frame["series_id"] == "one"]
+    assert (one["forecast"] == 7.0).all()
+
+
+def test_panel_without_any_backtest_window_still_forecasts() -> None:
+    panel = Panel.from_arrays({"a": np.array([1.0, 2.0]), "b": np.array([5.0])}, freq="Y")
+    engine = ForecastEngine(3, models=BASIC).fit(panel)
+    assert engine.selection_.members == ("naive",)
+    assert np.isfinite(engine.predict().mean).all()
+
+
+def test_counts_stay_non_negative() -> None:
+    panel = Panel.from_arrays(
+        {f"s{i}": np.maximum(0, 30 - 3 * np.arange(12) + i) for i in range(6)}, freq="Y"
+    )
+    forecast = ForecastEngine(6, models=BASIC).fit(panel).predict()
+    assert (forecast.mean >= 0).all()
+    assert (forecast.lower[95] >= 0).all()
+    allowed = ForecastEngine(6, models=BASIC, non_negative=False).fit(panel).predict()
+    assert (allowed.mean < 0).any()
+
+
+def test_intervals_are_calibrated_out_of_sample() -> None:
+    """Random walks with drift: the engine's intervals cover close to their level on the
+    next values, while the drift model's own intervals (trusting its σ) are what they are."""
+    horizon = 4
+    full = random_walks(300, 18 + horizon, seed=11, drift=0.5)
+    train, _ = full.drop_last(horizon)
+    actual = np.stack([y[-horizon:] for _, y in full])
+    forecast = ForecastEngine(horizon, models=BASIC, windows=3, step=1).fit(train).predict()
+    for level, tolerance in ((80, 0.06), (95, 0.04)):
+        observed = float(np.mean(coverage(actual, forecast.lower[level], forecast.upper[level])))
+        assert observed == pytest.approx(level / 100, abs=tolerance)
+
+
+def test_results_do_not_depend_on_parallelism() -> None:
+    panel = random_walks(40, 15, seed=5, drift=0.2)
+    serial = ForecastEngine(3, models=BASIC, n_jobs=1).fit(panel).predict()
+    parallel = ForecastEngine(3, models=BASIC, n_jobs=2).fit(panel).predict()
+    np.testing.assert_allclose(serial.mean, parallel.mean)
+    np.testing.assert_allclose(serial.upper[80], parallel.upper[80])
+
+
+def test_report_explains_the_choice() -> None:
+    panel = random_walks(20, 16, seed=2, drift=1.0)
+    engine = ForecastEngine(3, models=BASIC).fit(panel)
+    report = engine.report_
+    assert set(report.models["model"]) == {"naive", "drift"}
+    best = report.combinations.iloc[0]
+    assert report.selection.score <= float(best["score"]) * 1.003
+    assert report.selection.members in set(report.combinations["members"])
+    assert set(report.coverage) == {80, 95}
+    assert report.seconds["total"] > 0
+    assert engine.predict(levels=(50,)).levels == (50,)
+
+
+def test_without_backtest_errors_intervals_come_from_the_models() -> None:
+    """Four years of history and a three-year horizon leave no backtest window: the intervals
+    must still be real intervals, not zero-width."""
+    rng = np.random.default_rng(4)
+    panel = Panel.from_arrays(
+        {f"s{i}": 100 + rng.normal(0, 10, 4).cumsum() for i in range(5)}, freq="Y"
+    )
+    engine = ForecastEngine(3, models=BASIC).fit(panel)
+    assert engine.backtest_.n_rows == 0
+    for levels in ((80, 95), (50,)):
+        forecast = engine.predict(levels=levels)
+        for level in levels:
+            assert (forecast.upper[level] - forecast.lower[level] > 0).all()
