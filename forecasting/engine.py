@@ -25,6 +25,7 @@ import pandas as pd
 
 from features.panel import Panel
 from forecasting.backtest import (
+    MIN_WINDOW_HISTORY,
     BacktestResult,
     ModelRef,
     Windows,
@@ -114,9 +115,7 @@ class ForecastEngine:
         candidates = self._candidates(panel.freq)
         baseline = BASELINES[panel.freq]
         refs = [ModelRef(name) for name in dict.fromkeys((baseline, *candidates))]
-        windows = Windows(
-            int(self.horizon), int(self.windows), self.step or max(1, int(self.horizon) // 2)
-        )
+        windows = self._windows(panel)
         executor = self.executor or executor_for(self.n_jobs)
         levels = tuple(self.levels)
 
@@ -214,6 +213,65 @@ class ForecastEngine:
         if not usable:
             raise ModelError(f"none of the models {', '.join(names)} forecasts {freq} series")
         return usable
+
+    def _windows(self, panel: Panel) -> Windows:
+        """Backtest windows, with a backtest horizon shortened when the history is too short.
+
+        Ten years ahead on ten years of history leaves no full window; backtesting the longest
+        horizon that half of the series can afford still chooses the models on honest errors,
+        and the calibration extends the interval widths beyond it (like a random walk).
+        """
+        horizon = int(self.horizon)
+        typical = int(np.median(panel.lengths))
+        for candidate in range(horizon, 0, -1):
+            step = self.step or max(1, candidate // 2)
+            if typical - candidate - (int(self.windows) - 1) * step >= MIN_WINDOW_HISTORY:
+                return Windows(candidate, int(self.windows), step)
+        return Windows(horizon, int(self.windows), self.step or max(1, horizon // 2))
+
+    def sample(self, n_samples: int, seed: int | None = None) -> np.ndarray:
+        """Joint sample paths of the forecast, shape (n_samples, n_series, horizon).
+
+        Each path adds to the point forecast one whole backtest error path (scaled to the
+        series), so errors keep the dependence across steps that the backtest showed: a path
+        that starts high stays high. Paths are drawn independently for each series from the
+        pooled complete backtest paths (the same pool the intervals are calibrated on); past the
+        backtest horizon they grow like a random walk. Without backtest errors, paths are
+        normal with the models' own interval widths and fully dependent across steps.
+        """
+        if not hasattr(self, "member_forecasts_"):
+            raise NotFittedError("ForecastEngine is not fitted yet; call fit(panel) first")
+        if n_samples < 1:
+            raise ModelError(f"n_samples must be positive, got {n_samples}")
+        rng = np.random.default_rng(seed)
+        forecast = self.predict(levels=(80,))
+        mean = forecast.mean
+        n_series, horizon = mean.shape
+        scales = np.array(
+            [self._interval_scale(y, self.panel_.season_length) for _, y in self.panel_]
+        )
+        errors = self.calibration_.errors
+        complete = errors[np.isfinite(errors).all(axis=1)] if errors.size else errors
+        if complete.shape[0] == 0:
+            spread = (forecast.upper[80] - forecast.lower[80]) / (2 * normal_quantile(80))
+            z = rng.standard_normal((n_samples, n_series, 1))
+            paths = mean[None] + z * spread[None]
+        else:
+            rows = rng.integers(0, complete.shape[0], size=(n_samples, n_series))
+            known = complete.shape[1]
+            steps = np.arange(1, horizon + 1)
+            growth = np.sqrt(np.maximum(steps, known) / known)[known:]
+            chosen = complete[rows]  # (n_samples, n_series, known)
+            if horizon <= known:
+                path_errors = chosen[..., :horizon]
+            else:
+                tail = chosen[..., -1:] * growth[None, None, :]
+                path_errors = np.concatenate([chosen, tail], axis=-1)
+            paths = mean[None] + scales[None, :, None] * path_errors
+        floor = self._floors()
+        if floor.any():
+            paths[:, floor] = np.clip(paths[:, floor], 0, None)
+        return paths
 
     def _calibrate(
         self,

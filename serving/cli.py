@@ -231,7 +231,7 @@ def demo(
         bool, typer.Option(help="Delete the SQLite store first (refused for PostgreSQL).")
     ] = False,
 ) -> None:
-    """Load the embedded Tianjin demo dataset into the store."""
+    """Load the embedded Tianjin demo dataset into the store and train on it."""
     from data.demo import demo_files, load_demo
 
     settings = _settings(ctx)
@@ -240,6 +240,7 @@ def demo(
     store = _open(settings)
     try:
         results = load_demo(store, settings.ingest_options())
+        served = store.served_run()
         table = Table(title="Demo uploads")
         for column in ("upload", "kind", "file", "rows", "replaced", "result"):
             table.add_column(column, overflow="fold")
@@ -254,8 +255,42 @@ def demo(
             )
         out.print(table)
         out.print(f"store {store.url} is at upload #{store.watermark()}")
+        if served is not None and served.watermark == store.watermark():
+            out.print(f"run #{served.id} already covers these data; not retraining")
+        else:
+            _train_and_report(store, settings)
     finally:
         store.dispose()
+
+
+@app.command()
+def retrain(ctx: typer.Context) -> None:
+    """Train on everything stored now and serve the new run if it succeeds."""
+    settings = _settings(ctx)
+    store = _open(settings)
+    try:
+        _train_and_report(store, settings)
+    finally:
+        store.dispose()
+
+
+def _train_and_report(store: Store, settings: Settings) -> None:
+    from forecasting.pipeline import train
+
+    out.print(
+        f"training on uploads up to #{store.watermark()} "
+        f"({settings.horizon_years} years ahead, {settings.samples} samples) ..."
+    )
+    try:
+        result = train(store, settings.balance_settings(), city_region=settings.city_region)
+    except (ValueError, RuntimeError) as error:
+        failed = store.latest_run(status="failed")
+        label = f"run #{failed.id}" if failed else "the run"
+        err.print(f"[red]{label} failed:[/red] {error}")
+        raise typer.Exit(EXIT_REJECTED) from error
+    run = result.run
+    seconds = ", ".join(f"{stage} {value:.1f} s" for stage, value in run.timings.items())
+    out.print(f"run #{run.id} {run.status} and served ({seconds})")
 
 
 def _reset_sqlite(url: str) -> None:

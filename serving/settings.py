@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data.ingest import IngestOptions
 from data.vocabulary import DEFAULT_CITY_REGION
+from forecasting.settings import BalanceSettings
 
 
 class Settings(BaseSettings):
@@ -35,6 +36,15 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(
         default=100.0, gt=0, le=2048, description="Largest accepted upload, in megabytes."
     )
+    horizon_years: int = Field(
+        default=10, ge=1, le=30, description="Years ahead the balance is forecast."
+    )
+    samples: int = Field(
+        default=1000, ge=100, le=100_000, description="Joint samples behind every distribution."
+    )
+    train_jobs: int = Field(
+        default=-1, ge=-1, description="Worker processes for training (-1: one per core)."
+    )
 
     @field_validator("city_region")
     @classmethod
@@ -42,6 +52,11 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"\d{2}0000", value):
             raise ValueError("must be a 6-digit city code ending in 0000, e.g. 120000 for Tianjin")
         return value
+
+    def balance_settings(self) -> BalanceSettings:
+        return BalanceSettings(
+            horizon=self.horizon_years, n_samples=self.samples, n_jobs=self.train_jobs
+        )
 
     def ingest_options(self) -> IngestOptions:
         return IngestOptions(

@@ -1,5 +1,6 @@
 """The store (see :mod:`data.store.store`): SQLAlchemy Core tables, Alembic migrations."""
 
+from data.store.runs import RunRecord, UnknownRun
 from data.store.store import (
     Store,
     StoredUpload,
@@ -8,13 +9,18 @@ from data.store.store import (
     UploadRecord,
     content_hash,
 )
-from data.store.tables import CATALOG_KIND
+from data.store.tables import CATALOG_KIND, OUTPUT_SPECS, OUTPUT_TABLES, RunStatus
 
 __all__ = [
     "CATALOG_KIND",
+    "OUTPUT_SPECS",
+    "OUTPUT_TABLES",
+    "RunRecord",
+    "RunStatus",
     "Store",
     "StoreError",
     "StoredUpload",
+    "UnknownRun",
     "UnknownUpload",
     "UploadRecord",
     "content_hash",

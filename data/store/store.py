@@ -8,11 +8,12 @@ uploaded since. Writes happen one upload per transaction: all its rows, or nothi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -35,6 +36,9 @@ from data.store.tables import (
     uploads,
 )
 from data.vocabulary import Kind
+
+if TYPE_CHECKING:
+    from data.store.runs import RunRecord, RunStore
 
 
 class StoreError(RuntimeError):
@@ -328,6 +332,69 @@ class Store:
                 connection,
             )
         return catalog_from_frames(fields.drop(columns="upload_id"), long.drop(columns="upload_id"))
+
+    # -- runs (see data.store.runs) ---------------------------------------------------------
+
+    @cached_property
+    def _runs(self) -> RunStore:
+        # Imported here: data.store.runs builds on this module's errors.
+        from data.store.runs import RunStore
+
+        return RunStore(self.engine)
+
+    def create_run(
+        self, watermark: int, config: Mapping[str, Any], code_version: str | None = None
+    ) -> RunRecord:
+        """Record a pending run reading the store as of upload ``watermark`` (must exist)."""
+        return self._runs.create_run(watermark, config, code_version)
+
+    def start_run(self, run_id: int) -> RunRecord:
+        """pending → running; any other status is refused."""
+        return self._runs.start_run(run_id)
+
+    def finish_run(
+        self,
+        run_id: int,
+        outputs: Mapping[str, pd.DataFrame],
+        *,
+        metrics: Mapping[str, Any],
+        timings: Mapping[str, float],
+    ) -> RunRecord:
+        """running → succeeded with all ``outputs`` in one transaction, or nothing at all.
+
+        ``outputs`` maps short names of :data:`~data.store.tables.OUTPUT_TABLES` to frames;
+        a frame that does not fit its table raises :class:`StoreError` before anything is
+        written.
+        """
+        return self._runs.finish_run(run_id, outputs, metrics=metrics, timings=timings)
+
+    def fail_run(self, run_id: int, error: str) -> RunRecord:
+        """pending or running → failed with ``error`` as the reason; no outputs are kept."""
+        return self._runs.fail_run(run_id, error)
+
+    def set_served(self, run_id: int) -> RunRecord:
+        """Serve this succeeded run instead of the previous one, in one transaction."""
+        return self._runs.set_served(run_id)
+
+    def run(self, run_id: int) -> RunRecord:
+        return self._runs.run(run_id)
+
+    def runs(self, status: str | None = None, limit: int | None = None) -> list[RunRecord]:
+        """Runs, newest first."""
+        return self._runs.runs(status, limit)
+
+    def served_run(self) -> RunRecord | None:
+        """The run the API serves, if one was promoted."""
+        return self._runs.served_run()
+
+    def latest_run(self, status: str | None = "succeeded") -> RunRecord | None:
+        """The newest run of ``status`` (of any status with ``None``)."""
+        return self._runs.latest_run(status)
+
+    def run_output(self, run_id: int, name: str, **filters: Any) -> pd.DataFrame:
+        """One output of a run, filtered by column equality (a list means any of), sorted by
+        its key, without ``run_id``."""
+        return self._runs.run_output(run_id, name, **filters)
 
 
 def _period_frequencies(periods: pd.Series) -> pd.Series:

@@ -6,10 +6,17 @@ of these definitions, and a test checks that the two agree.
 
 Every observation row belongs to exactly one upload and is never updated or deleted: a later
 upload with the same key supersedes it for reads "as of" that upload or later.
+
+Every number the API serves belongs to exactly one *run* (table ``runs``); a run's outputs live in
+one table per output kind (``run_*``), described once in :data:`OUTPUT_SPECS` so that the store
+can validate frames and the API can describe rows from the same definition.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -127,3 +134,212 @@ catalog_programmes = sa.Table(
     sa.Column("verified", sa.String(3), nullable=False),
     sa.Column("source", sa.String(300), nullable=False),
 )
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+class RunStatus(StrEnum):
+    """Lifecycle of a run: pending → running → succeeded | failed (pending → failed too)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+_STATUS_LIST = ", ".join(f"'{status.value}'" for status in RunStatus)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    # The data watermark: the run read the store as of this upload.
+    sa.Column("watermark", sa.Integer, sa.ForeignKey("uploads.id"), nullable=False),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("code_version", sa.String(100), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("metrics", sa.Text, nullable=True),
+    sa.Column("timings", sa.Text, nullable=True),
+    sa.Column("served", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.CheckConstraint(f"status IN ({_STATUS_LIST})", name="ck_runs_status"),
+    # A failed or unfinished run can never be what the API serves.
+    sa.CheckConstraint(
+        f"NOT served OR status = '{RunStatus.SUCCEEDED.value}'", name="ck_runs_served"
+    ),
+    # At most one served run, enforced by the database even against concurrent promotions.
+    sa.Index(
+        "ix_runs_served",
+        "served",
+        unique=True,
+        postgresql_where=sa.text("served"),
+        sqlite_where=sa.text("served"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """One column of a run output table (besides ``run_id``, which the store sets).
+
+    ``type`` is the SQL type; its ``python_type`` (str, int, float, bool) is what the store
+    checks frames against and what the API will declare.
+    """
+
+    name: str
+    type: sa.types.TypeEngine[Any]
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output kind of a run: its table, columns and natural key.
+
+    ``key`` is the sort order of reads and, with ``unique``, a constraint per run (checked before
+    writing, so that a duplicate is reported by row rather than by a database error).
+    """
+
+    table: str
+    description: str
+    columns: tuple[OutputColumn, ...]
+    key: tuple[str, ...]
+    index: tuple[str, ...]
+    unique: bool
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns)
+
+
+def _text(name: str, length: int, *, nullable: bool = True) -> OutputColumn:
+    return OutputColumn(name, sa.String(length), nullable)
+
+
+def _int(name: str, *, nullable: bool = True) -> OutputColumn:
+    return OutputColumn(name, sa.Integer(), nullable)
+
+
+def _floats(*names: str, nullable: bool = True) -> tuple[OutputColumn, ...]:
+    return tuple(OutputColumn(name, sa.Float(), nullable) for name in names)
+
+
+def _quantiles(prefix: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}_{q}" for q in ("mean", "p05", "p10", "p50", "p90", "p95"))
+
+
+OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
+    "forecasts": OutputSpec(
+        table="run_forecasts",
+        description="Series forecasts with 80% and 95% prediction intervals.",
+        columns=(
+            _text("kind", 32, nullable=False),
+            _text("series_id", 200, nullable=False),
+            _text("programme_code", 16),
+            _text("level", 24),
+            _text("field_code", 40),
+            _text("period", 8, nullable=False),
+            *_floats("forecast", nullable=False),
+            *_floats("lo_80", "hi_80", "lo_95", "hi_95"),
+            _text("model", 200),
+        ),
+        key=("kind", "series_id", "period"),
+        index=("kind", "series_id"),
+        unique=False,
+    ),
+    "balance": OutputSpec(
+        table="run_balance",
+        description="Supply, demand and gap quantiles and P(shortage) per field, level and year.",
+        columns=(
+            _text("field_code", 40, nullable=False),
+            _text("level", 24, nullable=False),
+            _int("year", nullable=False),
+            *_floats(
+                *_quantiles("supply"),
+                *_quantiles("demand"),
+                *_quantiles("gap"),
+                "ratio_p50",
+                "p_shortage",
+                nullable=False,
+            ),
+        ),
+        key=("field_code", "level", "year"),
+        index=("field_code", "level", "year"),
+        unique=True,
+    ),
+    "drivers": OutputSpec(
+        table="run_drivers",
+        description="Decomposition of each gap into its drivers since the base year.",
+        columns=(
+            _text("field_code", 40, nullable=False),
+            _text("level", 24, nullable=False),
+            _int("year", nullable=False),
+            _int("base_year"),
+            *_floats(
+                "base_gap", "demand_growth", "survey_adjustment", "cohort_pipeline", "rates", "gap"
+            ),
+        ),
+        key=("field_code", "level", "year"),
+        index=("field_code", "level", "year"),
+        unique=True,
+    ),
+    "programme_supply": OutputSpec(
+        table="run_programme_supply",
+        description="Graduates and outcome rates per programme, level and year.",
+        columns=(
+            _text("programme_code", 16, nullable=False),
+            _text("level", 24, nullable=False),
+            _int("year", nullable=False),
+            *_floats(
+                "graduates_p10",
+                "graduates_p50",
+                "graduates_p90",
+                "placement_rate",
+                "infield_rate",
+                "local_rate",
+            ),
+            # Graduates of cohorts already enrolled (True) or of forecast intake (False).
+            OutputColumn("from_enrolled_cohorts", sa.Boolean()),
+        ),
+        key=("programme_code", "level", "year"),
+        index=("programme_code", "level", "year"),
+        unique=True,
+    ),
+    "survey_bias": OutputSpec(
+        table="run_survey_bias",
+        description="Historical bias of each survey source against realised hiring.",
+        columns=(
+            _text("source", 100, nullable=False),
+            _text("field_code", 40, nullable=False),
+            _int("n_surveys"),
+            *_floats("log_bias", "factor", "residual_sd"),
+        ),
+        key=("source", "field_code"),
+        index=("source", "field_code"),
+        unique=False,
+    ),
+}
+
+
+def _output_table(spec: OutputSpec) -> sa.Table:
+    lookup: sa.schema.SchemaItem = (
+        sa.UniqueConstraint("run_id", *spec.index)
+        if spec.unique
+        else sa.Index(f"ix_{spec.table}_{'_'.join(('run_id', *spec.index))}", "run_id", *spec.index)
+    )
+    return sa.Table(
+        spec.table,
+        metadata,
+        sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+        *(sa.Column(c.name, c.type, nullable=c.nullable) for c in spec.columns),
+        lookup,
+    )
+
+
+#: The output tables of a run by short name ("forecasts", "balance", ...), in write order.
+OUTPUT_TABLES: Final[Mapping[str, sa.Table]] = {
+    name: _output_table(spec) for name, spec in OUTPUT_SPECS.items()
+}

@@ -124,3 +124,37 @@ def test_without_backtest_errors_intervals_come_from_the_models() -> None:
         forecast = engine.predict(levels=levels)
         for level in levels:
             assert (forecast.upper[level] - forecast.lower[level] > 0).all()
+
+
+def test_sample_paths_match_the_intervals_and_keep_dependence_over_steps() -> None:
+    panel = random_walks(200, 20, seed=8, drift=0.3)
+    engine = ForecastEngine(4, models=BASIC, windows=3).fit(panel)
+    paths = engine.sample(2000, seed=1)
+    assert paths.shape == (2000, 200, 4)
+    forecast = engine.predict()
+    inside = (paths >= forecast.lower[80][None]) & (paths <= forecast.upper[80][None])
+    assert float(inside.mean()) == pytest.approx(0.8, abs=0.05)
+    deviations = paths - forecast.mean[None]
+    first, last = deviations[..., 0].ravel(), deviations[..., 3].ravel()
+    assert np.corrcoef(first, last)[0, 1] > 0.3, "a path that starts high stays high"
+    again = engine.sample(2000, seed=1)
+    np.testing.assert_array_equal(paths, again)
+
+
+def test_sample_paths_respect_counts_and_extend_past_the_backtest() -> None:
+    panel = Panel.from_arrays(
+        {f"s{i}": np.maximum(0, 20 - 2 * np.arange(10) + i % 3) for i in range(8)}, freq="Y"
+    )
+    engine = ForecastEngine(12, models=BASIC).fit(panel)
+    assert engine.report_.windows.horizon < 12, "ten points cannot backtest twelve steps"
+    paths = engine.sample(300, seed=0)
+    assert paths.shape == (300, 8, 12)
+    assert (paths >= 0).all()
+    assert np.isfinite(paths).all()
+
+
+def test_sample_without_backtest_errors_uses_the_model_intervals() -> None:
+    panel = Panel.from_arrays({"a": np.array([10.0, 12.0, 11.0]), "b": np.array([5.0])}, freq="Y")
+    paths = ForecastEngine(2, models=BASIC).fit(panel).sample(500, seed=2)
+    assert paths.shape == (500, 2, 2)
+    assert paths[:, 0].std() > 0

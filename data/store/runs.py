@@ -1,0 +1,512 @@
+"""Runs in the store: their lifecycle, their outputs, and which one the API serves.
+
+A run reads the store as of one data watermark and ends with all of its outputs written in the
+same transaction that marks it succeeded, so a reader never sees half a run: a run either has
+every output it was given and is succeeded, or has none and is not. Every transition is one
+conditional UPDATE (``... WHERE status = 'running'``), which is atomic on both backends without
+relying on read-then-write transactions (SQLite's driver starts them only at the first write).
+
+:class:`~data.store.store.Store` delegates its run methods here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from data.store.bulk import bulk_insert
+from data.store.store import StoreError, UnknownUpload
+from data.store.tables import OUTPUT_SPECS, OUTPUT_TABLES, OutputColumn, OutputSpec, RunStatus
+from data.store.tables import runs as runs_table
+from data.store.tables import uploads as uploads_table
+
+#: PostgreSQL advisory lock key that serialises promotions (see :meth:`RunStore.set_served`).
+_SERVE_LOCK = int.from_bytes(b"tc-serve", "big") >> 1
+
+
+class UnknownRun(StoreError, LookupError):
+    """No run has the requested id."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the store knows about one run (its outputs are read with ``Store.run_output``).
+
+    Timestamps are aware UTC datetimes; ``metrics`` and ``timings`` are empty until the run
+    succeeds. Records compare by value; the dicts are left out of the hash (they have none).
+    """
+
+    id: int
+    status: RunStatus
+    watermark: int
+    config: dict[str, Any] = field(hash=False)
+    code_version: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    metrics: dict[str, Any] = field(hash=False)
+    timings: dict[str, float] = field(hash=False)
+    served: bool
+
+    @classmethod
+    def from_row(cls, row: sa.Row[Any]) -> RunRecord:
+        values = row._mapping
+        return cls(
+            id=int(values["id"]),
+            status=RunStatus(values["status"]),
+            watermark=int(values["watermark"]),
+            config=json.loads(values["config"]),
+            code_version=values["code_version"],
+            created_at=_utc(values["created_at"]),
+            started_at=_maybe_utc(values["started_at"]),
+            finished_at=_maybe_utc(values["finished_at"]),
+            error=values["error"],
+            metrics=json.loads(values["metrics"]) if values["metrics"] is not None else {},
+            timings=json.loads(values["timings"]) if values["timings"] is not None else {},
+            served=bool(values["served"]),
+        )
+
+
+class RunStore:
+    """The run half of the store, on the engine of a :class:`~data.store.store.Store`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def create_run(
+        self, watermark: int, config: Mapping[str, Any], code_version: str | None = None
+    ) -> RunRecord:
+        """Record a pending run that will read the store as of upload ``watermark``."""
+        if isinstance(watermark, bool) or not isinstance(watermark, int | np.integer):
+            raise StoreError(f"a run's watermark is an upload id (int), not {watermark!r}")
+        config_text = _json_text(config, "config")
+        with self.engine.begin() as connection:
+            newest = connection.execute(sa.select(sa.func.max(uploads_table.c.id))).scalar()
+            known = connection.execute(
+                sa.select(uploads_table.c.id).where(uploads_table.c.id == int(watermark))
+            ).first()
+            if known is None:
+                raise UnknownUpload(
+                    f"cannot create a run as of upload {watermark}: no upload has that id "
+                    f"(the newest upload is {newest or 'none'})"
+                )
+            row = connection.execute(
+                runs_table.insert()
+                .values(
+                    status=RunStatus.PENDING.value,
+                    watermark=int(watermark),
+                    config=config_text,
+                    code_version=code_version,
+                    created_at=datetime.now(UTC),
+                    served=False,
+                )
+                .returning(*runs_table.c)
+            ).one()
+        return RunRecord.from_row(row)
+
+    def start_run(self, run_id: int) -> RunRecord:
+        """pending → running."""
+        with self.engine.begin() as connection:
+            return self._transition(
+                connection,
+                run_id,
+                "start",
+                (RunStatus.PENDING,),
+                status=RunStatus.RUNNING.value,
+                started_at=datetime.now(UTC),
+            )
+
+    def finish_run(
+        self,
+        run_id: int,
+        outputs: Mapping[str, pd.DataFrame],
+        *,
+        metrics: Mapping[str, Any],
+        timings: Mapping[str, float],
+    ) -> RunRecord:
+        """running → succeeded, writing every output in the same transaction.
+
+        Frames are checked before anything is written (see :func:`prepare_output`); if the
+        database still refuses a row, everything written by this call is rolled back and the
+        run stays running, without outputs.
+        """
+        prepared = {name: prepare_output(name, frame) for name, frame in outputs.items()}
+        metrics_text = _json_text(metrics, "metrics")
+        timings_text = _json_text(_timings(timings), "timings")
+        with self.engine.begin() as connection:
+            # The status changes first: it locks the run, so a concurrent fail_run waits for
+            # this transaction and then finds the run succeeded (or running, if we rolled back).
+            record = self._transition(
+                connection,
+                run_id,
+                "finish",
+                (RunStatus.RUNNING,),
+                status=RunStatus.SUCCEEDED.value,
+                finished_at=datetime.now(UTC),
+                metrics=metrics_text,
+                timings=timings_text,
+            )
+            for name, table in OUTPUT_TABLES.items():  # a fixed order: fewer deadlocks
+                if name in prepared:
+                    bulk_insert(connection, table, prepared[name].assign(run_id=run_id))
+        return record
+
+    def fail_run(self, run_id: int, error: str) -> RunRecord:
+        """pending or running → failed, recording why; a failed run keeps no outputs."""
+        with self.engine.begin() as connection:
+            record = self._transition(
+                connection,
+                run_id,
+                "fail",
+                (RunStatus.PENDING, RunStatus.RUNNING),
+                status=RunStatus.FAILED.value,
+                finished_at=datetime.now(UTC),
+                error=str(error),
+            )
+            for table in OUTPUT_TABLES.values():
+                connection.execute(table.delete().where(table.c.run_id == run_id))
+        return record
+
+    def set_served(self, run_id: int) -> RunRecord:
+        """Make a succeeded run the one the API serves, unserving the previous one atomically.
+
+        Promotions take turns: on PostgreSQL through a transaction-scoped advisory lock (two at
+        once would otherwise collide, or deadlock, on the index of served runs); SQLite admits
+        one writer at a time anyway. A unique partial index keeps one served run at most even
+        for writes that bypass this method.
+        """
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SERVE_LOCK)))
+            connection.execute(
+                runs_table.update()
+                .where(runs_table.c.served, runs_table.c.id != run_id)
+                .values(served=False)
+            )
+            row = connection.execute(
+                runs_table.update()
+                .where(
+                    runs_table.c.id == run_id,
+                    runs_table.c.status == RunStatus.SUCCEEDED.value,
+                )
+                .values(served=True)
+                .returning(*runs_table.c)
+            ).first()
+            if row is None:
+                current = _current(connection, run_id)
+                raise StoreError(
+                    f"cannot serve run {run_id}: it is {current.status}; only a succeeded run "
+                    "can be served"
+                )
+        return RunRecord.from_row(row)
+
+    def _transition(
+        self,
+        connection: sa.Connection,
+        run_id: int,
+        action: str,
+        allowed: tuple[RunStatus, ...],
+        **values: Any,
+    ) -> RunRecord:
+        row = connection.execute(
+            runs_table.update()
+            .where(runs_table.c.id == run_id, runs_table.c.status.in_([s.value for s in allowed]))
+            .values(**values)
+            .returning(*runs_table.c)
+        ).first()
+        if row is None:
+            current = _current(connection, run_id)
+            expected = " or ".join(status.value for status in allowed)
+            raise StoreError(
+                f"cannot {action} run {run_id}: it is {current.status}, and only a {expected} "
+                f"run can {action}"
+            )
+        return RunRecord.from_row(row)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def run(self, run_id: int) -> RunRecord:
+        with self.engine.connect() as connection:
+            return _current(connection, run_id)
+
+    def runs(self, status: str | None = None, limit: int | None = None) -> list[RunRecord]:
+        """Runs, newest first, optionally of one status."""
+        query = sa.select(runs_table).order_by(runs_table.c.id.desc())
+        if status is not None:
+            query = query.where(runs_table.c.status == _status(status).value)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as connection:
+            return [RunRecord.from_row(row) for row in connection.execute(query)]
+
+    def served_run(self) -> RunRecord | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(runs_table).where(runs_table.c.served)).first()
+        return RunRecord.from_row(row) if row is not None else None
+
+    def latest_run(self, status: str | None = RunStatus.SUCCEEDED) -> RunRecord | None:
+        """The newest run of ``status`` (any status with ``None``), or None if there is none."""
+        found = self.runs(status=status, limit=1)
+        return found[0] if found else None
+
+    def run_output(self, run_id: int, name: str, **filters: Any) -> pd.DataFrame:
+        """Rows of output ``name`` of a run, sorted by the output's key, without ``run_id``.
+
+        ``filters`` are equality conditions on columns (``kind="hiring"``); a list, tuple or set
+        means "any of these"; ``None`` means the value is missing.
+        """
+        spec = _spec(name)
+        table = OUTPUT_TABLES[name]
+        conditions = [table.c.run_id == run_id]
+        for column_name, value in filters.items():
+            conditions.append(_filter(name, table, column_name, value))
+        query = sa.select(*(table.c[c] for c in spec.names)).where(*conditions)
+        with self.engine.connect() as connection:
+            _current(connection, run_id)
+            frame = pd.read_sql(query, connection)
+        frame = _typed(spec, frame)
+        return frame.sort_values(list(spec.key), kind="stable").reset_index(drop=True)
+
+
+# -- output frames ---------------------------------------------------------------------------
+
+
+def prepare_output(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Check a frame against output ``name`` and return it with the table's dtypes.
+
+    Refused, with the output, column and first bad row named: unknown outputs, extra or
+    duplicated columns, missing required columns, values of the wrong type, missing values in
+    required columns, infinite numbers (the API could not send them as JSON), text longer than
+    the column, and repeated keys of outputs whose key is unique. Optional columns may be left
+    out (they are stored as NULL).
+    """
+    spec = _spec(name)
+    if not isinstance(frame, pd.DataFrame):
+        raise StoreError(f"output '{name}' must be a pandas DataFrame, not {type(frame).__name__}")
+    columns = [str(c) for c in frame.columns]
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise StoreError(f"output '{name}': duplicated columns {duplicated}")
+    extra = [c for c in columns if c not in spec.names]
+    if extra:
+        note = " (the store sets run_id)" if "run_id" in extra else ""
+        raise StoreError(
+            f"output '{name}': unknown columns {extra}{note}; its columns are {list(spec.names)}"
+        )
+    missing = [c.name for c in spec.columns if not c.nullable and c.name not in columns]
+    if missing:
+        raise StoreError(f"output '{name}': missing required columns {missing}")
+    frame = frame.set_axis(columns, axis=1)
+    typed = {  # positions, not labels: a concatenated frame may repeat index labels
+        column.name: _coerce(name, column, frame[column.name]).reset_index(drop=True)
+        for column in spec.columns
+        if column.name in columns
+    }
+    result = pd.DataFrame(typed)
+    if spec.unique:
+        repeated = result.duplicated(list(spec.key), keep=False).to_numpy()
+        if repeated.any():
+            first = int(np.argmax(repeated))
+            key = {k: _plain_scalar(result.at[first, k]) for k in spec.key}
+            raise StoreError(
+                f"output '{name}': key {key} appears {int(repeated.sum())} times "
+                f"(first at {_row(frame, first)}); each {tuple(spec.key)} must be unique per run"
+            )
+    return result
+
+
+def _coerce(name: str, column: OutputColumn, values: pd.Series) -> pd.Series:
+    where = f"output '{name}', column '{column.name}'"
+    missing = values.isna().to_numpy()
+    if not column.nullable:
+        _refuse(missing, values, f"{where}: missing value (NaN/None) in a required column")
+    python_type = column.type.python_type
+    if python_type is str:
+        _refuse(_wrong(values, missing, str), values, f"{where}: expected text")
+        text = values.astype(object).where(~missing, None)
+        length = getattr(column.type, "length", None)
+        if length is not None:
+            too_long = np.array([v is not None and len(v) > length for v in text], dtype=bool)
+            _refuse(too_long, values, f"{where}: text longer than {length} characters")
+        return text
+    if python_type is bool:
+        _refuse(_wrong(values, missing, bool | np.bool_), values, f"{where}: expected True/False")
+        return values.astype("boolean")
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        numeric = int | float | np.integer | np.floating
+        wrong = _wrong(values, missing, numeric) | np.array(
+            [isinstance(v, bool | np.bool_) for v in values], dtype=bool
+        )
+        _refuse(wrong, values, f"{where}: expected a number")
+    floats = pd.to_numeric(values.astype(object).where(~missing, np.nan)).astype(float)
+    _refuse(~missing & ~np.isfinite(floats.to_numpy()), values, f"{where}: infinite value")
+    if python_type is float:
+        return floats
+    fractional = ~missing & (np.mod(floats.fillna(0).to_numpy(), 1) != 0)
+    _refuse(fractional, values, f"{where}: expected a whole number")
+    return floats.round().astype("Int64")
+
+
+def _wrong(values: pd.Series, missing: np.ndarray, accepted: Any) -> np.ndarray:
+    """Rows whose value is present but not an instance of ``accepted``."""
+    return np.array(
+        [not (gone or isinstance(v, accepted)) for v, gone in zip(values, missing, strict=True)],
+        dtype=bool,
+    )
+
+
+def _refuse(bad: np.ndarray, values: pd.Series, problem: str) -> None:
+    if bad.any():
+        first = int(np.argmax(bad))
+        count = int(bad.sum())
+        raise StoreError(
+            f"{problem}: {count} row{'s' if count > 1 else ''}, first at "
+            f"{_row(values, first)} (value {_plain_scalar(values.iloc[first])!r})"
+        )
+
+
+def _plain_scalar(value: Any) -> Any:
+    """NumPy scalars as Python values, so that messages read ``nan`` and not ``np.float64``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _row(data: pd.Series | pd.DataFrame, position: int) -> str:
+    """Name a row by its position, and by its index label when that differs."""
+    label = data.index[position]
+    return f"row {position}" if label == position else f"row {position} (index {label!r})"
+
+
+def _typed(spec: OutputSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """Give read frames the dtypes writes accept: float64, Int64, boolean, object text."""
+    dtypes: dict[str, Any] = {}
+    for column in spec.columns:
+        python_type = column.type.python_type
+        if python_type is float:
+            dtypes[column.name] = float
+        elif python_type is int:
+            dtypes[column.name] = "Int64"
+        elif python_type is bool:
+            dtypes[column.name] = "boolean"
+        else:
+            dtypes[column.name] = object
+    out = frame.astype(dtypes)
+    text = [c.name for c in spec.columns if c.type.python_type is str]
+    out[text] = out[text].where(out[text].notna(), None)
+    return out
+
+
+def _filter(name: str, table: sa.Table, column_name: str, value: Any) -> Any:
+    spec = OUTPUT_SPECS[name]
+    if column_name not in spec.names:
+        raise StoreError(
+            f"cannot filter output '{name}' by '{column_name}': its columns are {list(spec.names)}"
+        )
+    column = table.c[column_name]
+    python_type = column.type.python_type
+    if value is None:
+        return column.is_(None)
+    if isinstance(value, list | tuple | set | frozenset):
+        return column.in_([_filter_value(python_type, column_name, item) for item in value])
+    return column == _filter_value(python_type, column_name, value)
+
+
+def _filter_value(python_type: type, column_name: str, value: Any) -> Any:
+    """Check a filter value's type: PostgreSQL refuses to compare text with numbers."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    accepted: tuple[type, ...] = (int, float) if python_type is float else (python_type,)
+    if not isinstance(value, accepted) or (python_type is not bool and isinstance(value, bool)):
+        raise StoreError(f"filter {column_name}={value!r}: expected {python_type.__name__} values")
+    return value
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _spec(name: str) -> OutputSpec:
+    try:
+        return OUTPUT_SPECS[name]
+    except KeyError:
+        raise StoreError(
+            f"unknown run output '{name}'; outputs are {sorted(OUTPUT_SPECS)}"
+        ) from None
+
+
+def _status(status: str) -> RunStatus:
+    try:
+        return RunStatus(status)
+    except ValueError:
+        raise StoreError(
+            f"unknown run status '{status}'; statuses are {[s.value for s in RunStatus]}"
+        ) from None
+
+
+def _current(connection: sa.Connection, run_id: int) -> RunRecord:
+    row = connection.execute(sa.select(runs_table).where(runs_table.c.id == run_id)).first()
+    if row is None:
+        raise UnknownRun(f"no run with id {run_id}")
+    return RunRecord.from_row(row)
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite keeps no zone (the store always writes UTC); PostgreSQL answers in its own."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _maybe_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _timings(timings: Mapping[str, Any]) -> dict[str, float]:
+    result: dict[str, float] = {}
+    for stage, seconds in timings.items():
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float | np.number):
+            raise StoreError(f"timings['{stage}'] must be a number of seconds, not {seconds!r}")
+        result[str(stage)] = float(seconds)
+    return result
+
+
+def _json_text(value: Mapping[str, Any], what: str) -> str:
+    """JSON of a config, metrics or timings mapping, refused with the path of a bad value.
+
+    NaN and infinity are refused rather than written as the non-standard ``NaN`` that the API
+    could not return as JSON.
+    """
+    if not isinstance(value, Mapping):
+        raise StoreError(f"{what} must be a mapping, not {type(value).__name__}")
+    return json.dumps(_plain(value, what), sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
+def _plain(value: Any, path: str) -> Any:
+    """Plain JSON values from what pipelines produce (NumPy scalars, tuples)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise StoreError(f"{path} is {value}: only finite numbers can be stored")
+        return value
+    if isinstance(value, Mapping):
+        plain: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise StoreError(f"{path} has a key {key!r}: keys must be text")
+            plain[key] = _plain(item, f"{path}[{key!r}]")
+        return plain
+    if isinstance(value, Sequence | np.ndarray) and not isinstance(value, bytes | bytearray):
+        items: Iterable[Any] = value.tolist() if isinstance(value, np.ndarray) else value
+        return [_plain(item, f"{path}[{i}]") for i, item in enumerate(items)]
+    raise StoreError(f"{path} is a {type(value).__name__}, which cannot be stored as JSON")

@@ -1,0 +1,290 @@
+"""The talent balance: supply, demand and the gap between them, as distributions.
+
+Supply and demand arrive as joint samples (samples × fields × levels × years). The gap is
+computed sample by sample (demand − supply), never as a difference of means, so its quantiles
+and the probability of a shortage reflect how the two actually vary. Totals over levels and
+over fields are sums of the same samples, so every total is consistent with its parts.
+
+Outputs (the ``balance``, ``drivers``, ``programme_supply``, ``survey_bias`` and ``forecasts``
+run outputs) are plain frames; :func:`shortage_ranking` orders fields for one year and level.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from data.vocabulary import ALL_LEVELS
+from features.talent import TalentData, split_key
+from forecasting.demand import DemandResult, forecast_demand
+from forecasting.settings import BalanceSettings
+from forecasting.supply import SupplyResult, forecast_supply, observed_supply
+
+TOTAL: Final = "all"
+QUANTILES: Final = {"p05": 5, "p10": 10, "p50": 50, "p90": 90, "p95": 95}
+#: A demand/supply ratio with (almost) no supply is reported as this cap, not infinity.
+MAX_RATIO: Final = 100.0
+
+
+@dataclass
+class BalanceResult:
+    """Everything the balance computed, ready to be stored as run outputs."""
+
+    last_year: int
+    supply: SupplyResult
+    demand: DemandResult
+    balance: pd.DataFrame
+    drivers: pd.DataFrame
+    programme_supply: pd.DataFrame
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def outputs(self) -> dict[str, pd.DataFrame]:
+        """The run outputs of the balance, keyed like the store's output tables."""
+        forecasts = pd.concat(
+            [self.supply.forecasts, self.demand.forecasts], ignore_index=True
+        ).loc[
+            :,
+            [
+                "kind",
+                "series_id",
+                "programme_code",
+                "level",
+                "field_code",
+                "period",
+                "forecast",
+                "lo_80",
+                "hi_80",
+                "lo_95",
+                "hi_95",
+                "model",
+            ],
+        ]
+        return {
+            "forecasts": forecasts,
+            "balance": self.balance,
+            "drivers": self.drivers,
+            "programme_supply": self.programme_supply,
+            "survey_bias": self.demand.survey_bias,
+        }
+
+
+def compute_balance(data: TalentData, settings: BalanceSettings) -> BalanceResult:
+    """Forecast supply and demand for the years after ``data.last_year`` and the gap."""
+    started = time.perf_counter()
+    supply = forecast_supply(data, settings)
+    supplied = time.perf_counter()
+    demand = forecast_demand(data, settings, supply)
+    demanded = time.perf_counter()
+    balance = balance_table(supply, demand)
+    drivers = driver_table(supply, demand, data.last_year)
+    programmes = programme_supply_table(supply)
+    finished = time.perf_counter()
+    return BalanceResult(
+        data.last_year,
+        supply,
+        demand,
+        balance,
+        drivers,
+        programmes,
+        {
+            "supply": supplied - started,
+            "demand": demanded - supplied,
+            "balance": finished - demanded,
+        },
+    )
+
+
+def balance_table(supply: SupplyResult, demand: DemandResult) -> pd.DataFrame:
+    """Quantiles of supply, demand and gap per field × level × year, totals included, plus
+    the observed history (all quantiles equal to the observed value)."""
+    observed = demand.observed
+    s = supply.by_field_level * observed[None, :, :, None]
+    d = demand.combined * observed[None, :, :, None]
+    rows: list[pd.DataFrame] = []
+    fields = list(supply.fields)
+    levels = list(supply.levels)
+    for f_index, field_code in enumerate([*fields, TOTAL]):
+        for l_index, level in enumerate([*levels, ALL_LEVELS]):
+            if field_code != TOTAL and level != ALL_LEVELS and not observed[f_index, l_index]:
+                continue
+            if field_code != TOTAL and level == ALL_LEVELS and not observed[f_index].any():
+                continue
+            cell_s = _select(s, f_index, l_index, field_code == TOTAL, level == ALL_LEVELS)
+            cell_d = _select(d, f_index, l_index, field_code == TOTAL, level == ALL_LEVELS)
+            rows.append(_quantile_rows(field_code, level, supply.years, cell_s, cell_d))
+    forecast = pd.concat(rows, ignore_index=True)
+    history = _history_rows(supply, demand)
+    return (
+        pd.concat([history, forecast], ignore_index=True)
+        .sort_values(["field_code", "level", "year"], key=_total_last)
+        .reset_index(drop=True)
+    )
+
+
+def _select(values: np.ndarray, f: int, lv: int, all_fields: bool, all_levels: bool) -> np.ndarray:
+    """(samples, years) for one cell or total."""
+    part = values.sum(axis=1) if all_fields else values[:, f]
+    return part.sum(axis=1) if all_levels else part[:, lv]
+
+
+def _quantile_rows(
+    field_code: str, level: str, years: np.ndarray, s: np.ndarray, d: np.ndarray
+) -> pd.DataFrame:
+    gap = d - s
+    frame = pd.DataFrame({"field_code": field_code, "level": level, "year": years.astype(int)})
+    for name, values in (("supply", s), ("demand", d), ("gap", gap)):
+        frame[f"{name}_mean"] = values.mean(axis=0)
+        for label, q in QUANTILES.items():
+            frame[f"{name}_{label}"] = np.percentile(values, q, axis=0)
+    ratio = np.minimum(d / np.maximum(s, 1e-9), MAX_RATIO)
+    frame["ratio_p50"] = np.median(ratio, axis=0)
+    frame["p_shortage"] = (gap > 0).mean(axis=0)
+    return frame
+
+
+def _history_rows(supply: SupplyResult, demand: DemandResult) -> pd.DataFrame:
+    """Observed supply and demand per cell and year (both known), with totals."""
+    history = supply.history.merge(demand.history, on=["field_code", "level", "year"], how="inner")
+    observed_cells = {
+        (f, lv)
+        for f_index, f in enumerate(supply.fields)
+        for l_index, lv in enumerate(supply.levels)
+        if demand.observed[f_index, l_index]
+    }
+    history = history[
+        [
+            (f, lv) in observed_cells
+            for f, lv in zip(history["field_code"], history["level"], strict=True)
+        ]
+    ]
+    if history.empty:
+        return pd.DataFrame()
+    parts = [history]
+    parts.append(
+        history.groupby(["field_code", "year"], as_index=False)[["supply", "demand"]]
+        .sum()
+        .assign(level=ALL_LEVELS)
+    )
+    parts.append(
+        history.groupby(["level", "year"], as_index=False)[["supply", "demand"]]
+        .sum()
+        .assign(field_code=TOTAL)
+    )
+    parts.append(
+        history.groupby(["year"], as_index=False)[["supply", "demand"]]
+        .sum()
+        .assign(field_code=TOTAL, level=ALL_LEVELS)
+    )
+    frame = pd.concat(parts, ignore_index=True)
+    frame["gap"] = frame["demand"] - frame["supply"]
+    out = frame.loc[:, ["field_code", "level", "year"]].copy()
+    for name in ("supply", "demand", "gap"):
+        out[f"{name}_mean"] = frame[name]
+        for label in QUANTILES:
+            out[f"{name}_{label}"] = frame[name]
+    out["ratio_p50"] = np.minimum(frame["demand"] / frame["supply"].clip(lower=1e-9), MAX_RATIO)
+    out["p_shortage"] = (frame["gap"] > 0).astype(float)
+    return out
+
+
+def driver_table(supply: SupplyResult, demand: DemandResult, base_year: int) -> pd.DataFrame:
+    """What moves each cell's expected gap from the last observed year to each forecast year.
+
+    With means (which add up, unlike medians): expected gap(y) = base gap + demand growth
+    (hiring forecast − base demand) + survey adjustment (combined − hiring-only demand)
+    + cohort pipeline (−(supply at today's rates − base supply): more or fewer graduates)
+    + rates (−(supply − supply at today's rates): placement, field entry, retention moving).
+    """
+    base = _history_rows(supply, demand)
+    base = base[base["year"] == base_year].set_index(["field_code", "level"])
+    rows = []
+    for f_index, field_code in enumerate(supply.fields):
+        for l_index, level in enumerate(supply.levels):
+            if not demand.observed[f_index, l_index]:
+                continue
+            base_supply = _base(base, field_code, level, "supply_mean")
+            base_demand = _base(base, field_code, level, "demand_mean")
+            hiring = demand.hiring[:, f_index, l_index].mean(axis=0)
+            combined = demand.combined[:, f_index, l_index].mean(axis=0)
+            at_base = supply.at_base_rates[:, f_index, l_index].mean(axis=0)
+            total = supply.by_field_level[:, f_index, l_index].mean(axis=0)
+            for j, year in enumerate(supply.years):
+                rows.append(
+                    {
+                        "field_code": field_code,
+                        "level": level,
+                        "year": int(year),
+                        "base_year": base_year,
+                        "base_gap": base_demand - base_supply,
+                        "demand_growth": hiring[j] - base_demand,
+                        "survey_adjustment": combined[j] - hiring[j],
+                        "cohort_pipeline": -(at_base[j] - base_supply),
+                        "rates": -(total[j] - at_base[j]),
+                        "gap": combined[j] - total[j],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _base(base: pd.DataFrame, field_code: str, level: str, column: str) -> float:
+    if (field_code, level) in base.index:
+        return float(base.loc[(field_code, level), column])
+    return 0.0
+
+
+def programme_supply_table(supply: SupplyResult) -> pd.DataFrame:
+    """Graduates and rates per programme and year (medians; graduates with an 80% band)."""
+    rows = []
+    graduates = np.percentile(supply.graduates, [10, 50, 90], axis=0)
+    rates = {name: np.median(values, axis=0) for name, values in supply.rates.items()}
+    for p, key in enumerate(supply.programmes):
+        code, level = split_key(key)
+        for j, year in enumerate(supply.years):
+            rows.append(
+                {
+                    "programme_code": code,
+                    "level": level,
+                    "year": int(year),
+                    "graduates_p10": graduates[0, p, j],
+                    "graduates_p50": graduates[1, p, j],
+                    "graduates_p90": graduates[2, p, j],
+                    "placement_rate": rates["placement"][p, j],
+                    "infield_rate": rates["infield"][p, j],
+                    "local_rate": rates["local"][p, j],
+                    "from_enrolled_cohorts": bool(supply.from_cohorts[p, j]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def realised_balance(data: TalentData) -> pd.DataFrame:
+    """Observed supply, demand, gap and ratio per field, level and year (no forecasting)."""
+    supply = observed_supply(data)
+    demand = data.annual_hiring().rename(columns={"postings": "demand"})
+    frame = supply.merge(demand, on=["field_code", "level", "year"], how="inner")
+    frame["gap"] = frame["demand"] - frame["supply"]
+    frame["ratio"] = np.minimum(frame["demand"] / frame["supply"].clip(lower=1e-9), MAX_RATIO)
+    return frame
+
+
+def shortage_ranking(balance: pd.DataFrame, year: int, level: str) -> pd.DataFrame:
+    """Fields ranked by shortage for ``year`` and ``level``: most likely short first, then by
+    the size of the expected gap relative to supply. Totals are left out."""
+    rows = balance[
+        (balance["year"] == year) & (balance["level"] == level) & (balance["field_code"] != TOTAL)
+    ].copy()
+    rows["gap_share"] = rows["gap_p50"] / rows["supply_p50"].clip(lower=1.0)
+    ranked = rows.sort_values(["p_shortage", "gap_share"], ascending=False).reset_index(drop=True)
+    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
+    return ranked
+
+
+def _total_last(column: pd.Series) -> pd.Series:
+    """Sort key putting totals ("all") after the individual fields and levels."""
+    if column.name in ("field_code", "level"):
+        return column.map(lambda v: (1, "") if v == TOTAL else (0, str(v)))
+    return column

@@ -1,0 +1,289 @@
+"""Demand: new-graduate openings per field, level and year, from hiring data and surveys.
+
+1. **Hiring.** Annual postings per field and level are forecast with the engine, as joint
+   sample paths. With enough complete years the yearly totals are forecast directly; with
+   fewer, the monthly series are forecast and summed per year (the better of the two in each
+   regime, see experiments/benchmarks/hiring_aggregation.py).
+2. **Surveys.** Associations state needs for future years, and they are biased (an industry
+   lobbying for places overstates; a cautious one understates). Each association's bias per
+   field is learned from its past surveys whose target year has since happened — the log ratio
+   of stated need to realised postings — shrunk toward the association's overall bias when it
+   has few surveys for that field, and removed from its current surveys.
+3. **Combination.** For each field, level and year with corrected surveys, the hiring sample
+   and the surveys are averaged in log space with precision weights (the hiring forecast's
+   spread and each association's residual spread), sample by sample, so the combined demand
+   keeps the hiring paths' dependence over the years.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from data.vocabulary import ALL_LEVELS
+from features.panel import Panel
+from features.talent import KEY_SEPARATOR, TalentData
+from forecasting.engine import ForecastEngine
+from forecasting.settings import BalanceSettings
+from forecasting.supply import SupplyResult, forecast_frame
+
+#: Smallest residual spread (log scale) credited to an association: nobody forecasts better
+#: than ±5% (and a spread of zero would let one survey override everything).
+MIN_SURVEY_SD = 0.05
+
+
+@dataclass(frozen=True)
+class DemandResult:
+    """Demand samples, shape (samples, fields, levels, years), hiring-only and combined.
+
+    ``observed`` marks (field, level) cells with hiring data: cells without any have no
+    demand estimate and are left out of the balance.
+    """
+
+    years: np.ndarray
+    hiring: np.ndarray
+    combined: np.ndarray
+    observed: np.ndarray
+    survey_bias: pd.DataFrame
+    forecasts: pd.DataFrame
+    history: pd.DataFrame
+    approach: str
+
+
+def forecast_demand(
+    data: TalentData, settings: BalanceSettings, supply: SupplyResult
+) -> DemandResult:
+    """Joint demand samples for the years after ``data.last_year``.
+
+    ``settings.demand_model`` picks how hiring becomes demand: ``tightness`` (default)
+    forecasts the ratio of postings to supply (market tightness, which moves slowly) and
+    multiplies it by the business-as-usual supply sample; ``direct`` forecasts the annual
+    postings themselves; ``combined`` averages the two in log space, sample by sample. Demand
+    is computed once, at business-as-usual supply, and then held fixed: a quota scenario
+    changes supply, not the openings industry will post.
+    """
+    fields, levels = supply.fields, supply.levels
+    years = np.arange(data.last_year + 1, data.last_year + settings.horizon + 1)
+    history = data.annual_hiring().rename(columns={"postings": "demand"})
+    shape = (settings.n_samples, len(fields), len(levels), len(years))
+    hiring = np.zeros(shape)
+    observed = np.zeros((len(fields), len(levels)), dtype=bool)
+    forecasts = pd.DataFrame()
+    approach = "none"
+    if not history.empty:
+        complete_years = int(history.groupby(["field_code", "level"])["year"].nunique().median())
+        monthly = (
+            complete_years < settings.monthly_hiring_below_years
+            and (data.hiring["period"].str.len() == 7).any()
+        )
+        paths, ids, forecasts = (
+            _monthly_paths(data, years, settings)
+            if monthly
+            else _yearly_paths(data, years, settings)
+        )
+        approach = "monthly forecasts summed" if monthly else "yearly totals"
+        field_index = {f: i for i, f in enumerate(fields)}
+        level_index = {lv: i for i, lv in enumerate(levels)}
+        for column, series_id in enumerate(ids):
+            field, level = series_id.split(KEY_SEPARATOR)
+            if field in field_index and level in level_index:
+                hiring[:, field_index[field], level_index[level], :] = paths[:, column, :]
+                observed[field_index[field], level_index[level]] = True
+    if settings.demand_model != "direct" and not history.empty:
+        tight, tight_observed, tight_forecasts = _tightness_paths(history, supply, settings)
+        both = observed & tight_observed
+        if settings.demand_model == "tightness":
+            hiring = np.where(tight_observed[None, :, :, None], tight, hiring)
+        else:
+            mixed = np.exp(
+                0.5 * np.log(np.maximum(hiring, 1.0)) + 0.5 * np.log(np.maximum(tight, 1.0))
+            )
+            hiring = np.where(both[None, :, :, None], mixed, hiring)
+        forecasts = pd.concat([forecasts, tight_forecasts], ignore_index=True)
+        approach += f" + {settings.demand_model}"
+    bias = survey_bias(data, history, settings.survey_prior_strength)
+    combined = _combine_with_surveys(
+        hiring, data.surveys, bias, years=years, fields=fields, levels=levels, seed=settings.seed
+    )
+    return DemandResult(years, hiring, combined, observed, bias, forecasts, history, approach)
+
+
+def _tightness_paths(
+    history: pd.DataFrame, supply: SupplyResult, settings: BalanceSettings
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Demand as forecast tightness (postings ÷ supply) times the supply sample.
+
+    The log ratio per field and level is forecast with the engine; its sample paths multiply
+    the supply sample paths of the same sample index, so demand inherits supply's uncertainty
+    and the gap (= supply × (ratio − 1)) the ratio's.
+    """
+    realised = supply.history.merge(history, on=["field_code", "level", "year"], how="inner")
+    realised = realised[(realised["supply"] > 0) & (realised["demand"] > 0)]
+    shape = supply.by_field_level.shape
+    paths = np.zeros(shape)
+    observed = np.zeros(shape[1:3], dtype=bool)
+    if realised.empty:
+        return paths, observed, pd.DataFrame()
+    long = pd.DataFrame(
+        {
+            "series_id": realised["field_code"] + KEY_SEPARATOR + realised["level"],
+            "period": realised["year"].astype(int).astype(str),
+            "value": np.log(realised["demand"] / realised["supply"]),
+        }
+    )
+    panel = Panel.from_frame(long, gaps="interpolate")
+    last = int(supply.years[0]) - 1
+    lags = [max(last - period.year, 0) for period in panel.last_periods()]
+    horizon = len(supply.years)
+    engine = ForecastEngine(horizon + max(lags), n_jobs=settings.n_jobs, non_negative=False)
+    engine.fit(panel)
+    samples = engine.sample(settings.n_samples, seed=settings.seed + 4)
+    field_index = {f: i for i, f in enumerate(supply.fields)}
+    level_index = {lv: i for i, lv in enumerate(supply.levels)}
+    for column, (series_id, lag) in enumerate(zip(panel.ids, lags, strict=True)):
+        field, level = series_id.split(KEY_SEPARATOR)
+        f, lv = field_index[field], level_index[level]
+        ratio = np.exp(samples[:, column, lag : lag + horizon])
+        paths[:, f, lv, :] = ratio * supply.by_field_level[:, f, lv, :]
+        observed[f, lv] = True
+    frame = forecast_frame("tightness", engine.predict(), engine.selection_.label)
+    for column_name in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95"):
+        frame[column_name] = np.exp(frame[column_name].to_numpy())
+    return paths, observed, frame
+
+
+def survey_bias(data: TalentData, realised: pd.DataFrame, strength: float) -> pd.DataFrame:
+    """Each association's log bias per field against realised postings, and its spread.
+
+    Columns: source, field_code, n_surveys, log_bias (shrunk toward the association's overall
+    bias with ``strength`` pseudo-surveys), factor (= exp(log_bias): stated ÷ realised),
+    residual_sd (spread of its log ratios once the bias is removed).
+    """
+    columns = ["source", "field_code", "n_surveys", "log_bias", "factor", "residual_sd"]
+    surveys = data.surveys
+    if surveys.empty or realised.empty:
+        return pd.DataFrame(columns=columns)
+    by_level = realised.set_index(["field_code", "level", "year"])["demand"]
+    by_field = realised.groupby(["field_code", "year"])["demand"].sum()
+    actual = [
+        by_field.get((f, t)) if lv == ALL_LEVELS else by_level.get((f, lv, t))
+        for f, lv, t in zip(
+            surveys["field_code"], surveys["level"], surveys["target_year"], strict=True
+        )
+    ]
+    scored = surveys.assign(actual=pd.to_numeric(pd.Series(actual, index=surveys.index)))
+    scored = scored[(scored["actual"] > 0) & (scored["headcount"] > 0)]
+    if scored.empty:
+        return pd.DataFrame(columns=columns)
+    scored = scored.assign(ratio=np.log(scored["headcount"] / scored["actual"]))
+    overall = scored.groupby("source")["ratio"].mean()
+    rows = []
+    for (source, field), group in scored.groupby(["source", "field_code"]):
+        n = len(group)
+        shrunk = (group["ratio"].sum() + strength * overall[source]) / (n + strength)
+        rows.append(
+            {
+                "source": source,
+                "field_code": field,
+                "n_surveys": n,
+                "log_bias": float(shrunk),
+                "factor": float(np.exp(shrunk)),
+            }
+        )
+    table = pd.DataFrame(rows)
+    residuals = scored.merge(table.loc[:, ["source", "field_code", "log_bias"]])
+    residuals["residual"] = residuals["ratio"] - residuals["log_bias"]
+    spread = residuals.groupby("source")["residual"].std(ddof=1).fillna(0.3)
+    table["residual_sd"] = np.maximum(table["source"].map(spread), MIN_SURVEY_SD)
+    return table.loc[:, columns]
+
+
+def _yearly_paths(
+    data: TalentData, years: np.ndarray, settings: BalanceSettings
+) -> tuple[np.ndarray, tuple[str, ...], pd.DataFrame]:
+    panel = data.hiring_panel()
+    # A series ending before the last enrollment year needs a few more steps to reach the
+    # balance years; one ending later (hiring data newer than enrollment) is read from its
+    # first forecast year on.
+    lags = [max(data.last_year - period.year, 0) for period in panel.last_periods()]
+    engine = ForecastEngine(len(years) + max(lags), n_jobs=settings.n_jobs).fit(panel)
+    paths = engine.sample(settings.n_samples, seed=settings.seed + 2)
+    aligned = np.stack(
+        [paths[:, index, lag : lag + len(years)] for index, lag in enumerate(lags)], axis=1
+    )
+    return aligned, panel.ids, forecast_frame("hiring", engine.predict(), engine.selection_.label)
+
+
+def _monthly_paths(
+    data: TalentData, years: np.ndarray, settings: BalanceSettings
+) -> tuple[np.ndarray, tuple[str, ...], pd.DataFrame]:
+    panel = data.hiring_panel(monthly=True)
+    end = pd.Period(f"{int(years[-1])}-12", freq="M")
+    steps = max(int((end - min(panel.last_periods())).n), 1)
+    engine = ForecastEngine(steps, n_jobs=settings.n_jobs).fit(panel)
+    paths = engine.sample(settings.n_samples, seed=settings.seed + 2)
+    annual = np.zeros((settings.n_samples, panel.n_series, len(years)))
+    for index, periods in enumerate(panel.future_periods(steps)):
+        calendar = np.array([p.year for p in periods])
+        for j, year in enumerate(years):
+            annual[:, index, j] = paths[:, index, calendar == year].sum(axis=1)
+    return annual, panel.ids, forecast_frame("hiring", engine.predict(), engine.selection_.label)
+
+
+def _combine_with_surveys(
+    hiring: np.ndarray,
+    surveys: pd.DataFrame,
+    bias: pd.DataFrame,
+    *,
+    years: np.ndarray,
+    fields: tuple[str, ...],
+    levels: tuple[str, ...],
+    seed: int,
+) -> np.ndarray:
+    """Precision-weighted log-space combination of hiring samples with corrected surveys."""
+    combined = hiring.copy()
+    if surveys.empty or bias.empty:
+        return combined
+    rng = np.random.default_rng(seed + 3)
+    future = surveys[surveys["target_year"].isin(years)]
+    latest = future.sort_values("survey_year").drop_duplicates(
+        ["source", "field_code", "level", "target_year"], keep="last"
+    )
+    latest = latest.merge(bias, on=["source", "field_code"])
+    field_index = {f: i for i, f in enumerate(fields)}
+    level_index = {lv: i for i, lv in enumerate(levels)}
+    year_index = {int(y): j for j, y in enumerate(years)}
+    # Survey evidence per cell: lists of (log corrected headcount, sd).
+    evidence: dict[tuple[int, int, int], list[tuple[float, float]]] = {}
+    for row in latest.itertuples(index=False):
+        if row.field_code not in field_index:
+            continue
+        f, j = field_index[row.field_code], year_index[int(row.target_year)]
+        corrected = float(row.headcount) / float(row.factor)
+        if row.level == ALL_LEVELS:
+            medians = np.median(hiring[:, f, :, j], axis=0)
+            shares = medians / medians.sum() if medians.sum() > 0 else None
+            if shares is None:
+                continue
+            for level, share in enumerate(shares):
+                if share > 0:
+                    evidence.setdefault((f, level, j), []).append(
+                        (np.log(corrected * share), float(row.residual_sd))
+                    )
+        elif row.level in level_index:
+            evidence.setdefault((f, level_index[row.level], j), []).append(
+                (np.log(corrected), float(row.residual_sd))
+            )
+    for (f, level, j), items in evidence.items():
+        samples = np.log(np.maximum(hiring[:, f, level, j], 1.0))
+        hiring_var = max(float(np.var(samples)), 1e-4)
+        numerator = samples / hiring_var
+        precision = 1 / hiring_var
+        for value, sd in items:
+            draws = value + rng.normal(0, sd, samples.shape)
+            numerator = numerator + draws / sd**2
+            precision += 1 / sd**2
+        combined[:, f, level, j] = np.exp(numerator / precision)
+    return combined

@@ -1,0 +1,318 @@
+"""Supply: how many graduates of each field and level enter the city's workforce each year.
+
+Supply of field f, level l, year y = Σ over programmes p of level l of
+weight(p, f) × graduates(p, y) × placement × in-field × local retention (DESIGN.md, Methods).
+
+- **Graduates** follow the cohort pipeline: graduates(p, y) = entrants(p, y − duration) ×
+  completion(p). For the next ``duration`` years the entrants are cohorts already enrolled
+  (observed); after that they are forecast intake (the engine's sample paths), which is exactly
+  what a quota decides.
+- **Rates** start from each programme's recent rates, shrunk toward its group
+  (:mod:`features.rates`), and move with its group's forecast trend (the engine on the logit of
+  the group rate), plus a persistent programme-level uncertainty from the shrinkage.
+
+Everything is computed on joint samples (samples × programmes × years), so the uncertainty of
+intake, rates and their combination carries through to the balance without assuming anything
+is normal or independent across years.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from data.vocabulary import LEVELS
+from features.panel import Panel
+from features.rates import completion_rates, group_rate_history, outcome_rates, primary_fields
+from features.talent import TalentData, expit, logit, programme_key, programme_keys
+from forecasting.engine import ForecastEngine
+from forecasting.settings import BalanceSettings
+from models.base import Forecast
+
+RATE_NAMES = ("placement", "infield", "local")
+
+
+@dataclass(frozen=True)
+class SupplyResult:
+    """Supply samples and what produced them.
+
+    ``by_field_level`` has shape (samples, fields, levels, years); ``at_base_rates`` the same
+    with every programme's rates held at their current values (for the driver breakdown).
+    ``graduates`` and ``rates`` are per programme: (samples, programmes, years).
+    """
+
+    years: np.ndarray
+    fields: tuple[str, ...]
+    levels: tuple[str, ...]
+    programmes: tuple[str, ...]
+    graduates: np.ndarray
+    rates: dict[str, np.ndarray]
+    from_cohorts: np.ndarray
+    by_field_level: np.ndarray
+    at_base_rates: np.ndarray
+    forecasts: pd.DataFrame
+    history: pd.DataFrame
+
+
+def forecast_supply(data: TalentData, settings: BalanceSettings) -> SupplyResult:
+    """Joint supply samples for the ``settings.horizon`` years after ``data.last_year``."""
+    rng = np.random.default_rng(settings.seed)
+    last = data.last_year
+    years = np.arange(last + 1, last + settings.horizon + 1)
+    catalog = data.catalog
+    programmes = catalog.programmes
+    keys = tuple(programme_keys(programmes))
+    levels = tuple(sorted(set(programmes["level"]), key=_level_order))
+    fields = tuple(catalog.fields["field_code"])
+
+    completion = completion_rates(data).set_index("key")["rate"]
+    level_completion = completion.groupby(lambda k: k.split("|")[1]).median()
+    durations = programmes["duration_years"].to_numpy(dtype=int)
+
+    intake, intake_forecast = _intake_samples(data, keys, years, settings)
+    graduates, from_cohorts = _graduate_samples(
+        data,
+        keys=keys,
+        durations=durations,
+        completion=completion,
+        level_completion=level_completion,
+        intake=intake,
+        years=years,
+        n_samples=settings.n_samples,
+    )
+
+    current = outcome_rates(data).set_index("key").reindex(list(keys))
+    rates, rate_forecast = _rate_samples(
+        data, current=current, keys=keys, years=years, settings=settings, rng=rng
+    )
+    base = np.prod(
+        [_fill(current[name], programmes["level"]).to_numpy() for name in RATE_NAMES], axis=0
+    )
+    product = np.prod([rates[name] for name in RATE_NAMES], axis=0)
+
+    weights = _weights(catalog.crosswalk, keys, fields)
+    level_of = programmes["level"].to_numpy()
+    by_field_level = _aggregate(graduates * product, weights, level_of, levels)
+    at_base = _aggregate(graduates * base[None, :, None], weights, level_of, levels)
+    history = realised_supply(data, current, weights, keys, fields)
+    return SupplyResult(
+        years=years,
+        fields=fields,
+        levels=levels,
+        programmes=keys,
+        graduates=graduates,
+        rates=rates,
+        from_cohorts=from_cohorts,
+        by_field_level=by_field_level,
+        at_base_rates=at_base,
+        forecasts=pd.concat([intake_forecast, rate_forecast], ignore_index=True),
+        history=history,
+    )
+
+
+def observed_supply(data: TalentData) -> pd.DataFrame:
+    """Realised supply per field, level and year, from the outcome counts alone."""
+    programmes = data.catalog.programmes
+    keys = tuple(programme_keys(programmes))
+    fields = tuple(data.catalog.fields["field_code"])
+    current = outcome_rates(data).set_index("key").reindex(list(keys))
+    weights = _weights(data.catalog.crosswalk, keys, fields)
+    return realised_supply(data, current, weights, keys, fields)
+
+
+def realised_supply(
+    data: TalentData,
+    current: pd.DataFrame,
+    weights: np.ndarray,
+    keys: tuple[str, ...],
+    fields: tuple[str, ...],
+) -> pd.DataFrame:
+    """Observed supply per field, level and year from outcome counts.
+
+    placed × (in field ÷ placed) × (local ÷ placed); where a year lacks the in-field or local
+    count (not collected then), the programme's current rate stands in.
+    """
+    outcomes = data.outcomes
+    if outcomes.empty:
+        return pd.DataFrame(columns=["field_code", "level", "year", "supply"])
+    key = programme_keys(outcomes)
+    frame = outcomes.assign(key=key)
+    frame = frame[frame["key"].isin(set(keys))]
+    placed = frame["placed"].astype(float)
+    safe = placed.where(placed > 0)
+    infield = (frame["employed_in_field"].astype(float) / safe).fillna(
+        frame["key"].map(current["infield"])
+    )
+    local = (frame["employed_locally"].astype(float) / safe).fillna(
+        frame["key"].map(current["local"])
+    )
+    frame = frame.assign(contribution=(placed * infield * local).fillna(0.0))
+    position = {k: i for i, k in enumerate(keys)}
+    rows = []
+    for (level, year), group in frame.groupby(["level", "year"]):
+        vector = np.zeros(len(keys))
+        vector[[position[k] for k in group["key"]]] = group["contribution"].to_numpy()
+        totals = vector @ weights
+        rows += [
+            {"field_code": f, "level": level, "year": int(year), "supply": float(totals[j])}
+            for j, f in enumerate(fields)
+        ]
+    return pd.DataFrame(rows)
+
+
+def _intake_samples(
+    data: TalentData, keys: tuple[str, ...], years: np.ndarray, settings: BalanceSettings
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Entrant sample paths (samples, years) per programme still enrolling; closed programmes
+    (no entrants in the last two years) and programmes without intake data get zero."""
+    panel = data.programme_panel("enrollment")
+    last = data.last_year
+    open_positions = [
+        i
+        for i, (_, y) in enumerate(panel)
+        if panel.last_periods()[i].year == last and y[-2:].sum() > 0
+    ]
+    samples: dict[str, np.ndarray] = {}
+    if not open_positions:
+        return samples, pd.DataFrame()
+    active = panel.take(open_positions)
+    engine = ForecastEngine(len(years), n_jobs=settings.n_jobs).fit(active)
+    paths = engine.sample(settings.n_samples, seed=settings.seed)
+    for index, key in enumerate(active.ids):
+        samples[key] = paths[:, index, :]
+    return samples, forecast_frame("enrollment", engine.predict(), engine.selection_.label)
+
+
+def _graduate_samples(
+    data: TalentData,
+    *,
+    keys: tuple[str, ...],
+    durations: np.ndarray,
+    completion: pd.Series,
+    level_completion: pd.Series,
+    intake: dict[str, np.ndarray],
+    years: np.ndarray,
+    n_samples: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Graduates (samples, programmes, years) and whether each came from an enrolled cohort."""
+    entrants = data.enrollment.assign(key=programme_keys(data.enrollment)).set_index(
+        ["key", "year"]
+    )["enrolled"]
+    last = data.last_year
+    graduates = np.zeros((n_samples, len(keys), len(years)))
+    from_cohorts = np.zeros((len(keys), len(years)), dtype=bool)
+    for p, key in enumerate(keys):
+        rate = completion.get(key, level_completion.get(key.split("|")[1], 0.9))
+        for j, year in enumerate(years):
+            cohort = int(year) - int(durations[p])
+            if cohort <= last:
+                from_cohorts[p, j] = True
+                enrolled = entrants.get((key, cohort), 0.0)
+                graduates[:, p, j] = float(0.0 if pd.isna(enrolled) else enrolled) * rate
+            elif key in intake:
+                graduates[:, p, j] = intake[key][:, cohort - last - 1] * rate
+    return graduates, from_cohorts
+
+
+def _rate_samples(
+    data: TalentData,
+    *,
+    current: pd.DataFrame,
+    keys: tuple[str, ...],
+    years: np.ndarray,
+    settings: BalanceSettings,
+    rng: np.random.Generator,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Rate paths per programme: its current (shrunk) rate moved by its group's forecast
+    trend, plus a persistent programme effect drawn from the shrinkage uncertainty."""
+    history = group_rate_history(data)
+    levels = pd.Series([k.split("|")[1] for k in keys], index=list(keys))
+    fields = primary_fields(data.catalog).reindex(list(keys)).fillna("other")
+    n = settings.n_samples
+    rates: dict[str, np.ndarray] = {}
+    trend: dict[str, np.ndarray] = {}
+    frames = []
+    if not history.empty:
+        panel = Panel.from_frame(history.drop(columns="trials"), gaps="interpolate")
+        engine = ForecastEngine(len(years), n_jobs=settings.n_jobs, non_negative=False).fit(panel)
+        paths = engine.sample(n, seed=settings.seed + 1)
+        recent = np.array([np.mean(y[-3:]) for _, y in panel])
+        for index, series_id in enumerate(panel.ids):
+            trend[series_id] = paths[:, index, :] - recent[index]
+        predicted = engine.predict()
+        frame = forecast_frame("rate", predicted, engine.selection_.label)
+        for column in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95"):
+            frame[column] = expit(frame[column].to_numpy())
+        frame["kind"] = frame["series_id"].str.split("|").str[0] + "_rate"
+        frames.append(frame)
+    for name in RATE_NAMES:
+        level_rate = _fill(current[name], levels)
+        trials = current[f"{name}_n"].fillna(0).to_numpy()
+        base = logit(level_rate.to_numpy())
+        spread = 1 / np.sqrt(np.maximum(trials, 25) * expit(base) * (1 - expit(base)))
+        effect = rng.normal(0, 1, (n, len(keys))) * spread[None, :]
+        shift = np.zeros((n, len(keys), len(years)))
+        for p, key in enumerate(keys):
+            series_id = f"{name}|{fields[key]}|{levels[key]}"
+            if series_id in trend:
+                shift[:, p, :] = trend[series_id]
+        rates[name] = expit(base[None, :, None] + effect[:, :, None] + shift)
+    return rates, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def forecast_frame(kind: str, forecast: Forecast, model: str) -> pd.DataFrame:
+    """An engine forecast in the shape of the ``forecasts`` run output."""
+    frame = forecast.to_frame()
+    parts = frame["series_id"].str.split("|")
+    frame.insert(0, "kind", kind)
+    if kind == "enrollment":
+        frame["programme_code"] = parts.str[0]
+        frame["level"] = parts.str[1]
+        frame["field_code"] = None
+    elif kind in ("hiring", "tightness"):
+        frame["programme_code"] = None
+        frame["field_code"] = parts.str[0]
+        frame["level"] = parts.str[1]
+    else:
+        frame["programme_code"] = None
+        frame["field_code"] = parts.str[1]
+        frame["level"] = parts.str[2]
+    frame["model"] = model
+    return frame
+
+
+def _weights(crosswalk: pd.DataFrame, keys: tuple[str, ...], fields: tuple[str, ...]) -> np.ndarray:
+    """Programme × field crosswalk weights as a matrix (rows sum to 1)."""
+    position = {k: i for i, k in enumerate(keys)}
+    column = {f: j for j, f in enumerate(fields)}
+    matrix = np.zeros((len(keys), len(fields)))
+    for code, level, field, weight in crosswalk.loc[
+        :, ["programme_code", "level", "field_code", "weight"]
+    ].itertuples(index=False):
+        matrix[position[programme_key(code, level)], column[field]] = weight
+    return matrix
+
+
+def _aggregate(
+    per_programme: np.ndarray, weights: np.ndarray, level_of: np.ndarray, levels: tuple[str, ...]
+) -> np.ndarray:
+    """(samples, programmes, years) → (samples, fields, levels, years) through the crosswalk."""
+    samples, _, years = per_programme.shape
+    result = np.zeros((samples, weights.shape[1], len(levels), years))
+    for index, level in enumerate(levels):
+        mask = level_of == level
+        result[:, :, index, :] = np.einsum("spy,pf->sfy", per_programme[:, mask], weights[mask])
+    return result
+
+
+def _fill(rates: pd.Series, levels: pd.Series | np.ndarray) -> pd.Series:
+    """Rates with gaps (programmes without outcomes yet) filled by their level's median."""
+    level_series = pd.Series(np.asarray(levels), index=rates.index)
+    medians = rates.groupby(level_series).transform("median")
+    return rates.fillna(medians).fillna(rates.median()).fillna(0.5)
+
+
+def _level_order(level: str) -> int:
+    return LEVELS.index(level) if level in LEVELS else len(LEVELS)

@@ -1,0 +1,565 @@
+"""Runs in the store on SQLite and PostgreSQL: lifecycle, atomic outputs, served run, reads."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from data.ingest import open_store
+from data.store import (
+    OUTPUT_SPECS,
+    OUTPUT_TABLES,
+    RunRecord,
+    RunStatus,
+    Store,
+    StoreError,
+    UnknownRun,
+    UnknownUpload,
+)
+from data.store import runs as runs_module
+from data.store.tables import runs as runs_table
+
+CONFIG: dict[str, Any] = {"horizon": 6, "levels": [80, 95], "models": {"ets": True}}
+METRICS: dict[str, Any] = {"mase": {"hiring": 0.91, "enrollment": 0.62}, "coverage_80": 0.79}
+TIMINGS: dict[str, float] = {"features": 1.5, "fit": 42.25, "balance": 0.75}
+
+
+def _balance_values(rows: int) -> dict[str, list[float]]:
+    columns = [c.name for c in OUTPUT_SPECS["balance"].columns][3:]
+    return {
+        name: [float(i * 10 + j) + 0.125 for i in range(rows)] for j, name in enumerate(columns)
+    }
+
+
+def sample_outputs() -> dict[str, pd.DataFrame]:
+    """One small hand-made frame per output kind, with missing values where they are allowed."""
+    return {
+        "forecasts": pd.DataFrame(
+            {
+                "kind": ["hiring", "hiring", "enrollment", "placement_rate"],
+                "series_id": ["ic|bachelor", "ic|bachelor", "080704|bachelor", "080704|bachelor"],
+                "programme_code": [None, None, "080704", "080704"],
+                "level": ["bachelor", "bachelor", "bachelor", "bachelor"],
+                "field_code": ["ic", "ic", None, None],
+                "period": ["2026-Q1", "2026-Q2", "2026", "2026"],
+                "forecast": [410.5, 398.25, 300.0, 0.93],
+                "lo_80": [380.0, 350.0, 280.0, 0.9],
+                "hi_80": [440.0, 450.0, 320.0, 0.96],
+                "lo_95": [360.0, np.nan, 270.0, 0.88],
+                "hi_95": [460.0, np.nan, 330.0, 0.98],
+                "model": ["ets+theta", "ets+theta", "arima", None],
+            }
+        ),
+        "balance": pd.DataFrame(
+            {
+                "field_code": ["ic", "ic", "all"],
+                "level": ["bachelor", "all", "all"],
+                "year": [2028, 2028, 2029],
+                **_balance_values(3),
+            }
+        ),
+        "drivers": pd.DataFrame(
+            {
+                "field_code": ["ic", "ai"],
+                "level": ["master", "all"],
+                "year": [2028, 2029],
+                "base_year": [2024, None],
+                "base_gap": [-120.0, 30.0],
+                "demand_growth": [80.0, np.nan],
+                "survey_adjustment": [15.5, 0.0],
+                "cohort_pipeline": [-40.0, -12.0],
+                "rates": [2.5, 1.0],
+                "gap": [-62.0, 19.0],
+            }
+        ),
+        "programme_supply": pd.DataFrame(
+            {
+                "programme_code": ["080704", "080704", "080717T"],
+                "level": ["bachelor", "bachelor", "bachelor"],
+                "year": [2027, 2031, 2027],
+                "graduates_p10": [280.0, 250.0, 100.0],
+                "graduates_p50": [300.0, 290.0, 118.0],
+                "graduates_p90": [320.0, 340.0, 130.0],
+                "placement_rate": [0.93, 0.92, np.nan],
+                "infield_rate": [0.41, 0.40, 0.55],
+                "local_rate": [0.52, 0.51, 0.6],
+                "from_enrolled_cohorts": [True, False, None],
+            }
+        ),
+        "survey_bias": pd.DataFrame(
+            {
+                "source": ["天津市集成电路行业协会", "ai_alliance"],
+                "field_code": ["ic", "ai"],
+                "n_surveys": [4, None],
+                "log_bias": [0.18, np.nan],
+                "factor": [0.835, 1.0],
+                "residual_sd": [0.07, np.nan],
+            }
+        ),
+    }
+
+
+def expected(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """What reading an output back should give: every column, typed, sorted by its key."""
+    spec = OUTPUT_SPECS[name]
+    dtypes = {float: "float64", int: "Int64", bool: "boolean", str: object}
+    out = frame.reindex(columns=list(spec.names))
+    out = out.astype({c.name: dtypes[c.type.python_type] for c in spec.columns})
+    text = [c.name for c in spec.columns if c.type.python_type is str]
+    out[text] = out[text].where(out[text].notna(), None)
+    return out.sort_values(list(spec.key), kind="stable").reset_index(drop=True)
+
+
+def output_counts(store: Store) -> dict[str, int]:
+    """Rows of every output table, over all runs."""
+    with store.engine.connect() as connection:
+        return {
+            name: int(
+                connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            )
+            for name, table in OUTPUT_TABLES.items()
+        }
+
+
+def running_run(store: Store) -> RunRecord:
+    return store.start_run(store.create_run(store.watermark(), CONFIG, "abc123").id)
+
+
+def succeeded_run(store: Store, outputs: dict[str, pd.DataFrame] | None = None) -> RunRecord:
+    run = running_run(store)
+    return store.finish_run(
+        run.id, sample_outputs() if outputs is None else outputs, metrics=METRICS, timings=TIMINGS
+    )
+
+
+def test_lifecycle_records_watermark_config_times_metrics(store: Store) -> None:
+    before = datetime.now(UTC)
+    watermark = store.watermark()
+    created = store.create_run(watermark, CONFIG, code_version="abc123")
+    assert created.status is RunStatus.PENDING
+    assert (created.watermark, created.config, created.code_version) == (
+        watermark,
+        CONFIG,
+        "abc123",
+    )
+    assert created.created_at.tzinfo == UTC
+    assert before <= created.created_at <= datetime.now(UTC)
+    assert (created.started_at, created.finished_at, created.error) == (None, None, None)
+    assert (created.metrics, created.timings, created.served) == ({}, {}, False)
+
+    started = store.start_run(created.id)
+    assert started.status == "running"
+    assert started.started_at is not None
+    assert started.started_at.tzinfo == UTC
+    assert started.started_at >= created.created_at
+
+    finished = store.finish_run(
+        created.id, sample_outputs(), metrics=METRICS, timings={**TIMINGS, "fit": np.float64(42.25)}
+    )
+    assert finished.status == "succeeded"
+    assert finished.finished_at is not None
+    assert finished.finished_at >= started.started_at
+    assert (finished.metrics, finished.timings) == (METRICS, TIMINGS)
+    assert not finished.served
+    assert store.run(created.id) == finished
+    assert {finished} == {store.run(created.id)}, "records are hashable despite their dicts"
+
+
+def test_fail_run_from_pending_or_running_records_the_error(store: Store) -> None:
+    pending = store.create_run(store.watermark(), {})
+    failed = store.fail_run(pending.id, "no hiring data for ic")
+    assert (failed.status, failed.error) == ("failed", "no hiring data for ic")
+    assert failed.finished_at is not None
+    assert failed.started_at is None
+
+    running = running_run(store)
+    failed = store.fail_run(running.id, "Traceback ...\nValueError: singular matrix")
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert failed.error.endswith("singular matrix")
+    assert store.run(running.id) == failed
+
+
+@pytest.mark.parametrize(
+    ("setup", "action", "message"),
+    [
+        ("running", "start", "cannot start run .*: it is running, and only a pending run"),
+        ("pending", "finish", "cannot finish run .*: it is pending, and only a running run"),
+        ("succeeded", "finish", "cannot finish run .*: it is succeeded"),
+        ("succeeded", "start", "cannot start run .*: it is succeeded"),
+        ("succeeded", "fail", "cannot fail run .*: it is succeeded, and only a pending or running"),
+        ("failed", "start", "cannot start run .*: it is failed"),
+        ("failed", "finish", "cannot finish run .*: it is failed"),
+        ("failed", "fail", "cannot fail run .*: it is failed"),
+    ],
+)
+def test_refused_transitions_name_the_current_status(
+    store: Store, setup: str, action: str, message: str
+) -> None:
+    run = store.create_run(store.watermark(), CONFIG)
+    if setup != "pending":
+        store.start_run(run.id)
+    if setup == "succeeded":
+        store.finish_run(run.id, {}, metrics={}, timings={})
+    if setup == "failed":
+        store.fail_run(run.id, "boom")
+    before = store.run(run.id)
+    counts = output_counts(store)
+    actions = {
+        "start": lambda: store.start_run(run.id),
+        "finish": lambda: store.finish_run(
+            run.id, sample_outputs(), metrics=METRICS, timings=TIMINGS
+        ),
+        "fail": lambda: store.fail_run(run.id, "again"),
+    }
+    with pytest.raises(StoreError, match=message):
+        actions[action]()
+    assert store.run(run.id) == before
+    assert output_counts(store) == counts
+
+
+def test_unknown_runs_and_watermarks_are_refused(store: Store) -> None:
+    with pytest.raises(UnknownUpload, match="no upload has that id"):
+        store.create_run(999_999, CONFIG)
+    assert store.runs() == []
+    for call in (
+        lambda: store.run(999),
+        lambda: store.start_run(999),
+        lambda: store.finish_run(999, {}, metrics={}, timings={}),
+        lambda: store.fail_run(999, "x"),
+        lambda: store.set_served(999),
+        lambda: store.run_output(999, "balance"),
+    ):
+        with pytest.raises(UnknownRun, match="no run with id 999"):
+            call()
+    assert issubclass(UnknownRun, LookupError)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"alpha": float("nan")}, r"config\['alpha'\] is nan"),
+        ({"levels": [80, float("inf")]}, r"config\['levels'\]\[1\] is inf"),
+        ({"when": datetime(2026, 1, 1)}, r"config\['when'\] is a datetime"),
+        ({1: "x"}, "keys must be text"),
+    ],
+)
+def test_config_must_be_plain_json(store: Store, config: dict[Any, Any], message: str) -> None:
+    with pytest.raises(StoreError, match=message):
+        store.create_run(store.watermark(), config)
+    assert store.runs() == []
+
+
+def test_numpy_values_in_config_are_stored_as_plain_json(store: Store) -> None:
+    config = {"horizon": np.int64(6), "alpha": np.float64(0.5), "levels": np.array([80, 95])}
+    run = store.create_run(store.watermark(), config)
+    assert run.config == {"horizon": 6, "alpha": 0.5, "levels": [80, 95]}
+
+
+def test_finish_run_round_trips_every_output(store: Store) -> None:
+    outputs = sample_outputs()
+    run = succeeded_run(store, outputs)
+    assert set(outputs) == set(OUTPUT_TABLES)
+    for name, frame in outputs.items():
+        read = store.run_output(run.id, name)
+        assert "run_id" not in read.columns
+        pd.testing.assert_frame_equal(read, expected(name, frame), check_exact=True)
+    assert output_counts(store) == {name: len(frame) for name, frame in outputs.items()}
+
+    forecasts = store.run_output(run.id, "forecasts")
+    assert forecasts["forecast"].dtype == np.float64
+    assert forecasts["kind"].tolist() == ["enrollment", "hiring", "hiring", "placement_rate"]
+    assert forecasts["period"].tolist() == ["2026", "2026-Q1", "2026-Q2", "2026"]
+    supply = store.run_output(run.id, "programme_supply")
+    assert supply["year"].dtype == "Int64"
+    assert supply["from_enrolled_cohorts"].dtype == "boolean"
+    assert supply["from_enrolled_cohorts"].tolist() == [True, False, pd.NA]
+    bias = store.run_output(run.id, "survey_bias")
+    assert bias["n_surveys"].tolist() == [pd.NA, 4]
+    assert bias["source"].tolist() == ["ai_alliance", "天津市集成电路行业协会"]
+
+
+def test_optional_columns_and_outputs_may_be_left_out(store: Store) -> None:
+    frame = sample_outputs()["forecasts"].loc[:, ["kind", "series_id", "period", "forecast"]]
+    run = succeeded_run(store, {"forecasts": frame})
+    read = store.run_output(run.id, "forecasts")
+    assert read["lo_80"].isna().all()
+    assert read["model"].tolist() == [None] * len(frame)
+    assert store.run_output(run.id, "balance").empty
+    assert list(store.run_output(run.id, "balance").columns) == list(OUTPUT_SPECS["balance"].names)
+
+
+def _with(name: str, change: Any) -> dict[str, pd.DataFrame]:
+    outputs = sample_outputs()
+    outputs[name] = change(outputs[name])
+    return outputs
+
+
+def _set(column: str, row: int, value: Any) -> Any:
+    def change(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.astype({column: object}) if not isinstance(value, float) else frame
+        frame.loc[row, column] = value
+        return frame
+
+    return change
+
+
+BAD_OUTPUTS: dict[str, tuple[Any, str]] = {
+    "NaN in a required column": (
+        lambda: _with("balance", _set("p_shortage", 2, np.nan)),
+        r"output 'balance', column 'p_shortage': missing value .* first at row 2",
+    ),
+    "None in a required text column": (
+        lambda: _with("drivers", _set("level", 1, None)),
+        r"output 'drivers', column 'level': missing value .* first at row 1",
+    ),
+    "missing required column": (
+        lambda: _with("forecasts", lambda f: f.drop(columns=["period"])),
+        r"output 'forecasts': missing required columns \['period'\]",
+    ),
+    "extra column": (
+        lambda: _with("survey_bias", lambda f: f.assign(level="bachelor")),
+        r"output 'survey_bias': unknown columns \['level'\]",
+    ),
+    "run_id column": (
+        lambda: _with("balance", lambda f: f.assign(run_id=1)),
+        r"unknown columns \['run_id'\] \(the store sets run_id\)",
+    ),
+    "unknown output": (
+        lambda: {**sample_outputs(), "shortages": pd.DataFrame({"x": [1]})},
+        r"unknown run output 'shortages'; outputs are \['balance', ",
+    ),
+    "text where a number belongs": (
+        lambda: _with("programme_supply", _set("graduates_p50", 1, "many")),
+        r"'programme_supply', column 'graduates_p50': expected a number: 1 row, first at row 1",
+    ),
+    "number where text belongs": (
+        lambda: _with("programme_supply", _set("programme_code", 0, 80704)),
+        r"column 'programme_code': expected text: 1 row, first at row 0 \(value 80704\)",
+    ),
+    "fractional year": (
+        lambda: _with("balance", lambda f: f.assign(year=[2028.5, 2028, 2029])),
+        r"'balance', column 'year': expected a whole number",
+    ),
+    "infinite value": (
+        lambda: _with("balance", _set("ratio_p50", 0, float("inf"))),
+        r"'balance', column 'ratio_p50': infinite value",
+    ),
+    "text too long": (
+        lambda: _with("forecasts", _set("period", 3, "2026-Q1-extra")),
+        r"'forecasts', column 'period': text longer than 8 characters",
+    ),
+    "not a boolean": (
+        lambda: _with("programme_supply", _set("from_enrolled_cohorts", 0, "yes")),
+        r"column 'from_enrolled_cohorts': expected True/False",
+    ),
+    "duplicate key": (
+        lambda: _with("drivers", lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True)),
+        r"output 'drivers': key \{'field_code': 'ic', 'level': 'master', 'year': 2028\} "
+        r"appears 2 times \(first at row 0\)",
+    ),
+    "not a frame": (
+        lambda: {**sample_outputs(), "balance": [{"field_code": "ic"}]},
+        "output 'balance' must be a pandas DataFrame",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_OUTPUTS))
+def test_bad_frame_is_refused_and_nothing_is_written(store: Store, case: str) -> None:
+    make, message = BAD_OUTPUTS[case]
+    run = running_run(store)
+    with pytest.raises(StoreError, match=message):
+        store.finish_run(run.id, make(), metrics=METRICS, timings=TIMINGS)
+    assert store.run(run.id) == run
+    assert output_counts(store) == dict.fromkeys(OUTPUT_TABLES, 0)
+
+
+@pytest.mark.parametrize(
+    ("metrics", "timings", "message"),
+    [
+        ({"mase": float("nan")}, TIMINGS, r"metrics\['mase'\] is nan"),
+        (METRICS, {"fit": "slow"}, r"timings\['fit'\] must be a number of seconds"),
+    ],
+)
+def test_bad_metrics_or_timings_are_refused_before_writing(
+    store: Store, metrics: dict[str, Any], timings: dict[str, Any], message: str
+) -> None:
+    run = running_run(store)
+    with pytest.raises(StoreError, match=message):
+        store.finish_run(run.id, sample_outputs(), metrics=metrics, timings=timings)
+    assert store.run(run.id).status == "running"
+    assert output_counts(store) == dict.fromkeys(OUTPUT_TABLES, 0)
+
+
+def test_database_failure_half_way_rolls_back_every_output(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refuses the second output table (its rows arrive twice, breaking the unique
+    key): the forecasts already inserted in that call vanish and the run stays running."""
+    real_insert = runs_module.bulk_insert
+    inserted: list[str] = []
+
+    def insert_balance_twice(
+        connection: sa.Connection, table: sa.Table, frame: pd.DataFrame
+    ) -> int:
+        count = real_insert(connection, table, frame)
+        inserted.append(table.name)
+        if table.name == "run_balance":
+            real_insert(connection, table, frame)
+        return count
+
+    monkeypatch.setattr(runs_module, "bulk_insert", insert_balance_twice)
+    run = running_run(store)
+    with pytest.raises(sa.exc.IntegrityError):
+        store.finish_run(run.id, sample_outputs(), metrics=METRICS, timings=TIMINGS)
+    assert inserted == ["run_forecasts", "run_balance"], "forecasts were written before the error"
+    assert store.run(run.id) == run
+    assert output_counts(store) == dict.fromkeys(OUTPUT_TABLES, 0)
+
+    monkeypatch.undo()
+    finished = store.finish_run(run.id, sample_outputs(), metrics=METRICS, timings=TIMINGS)
+    assert finished.status == "succeeded"
+    assert output_counts(store) == {name: len(f) for name, f in sample_outputs().items()}
+
+
+def test_served_run_switches_exclusively_and_only_to_succeeded_runs(store: Store) -> None:
+    assert store.served_run() is None
+    first = succeeded_run(store)
+    second = succeeded_run(store)
+    assert store.set_served(first.id).served
+    assert store.served_run() == store.run(first.id)
+
+    promoted = store.set_served(second.id)
+    assert promoted.served
+    assert store.served_run() == promoted
+    assert not store.run(first.id).served
+    assert [run.id for run in store.runs() if run.served] == [second.id]
+    assert store.set_served(second.id) == promoted, "serving the served run again is a no-op"
+
+    failed = store.fail_run(running_run(store).id, "boom")
+    running = running_run(store)
+    for refused in (failed, running):
+        with pytest.raises(StoreError, match=f"cannot serve run {refused.id}: it is"):
+            store.set_served(refused.id)
+    assert store.served_run() == promoted
+    assert [run.id for run in store.runs() if run.served] == [second.id]
+
+
+def test_concurrent_promotions_leave_exactly_one_served_run(store_url: str) -> None:
+    store = open_store(store_url)
+    candidates = [succeeded_run(store, {}) for _ in range(6)]
+    store.set_served(candidates[0].id)
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(candidates))
+
+    def promote(run_id: int) -> None:
+        try:
+            start.wait()
+            store.set_served(run_id)
+        except BaseException as error:  # noqa: BLE001 - collected and re-raised below
+            errors.append(error)
+
+    threads = [threading.Thread(target=promote, args=(run.id,)) for run in candidates]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert not errors
+        served = [run for run in store.runs() if run.served]
+        assert len(served) == 1
+        assert store.served_run() == served[0]
+    finally:
+        store.dispose()
+
+
+def test_the_database_itself_allows_one_served_run_only(store: Store) -> None:
+    """The partial unique index and the check constraint hold even for writes that bypass
+    ``set_served`` (a concurrent promotion, a hand-made UPDATE)."""
+    first, second = succeeded_run(store), succeeded_run(store)
+    with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as connection:
+        connection.execute(
+            runs_table.update()
+            .where(runs_table.c.id.in_([first.id, second.id]))
+            .values(served=True)
+        )
+    failed = store.fail_run(running_run(store).id, "boom")
+    with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as connection:
+        connection.execute(
+            runs_table.update().where(runs_table.c.id == failed.id).values(served=True)
+        )
+    assert store.served_run() is None
+
+
+def test_run_output_filters_and_keeps_vintages_apart(store: Store) -> None:
+    old = succeeded_run(store)
+    changed = sample_outputs()
+    changed["forecasts"]["forecast"] = changed["forecasts"]["forecast"] * 2
+    new = succeeded_run(store, changed)
+
+    hiring = store.run_output(new.id, "forecasts", kind="hiring", field_code="ic")
+    assert hiring["period"].tolist() == ["2026-Q1", "2026-Q2"]
+    assert hiring["forecast"].tolist() == [821.0, 796.5]
+    vintage = store.run_output(old.id, "forecasts", kind="hiring", field_code="ic")
+    assert vintage["forecast"].tolist() == [410.5, 398.25]
+
+    balance = store.run_output(new.id, "balance", level=["all", "master"], year=2028)
+    assert balance[["field_code", "level", "year"]].values.tolist() == [["ic", "all", 2028]]
+    by_year = store.run_output(new.id, "balance", year=np.int64(2029))
+    assert by_year["field_code"].tolist() == ["all"]
+    assert store.run_output(new.id, "drivers", field_code=[]).empty
+    no_code = store.run_output(new.id, "forecasts", programme_code=None)
+    assert set(no_code["kind"]) == {"hiring"}
+    cohorts = store.run_output(new.id, "programme_supply", from_enrolled_cohorts=True)
+    assert cohorts["year"].tolist() == [2027]
+
+    with pytest.raises(StoreError, match=r"cannot filter output 'balance' by 'region'"):
+        store.run_output(new.id, "balance", region="120000")
+    with pytest.raises(StoreError, match=r"filter year='2028': expected int"):
+        store.run_output(new.id, "balance", year="2028")
+    with pytest.raises(StoreError, match="unknown run output 'shortages'"):
+        store.run_output(new.id, "shortages")
+
+
+def test_runs_are_listed_newest_first(store: Store) -> None:
+    assert store.latest_run() is None
+    done = succeeded_run(store)
+    failed = store.fail_run(store.create_run(store.watermark(), {}).id, "x")
+    pending = store.create_run(store.watermark(), {})
+    assert [r.id for r in store.runs()] == [pending.id, failed.id, done.id]
+    assert [r.id for r in store.runs(limit=2)] == [pending.id, failed.id]
+    assert [r.id for r in store.runs(status="failed")] == [failed.id]
+    assert store.latest_run() == done
+    assert store.latest_run("pending") == pending
+    assert store.latest_run(None) == pending
+    assert store.latest_run("running") is None
+    with pytest.raises(StoreError, match="unknown run status 'done'"):
+        store.runs(status="done")
+
+
+def test_runs_survive_reconnecting(store_url: str) -> None:
+    first = open_store(store_url)
+    run = succeeded_run(first)
+    served = first.set_served(run.id)
+    pending = first.create_run(first.watermark(), CONFIG)
+    outputs = {name: first.run_output(run.id, name) for name in OUTPUT_TABLES}
+    first.dispose()
+
+    again = open_store(store_url)
+    try:
+        assert again.run(run.id) == served
+        assert again.served_run() == served
+        assert served.metrics == METRICS
+        assert again.run(pending.id) == pending
+        for name, frame in outputs.items():
+            pd.testing.assert_frame_equal(again.run_output(run.id, name), frame)
+        assert again.start_run(pending.id).status == "running"
+    finally:
+        again.dispose()
