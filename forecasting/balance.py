@@ -115,7 +115,7 @@ def balance_table(supply: SupplyResult, demand: DemandResult) -> pd.DataFrame:
                 continue
             cell_s = _select(s, f_index, l_index, field_code == TOTAL, level == ALL_LEVELS)
             cell_d = _select(d, f_index, l_index, field_code == TOTAL, level == ALL_LEVELS)
-            rows.append(_quantile_rows(field_code, level, supply.years, cell_s, cell_d))
+            rows.append(quantile_rows(field_code, level, supply.years, cell_s, cell_d))
     forecast = pd.concat(rows, ignore_index=True)
     history = _history_rows(supply, demand)
     return (
@@ -131,7 +131,7 @@ def _select(values: np.ndarray, f: int, lv: int, all_fields: bool, all_levels: b
     return part.sum(axis=1) if all_levels else part[:, lv]
 
 
-def _quantile_rows(
+def quantile_rows(
     field_code: str, level: str, years: np.ndarray, s: np.ndarray, d: np.ndarray
 ) -> pd.DataFrame:
     gap = d - s

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forecasting.metrics import MIN_SCALE
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -99,8 +101,16 @@ def calibrate(
     nearest: int = 2,
 ) -> Calibration:
     """Calibration from backtest rows: actuals and forecasts (rows, horizon), scales (rows,)
-    and, optionally, each row's origin offset."""
-    return Calibration((actual - forecast) / scale[:, None], offsets, nearest)
+    and, optionally, each row's origin offset.
+
+    Rows whose history was all zeros (scale at the floor of
+    :func:`~forecasting.metrics.naive_scale`: the series had not started yet) are left out:
+    an error over a scale of nothing is unbounded, and one such row in the pool would give
+    every other series' sample paths absurd tails.
+    """
+    errors = (actual - forecast) / scale[:, None]
+    errors[scale <= MIN_SCALE] = np.nan
+    return Calibration(errors, offsets, nearest)
 
 
 def _fill_missing(values: np.ndarray) -> np.ndarray:

@@ -29,6 +29,10 @@ from forecasting.engine import ForecastEngine
 from forecasting.settings import BalanceSettings
 from forecasting.supply import SupplyResult, forecast_frame
 
+#: Below this typical yearly supply (persons) a cell's demand is forecast directly, not as
+#: tightness: a ratio over a handful of graduates swings wildly from year to year.
+MIN_TIGHTNESS_SUPPLY = 20.0
+
 #: Smallest residual spread (log scale) credited to an association: nobody forecasts better
 #: than ±5% (and a spread of zero would let one survey override everything).
 MIN_SURVEY_SD = 0.05
@@ -142,10 +146,18 @@ def _tightness_paths(
     samples = engine.sample(settings.n_samples, seed=settings.seed + 4)
     field_index = {f: i for i, f in enumerate(supply.fields)}
     level_index = {lv: i for i, lv in enumerate(supply.levels)}
+    typical_supply = realised.groupby(["field_code", "level"])["supply"].median()
     for column, (series_id, lag) in enumerate(zip(panel.ids, lags, strict=True)):
         field, level = series_id.split(KEY_SEPARATOR)
+        if typical_supply[(field, level)] < MIN_TIGHTNESS_SUPPLY:
+            continue  # a ratio over a handful of graduates is noise: direct demand instead
         f, lv = field_index[field], level_index[level]
-        ratio = np.exp(samples[:, column, lag : lag + horizon])
+        # Keep sampled tightness within 3× of the range ever observed: beyond the backtest
+        # horizon the paths grow like a random walk, and exp() of a wild log ratio is not a
+        # demand anyone should plan on.
+        history_values = panel.series(column)
+        low, high = history_values.min() - np.log(3), history_values.max() + np.log(3)
+        ratio = np.exp(np.clip(samples[:, column, lag : lag + horizon], low, high))
         paths[:, f, lv, :] = ratio * supply.by_field_level[:, f, lv, :]
         observed[f, lv] = True
     frame = forecast_frame("tightness", engine.predict(), engine.selection_.label)

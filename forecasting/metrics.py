@@ -10,7 +10,13 @@ unknown (NaN: a backtest origin closer to the end than a full horizon) are left 
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
+
+#: The scale of an all-zero history: positive so that nothing divides by zero, and recognisable
+#: so that errors scaled by it can be set aside (see :func:`forecasting.calibration.calibrate`).
+MIN_SCALE: Final = 1e-8
 
 
 def naive_scale(y: np.ndarray, season_length: int = 1, recent: int | None = None) -> float:
@@ -30,7 +36,7 @@ def naive_scale(y: np.ndarray, season_length: int = 1, recent: int | None = None
             if value > 0:
                 return value
     level = float(np.mean(np.abs(y))) if y.size else 0.0
-    return max(0.1 * level, 1e-8)
+    return max(0.1 * level, MIN_SCALE)
 
 
 def mase(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> np.ndarray:

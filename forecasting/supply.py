@@ -40,7 +40,11 @@ class SupplyResult:
 
     ``by_field_level`` has shape (samples, fields, levels, years); ``at_base_rates`` the same
     with every programme's rates held at their current values (for the driver breakdown).
-    ``graduates`` and ``rates`` are per programme: (samples, programmes, years).
+    ``graduates``, ``rates`` and ``intake`` (forecast entrants per intake year; zero for
+    programmes no longer enrolling) are per programme: (samples, programmes, years);
+    ``weights`` is the programme × field crosswalk, ``completion``, ``durations``,
+    ``current_intake`` (entrants of the last observed year) and ``max_intake`` (largest
+    intake on record) are per programme — what quota scenarios need.
     """
 
     years: np.ndarray
@@ -54,6 +58,12 @@ class SupplyResult:
     at_base_rates: np.ndarray
     forecasts: pd.DataFrame
     history: pd.DataFrame
+    intake: np.ndarray
+    weights: np.ndarray
+    completion: np.ndarray
+    durations: np.ndarray
+    current_intake: np.ndarray
+    max_intake: np.ndarray
 
 
 def forecast_supply(data: TalentData, settings: BalanceSettings) -> SupplyResult:
@@ -97,6 +107,13 @@ def forecast_supply(data: TalentData, settings: BalanceSettings) -> SupplyResult
     by_field_level = _aggregate(graduates * product, weights, level_of, levels)
     at_base = _aggregate(graduates * base[None, :, None], weights, level_of, levels)
     history = realised_supply(data, current, weights, keys, fields)
+    intake_array = np.zeros((settings.n_samples, len(keys), len(years)))
+    for p, key in enumerate(keys):
+        if key in intake:
+            intake_array[:, p, :] = intake[key]
+    observed_intake = data.enrollment.assign(key=programme_keys(data.enrollment))
+    last_intake = observed_intake[observed_intake["year"] == last].groupby("key")["enrolled"].sum()
+    largest = observed_intake.groupby("key")["enrolled"].max()
     return SupplyResult(
         years=years,
         fields=fields,
@@ -109,6 +126,14 @@ def forecast_supply(data: TalentData, settings: BalanceSettings) -> SupplyResult
         at_base_rates=at_base,
         forecasts=pd.concat([intake_forecast, rate_forecast], ignore_index=True),
         history=history,
+        intake=intake_array,
+        weights=weights,
+        completion=np.array(
+            [completion.get(k, level_completion.get(k.split("|")[1], 0.9)) for k in keys]
+        ),
+        durations=durations,
+        current_intake=last_intake.reindex(list(keys)).fillna(0).to_numpy(dtype=float),
+        max_intake=largest.reindex(list(keys)).fillna(0).to_numpy(dtype=float),
     )
 
 

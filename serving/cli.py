@@ -16,12 +16,13 @@ import sqlalchemy as sa
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from data.catalog import load_default_catalog
 from data.ingest import ingest_catalog, ingest_file, open_store
 from data.problems import UploadRejected
-from data.store import Store, StoredUpload, UnknownUpload, UploadRecord
+from data.store import RunRecord, Store, StoredUpload, StoreError, UnknownUpload, UploadRecord
 from data.vocabulary import Kind
 from serving.settings import Settings
 
@@ -33,9 +34,11 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 uploads_app = typer.Typer(help="Uploads stored so far.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Fields, programmes and the crosswalk.", no_args_is_help=True)
+policy_app = typer.Typer(help="The employment rules applied to programmes.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(uploads_app, name="uploads")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(policy_app, name="policy")
 
 
 def _console(*, stderr: bool = False) -> Console:
@@ -74,7 +77,7 @@ def _configure(
     try:
         ctx.obj = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
-        err.print(f"[red]invalid settings:[/red] {error}")
+        err.print(f"[red]invalid settings:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_CONFIG) from error
 
 
@@ -89,7 +92,8 @@ def _open(settings: Settings) -> Store:
     try:
         return open_store(settings.database_url)
     except sa.exc.OperationalError as error:
-        err.print(f"[red]cannot open the store at {settings.database_url}:[/red] {error.orig}")
+        reason = escape(str(error.orig))
+        err.print(f"[red]cannot open the store at {settings.database_url}:[/red] {reason}")
         raise typer.Exit(EXIT_CONFIG) from error
 
 
@@ -210,7 +214,7 @@ def forecast(
         _print_rejection(rejected, as_json=False)
         raise typer.Exit(EXIT_REJECTED) from rejected
     except (PanelError, ModelError) as error:
-        err.print(f"[red]cannot forecast:[/red] {error}", markup=True)
+        err.print(f"[red]cannot forecast:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_REJECTED) from error
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(forecast_file(result.to_frame(), levels))
@@ -275,22 +279,30 @@ def retrain(ctx: typer.Context) -> None:
 
 
 def _train_and_report(store: Store, settings: Settings) -> None:
-    from forecasting.pipeline import train
+    from forecasting.pipeline import STAGES, train
 
     out.print(
         f"training on uploads up to #{store.watermark()} "
         f"({settings.horizon_years} years ahead, {settings.samples} samples) ..."
     )
     try:
-        result = train(store, settings.balance_settings(), city_region=settings.city_region)
+        result = train(store, settings.training_config(), city_region=settings.city_region)
     except (ValueError, RuntimeError) as error:
         failed = store.latest_run(status="failed")
         label = f"run #{failed.id}" if failed else "the run"
-        err.print(f"[red]{label} failed:[/red] {error}")
+        err.print(f"[red]{label} failed:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_REJECTED) from error
     run = result.run
-    seconds = ", ".join(f"{stage} {value:.1f} s" for stage, value in run.timings.items())
+    seconds = ", ".join(
+        f"{stage} {run.timings[stage]:.1f} s" for stage in STAGES if stage in run.timings
+    )
     out.print(f"run #{run.id} {run.status} and served ({seconds})")
+    metrics = run.metrics
+    out.print(
+        f"{metrics['programmes_warned']} programmes warned by the employment rules; quotas for "
+        f"{metrics['quota_intake_year']}: {metrics['quotas_raised']} raised, "
+        f"{metrics['quotas_cut']} cut, {metrics['quotas_stopped']} stopped"
+    )
 
 
 def _reset_sqlite(url: str) -> None:
@@ -356,7 +368,7 @@ def uploads_show(ctx: typer.Context, upload_id: int) -> None:
     try:
         upload = store.upload(upload_id)
     except UnknownUpload as error:
-        err.print(f"[red]{error}[/red]")
+        err.print(f"[red]{escape(str(error))}[/red]")
         raise typer.Exit(EXIT_REJECTED) from error
     finally:
         store.dispose()
@@ -415,6 +427,122 @@ def catalog_export(
     out.print(
         f"wrote {len(catalog.fields)} fields and {len(catalog.programmes)} programmes to {folder}"
     )
+
+
+@policy_app.command("export")
+def policy_export(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(dir_okay=False, help="JSON file to write.")],
+    default: Annotated[bool, typer.Option(help="Export the shipped default instead.")] = False,
+) -> None:
+    """Write the rules in force (TALENTCAST_POLICY_FILE or the default) as editable JSON."""
+    from forecasting.rules import Policy
+
+    policy = Policy.default() if default else _settings(ctx).training_config().policy
+    path.write_text(json.dumps(policy.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    out.print(f"wrote {len(policy.rules)} rules to {path}; set TALENTCAST_POLICY_FILE to use it")
+
+
+@policy_app.command("check")
+def policy_check(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON policy.")],
+) -> None:
+    """Validate a policy file without using it (exit 1 with the reason if it is refused)."""
+    from forecasting.rules import Policy
+    from serving.settings import read_policy
+
+    try:
+        policy = Policy.from_dict(read_policy(path))
+    except ValueError as error:
+        err.print(f"[red]policy refused:[/red] {escape(str(error))}")
+        raise typer.Exit(EXIT_REJECTED) from error
+    for rule in policy.rules:
+        out.print(
+            f"{rule.code}: {rule.authority}, below {rule.threshold:.0%} "
+            f"{rule.consecutive_years} year(s) running → {rule.action}"
+        )
+
+
+@app.command()
+def scenario(
+    ctx: typer.Context,
+    quota: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="CODE|LEVEL=N sets next year's intake, CODE|LEVEL@YEAR=N another year's "
+            "(repeatable), e.g. '080717T|bachelor=300'."
+        ),
+    ] = None,
+    shock: Annotated[
+        list[str] | None,
+        typer.Option(help="FIELD=FACTOR scales a field's demand, e.g. ic=0.8 (repeatable)."),
+    ] = None,
+    run_id: Annotated[int | None, typer.Option("--run", help="Run (default: served).")] = None,
+    output: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Write the scenario balance as CSV.")
+    ] = None,
+) -> None:
+    """What-if on a stored run: change quotas or shock demand, see the balance and costs move."""
+    from forecasting.scenarios import ScenarioError, evaluate_scenario, load_samples
+
+    store = _open(_settings(ctx))
+    try:
+        run = _run_or_served(store, run_id)
+        samples = load_samples(store, run.id)
+        quotas = _parse_quotas(quota or [], samples.first_year)
+        shocks = _parse_pairs(shock or [], "--shock", "FIELD=FACTOR")
+        result = evaluate_scenario(samples, quotas, shocks)
+    except (ScenarioError, StoreError, ValueError) as error:
+        err.print(f"[red]scenario refused:[/red] {escape(str(error))}")
+        raise typer.Exit(EXIT_REJECTED) from error
+    finally:
+        store.dispose()
+    table = Table(title=f"Expected mismatch over the horizon, run #{run.id}")
+    for column in ("", "business as usual", "scenario", "change"):
+        table.add_column(column, justify="right")
+    for name, before in result.baseline_costs.items():
+        after = result.costs[name]
+        table.add_row(
+            name.replace("_", " "), f"{before:,.0f}", f"{after:,.0f}", f"{after - before:+,.0f}"
+        )
+    out.print(table)
+    if output is not None:
+        result.balance.to_csv(output, index=False, encoding="utf-8-sig")
+        out.print(f"wrote {len(result.balance)} rows of the scenario balance to {output}")
+
+
+def _run_or_served(store: Store, run_id: int | None) -> RunRecord:
+    if run_id is not None:
+        return store.run(run_id)
+    served = store.served_run()
+    if served is None:
+        raise ValueError("no run is served yet; train one with `talentcast retrain`")
+    return served
+
+
+def _parse_pairs(values: list[str], option: str, form: str) -> dict[str, float]:
+    pairs: dict[str, float] = {}
+    for value in values:
+        name, sep, number = value.rpartition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            pairs[name.strip()] = float(number)
+        except ValueError:
+            raise ValueError(f"{option} {value!r} is not {form}") from None
+    return pairs
+
+
+def _parse_quotas(values: list[str], next_year: int) -> dict[str, dict[int, float]]:
+    quotas: dict[str, dict[int, float]] = {}
+    for key, number in _parse_pairs(values, "--quota", "CODE|LEVEL[@YEAR]=N").items():
+        programme, _, year = key.partition("@")
+        try:
+            intake_year = int(year) if year else next_year
+        except ValueError:
+            raise ValueError(f"--quota {key!r}: the year after @ must be a year") from None
+        quotas.setdefault(programme, {})[intake_year] = number
+    return quotas
 
 
 def main() -> None:

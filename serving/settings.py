@@ -6,7 +6,10 @@ environment on its own, so tests can build any configuration they need.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from data.ingest import IngestOptions
 from data.vocabulary import DEFAULT_CITY_REGION
 from forecasting.settings import BalanceSettings
+
+if TYPE_CHECKING:
+    from forecasting.pipeline import TrainingConfig
 
 
 class Settings(BaseSettings):
@@ -46,6 +52,37 @@ class Settings(BaseSettings):
         default=-1, ge=-1, description="Worker processes for training (-1: one per core)."
     )
 
+    quota_max_change: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="Largest yearly change of a programme's quota, as a share of the current one.",
+    )
+    quota_total_band: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Allowed deviation of each level's city total quota from this year's "
+        "(0: fixed).",
+    )
+    quota_allow_stop: bool = Field(
+        default=False,
+        description="Let the optimiser stop programmes below the minimum viable intake "
+        "(the employment rules can always stop them).",
+    )
+    policy_file: Path | None = Field(
+        default=None,
+        description="JSON file with the employment rules in force (default: the MoE 2011 and "
+        "Tianjin 2009 rules); export the default with `talentcast policy export`.",
+    )
+
+    @field_validator("policy_file")
+    @classmethod
+    def _readable_policy(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_policy(value)  # refuse a broken policy when the process starts, not mid-run
+        return value
+
     @field_validator("city_region")
     @classmethod
     def _six_digits(cls, value: str) -> str:
@@ -58,7 +95,41 @@ class Settings(BaseSettings):
             horizon=self.horizon_years, n_samples=self.samples, n_jobs=self.train_jobs
         )
 
+    def training_config(self) -> TrainingConfig:
+        """The configuration of a training run (rules and quota levers included)."""
+        # Imported here: the pipeline pulls in every model library, which a process that only
+        # ingests or serves should not pay for at start-up.
+        from forecasting.pipeline import TrainingConfig
+        from forecasting.quotas import QuotaSettings
+        from forecasting.rules import Policy
+
+        policy = (
+            Policy.from_dict(read_policy(self.policy_file))
+            if self.policy_file is not None
+            else Policy.default()
+        )
+        quotas = QuotaSettings(
+            max_change=self.quota_max_change,
+            total_band=self.quota_total_band,
+            allow_stop=self.quota_allow_stop,
+        )
+        return TrainingConfig(balance=self.balance_settings(), policy=policy, quotas=quotas)
+
     def ingest_options(self) -> IngestOptions:
         return IngestOptions(
             city_region=self.city_region, max_bytes=int(self.max_upload_mb * 1024 * 1024)
         )
+
+
+def read_policy(path: Path) -> dict[str, Any]:
+    """The JSON mapping of a policy file, checked to be a valid policy (else ``ValueError``)."""
+    from forecasting.rules import Policy
+
+    try:
+        mapping = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ValueError(f"cannot read the policy file {path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"policy file {path} is not valid JSON: {error}") from None
+    Policy.from_dict(mapping)  # raises PolicyError (a ValueError) naming the bad rule or key
+    return dict(mapping)

@@ -1,6 +1,6 @@
 """The store (see :mod:`data.store.store`): SQLAlchemy Core tables, Alembic migrations."""
 
-from data.store.runs import RunRecord, UnknownRun
+from data.store.runs import RunRecord, UnknownArtifact, UnknownRun
 from data.store.store import (
     Store,
     StoredUpload,
@@ -20,6 +20,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredUpload",
+    "UnknownArtifact",
     "UnknownRun",
     "UnknownUpload",
     "UploadRecord",

@@ -1,10 +1,11 @@
 """Runs in the store: their lifecycle, their outputs, and which one the API serves.
 
-A run reads the store as of one data watermark and ends with all of its outputs written in the
-same transaction that marks it succeeded, so a reader never sees half a run: a run either has
-every output it was given and is succeeded, or has none and is not. Every transition is one
-conditional UPDATE (``... WHERE status = 'running'``), which is atomic on both backends without
-relying on read-then-write transactions (SQLite's driver starts them only at the first write).
+A run reads the store as of one data watermark and ends with all of its outputs and artifacts
+written in the same transaction that marks it succeeded, so a reader never sees half a run: a run
+either has every output and artifact it was given and is succeeded, or has none and is not.
+Every transition is one conditional UPDATE (``... WHERE status = 'running'``), which is atomic on
+both backends without relying on read-then-write transactions (SQLite's driver starts them only
+at the first write).
 
 :class:`~data.store.store.Store` delegates its run methods here.
 """
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Engine
 from data.store.bulk import bulk_insert
 from data.store.store import StoreError, UnknownUpload
 from data.store.tables import OUTPUT_SPECS, OUTPUT_TABLES, OutputColumn, OutputSpec, RunStatus
+from data.store.tables import run_artifacts as artifacts_table
 from data.store.tables import runs as runs_table
 from data.store.tables import uploads as uploads_table
 
@@ -35,6 +37,10 @@ _SERVE_LOCK = int.from_bytes(b"tc-serve", "big") >> 1
 
 class UnknownRun(StoreError, LookupError):
     """No run has the requested id."""
+
+
+class UnknownArtifact(StoreError, LookupError):
+    """The run exists but has no artifact of the requested name."""
 
 
 @dataclass(frozen=True)
@@ -135,14 +141,16 @@ class RunStore:
         *,
         metrics: Mapping[str, Any],
         timings: Mapping[str, float],
+        artifacts: Mapping[str, bytes] | None = None,
     ) -> RunRecord:
-        """running → succeeded, writing every output in the same transaction.
+        """running → succeeded, writing every output and artifact in the same transaction.
 
-        Frames are checked before anything is written (see :func:`prepare_output`); if the
-        database still refuses a row, everything written by this call is rolled back and the
-        run stays running, without outputs.
+        Frames and artifacts are checked before anything is written (see :func:`prepare_output`
+        and :func:`prepare_artifacts`); if the database still refuses a row, everything written
+        by this call is rolled back and the run stays running, without outputs or artifacts.
         """
         prepared = {name: prepare_output(name, frame) for name, frame in outputs.items()}
+        blobs = prepare_artifacts(artifacts or {})
         metrics_text = _json_text(metrics, "metrics")
         timings_text = _json_text(_timings(timings), "timings")
         with self.engine.begin() as connection:
@@ -158,13 +166,27 @@ class RunStore:
                 metrics=metrics_text,
                 timings=timings_text,
             )
+            created_at = datetime.now(UTC)
+            for name, content in blobs.items():
+                # One statement per artifact: a batch of several would be one message of their
+                # total size (hex-encoded on PostgreSQL, so twice that).
+                connection.execute(
+                    artifacts_table.insert().values(
+                        run_id=run_id,
+                        name=name,
+                        content=content,
+                        size_bytes=len(content),
+                        created_at=created_at,
+                    )
+                )
             for name, table in OUTPUT_TABLES.items():  # a fixed order: fewer deadlocks
                 if name in prepared:
                     bulk_insert(connection, table, prepared[name].assign(run_id=run_id))
         return record
 
     def fail_run(self, run_id: int, error: str) -> RunRecord:
-        """pending or running → failed, recording why; a failed run keeps no outputs."""
+        """pending or running → failed, recording why; a failed run keeps no outputs or
+        artifacts."""
         with self.engine.begin() as connection:
             record = self._transition(
                 connection,
@@ -177,6 +199,7 @@ class RunStore:
             )
             for table in OUTPUT_TABLES.values():
                 connection.execute(table.delete().where(table.c.run_id == run_id))
+            connection.execute(artifacts_table.delete().where(artifacts_table.c.run_id == run_id))
         return record
 
     def set_served(self, run_id: int) -> RunRecord:
@@ -279,8 +302,55 @@ class RunStore:
         frame = _typed(spec, frame)
         return frame.sort_values(list(spec.key), kind="stable").reset_index(drop=True)
 
+    def run_artifact(self, run_id: int, name: str) -> bytes:
+        """The content of one artifact of a run, exactly the bytes ``finish_run`` was given."""
+        query = sa.select(artifacts_table.c.content).where(
+            artifacts_table.c.run_id == run_id, artifacts_table.c.name == name
+        )
+        with self.engine.connect() as connection:
+            content = connection.execute(query).scalar()
+            if content is None:
+                _current(connection, run_id)
+                names = _artifact_names(connection, run_id)
+                existing = f"its artifacts are {names}" if names else "it has no artifacts"
+                raise UnknownArtifact(f"run {run_id} has no artifact {name!r}; {existing}")
+        # psycopg and sqlite3 answer bytes already (then this is no copy); other drivers may
+        # answer a memoryview.
+        return bytes(content)
 
-# -- output frames ---------------------------------------------------------------------------
+    def run_artifact_names(self, run_id: int) -> list[str]:
+        """Names of a run's artifacts, sorted (without reading their content)."""
+        with self.engine.connect() as connection:
+            _current(connection, run_id)
+            return _artifact_names(connection, run_id)
+
+
+# -- output frames and artifacts -------------------------------------------------------------
+
+
+def prepare_artifacts(artifacts: Mapping[str, Any]) -> dict[str, bytes]:
+    """Check artifacts before writing and return them as ``bytes`` by name.
+
+    Names are non-empty text of at most the column's length; contents are bytes-like (``bytes``,
+    ``bytearray``, ``memoryview``), so that what is read back is byte-for-byte what was given.
+    Anything else (an array, a path, text) is refused rather than silently converted.
+    """
+    if not isinstance(artifacts, Mapping):
+        raise StoreError(f"artifacts must be a mapping of names to bytes, not {artifacts!r}")
+    length: int | None = getattr(artifacts_table.c.name.type, "length", None)
+    result: dict[str, bytes] = {}
+    for name, content in artifacts.items():
+        if not isinstance(name, str) or not name or (length is not None and len(name) > length):
+            raise StoreError(
+                f"artifact name {name!r}: a name is non-empty text of at most {length} characters"
+            )
+        if not isinstance(content, bytes | bytearray | memoryview):
+            raise StoreError(
+                f"artifact {name!r} must be bytes (e.g. the output of numpy.savez_compressed "
+                f"into io.BytesIO), not {type(content).__name__}"
+            )
+        result[name] = bytes(content)
+    return result
 
 
 def prepare_output(name: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -451,6 +521,12 @@ def _status(status: str) -> RunStatus:
         raise StoreError(
             f"unknown run status '{status}'; statuses are {[s.value for s in RunStatus]}"
         ) from None
+
+
+def _artifact_names(connection: sa.Connection, run_id: int) -> list[str]:
+    # Sorted here, not by the database: PostgreSQL's collation may order text differently.
+    query = sa.select(artifacts_table.c.name).where(artifacts_table.c.run_id == run_id)
+    return sorted(str(name) for name in connection.execute(query).scalars())
 
 
 def _current(connection: sa.Connection, run_id: int) -> RunRecord:

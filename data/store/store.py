@@ -359,17 +359,23 @@ class Store:
         *,
         metrics: Mapping[str, Any],
         timings: Mapping[str, float],
+        artifacts: Mapping[str, bytes] | None = None,
     ) -> RunRecord:
-        """running → succeeded with all ``outputs`` in one transaction, or nothing at all.
+        """running → succeeded with all ``outputs`` and ``artifacts`` in one transaction, or
+        nothing at all.
 
         ``outputs`` maps short names of :data:`~data.store.tables.OUTPUT_TABLES` to frames;
-        a frame that does not fit its table raises :class:`StoreError` before anything is
-        written.
+        ``artifacts`` maps names to binary content (e.g. compressed ``.npz`` samples) that later
+        steps reload with :meth:`run_artifact`. A frame that does not fit its table, or an
+        artifact that is not bytes, raises :class:`StoreError` before anything is written.
         """
-        return self._runs.finish_run(run_id, outputs, metrics=metrics, timings=timings)
+        return self._runs.finish_run(
+            run_id, outputs, metrics=metrics, timings=timings, artifacts=artifacts
+        )
 
     def fail_run(self, run_id: int, error: str) -> RunRecord:
-        """pending or running → failed with ``error`` as the reason; no outputs are kept."""
+        """pending or running → failed with ``error`` as the reason; no outputs or artifacts
+        are kept."""
         return self._runs.fail_run(run_id, error)
 
     def set_served(self, run_id: int) -> RunRecord:
@@ -395,6 +401,15 @@ class Store:
         """One output of a run, filtered by column equality (a list means any of), sorted by
         its key, without ``run_id``."""
         return self._runs.run_output(run_id, name, **filters)
+
+    def run_artifact(self, run_id: int, name: str) -> bytes:
+        """The bytes of one artifact of a run; :class:`~data.store.runs.UnknownArtifact` (with
+        the names that exist) if the run has none of that name."""
+        return self._runs.run_artifact(run_id, name)
+
+    def run_artifact_names(self, run_id: int) -> list[str]:
+        """Names of a run's artifacts, sorted."""
+        return self._runs.run_artifact_names(run_id)
 
 
 def _period_frequencies(periods: pd.Series) -> pd.Series:

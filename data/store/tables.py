@@ -9,7 +9,9 @@ upload with the same key supersedes it for reads "as of" that upload or later.
 
 Every number the API serves belongs to exactly one *run* (table ``runs``); a run's outputs live in
 one table per output kind (``run_*``), described once in :data:`OUTPUT_SPECS` so that the store
-can validate frames and the API can describe rows from the same definition.
+can validate frames and the API can describe rows from the same definition. Binary artifacts of a
+run (joint samples that the scenario tool and the quota optimiser reload) live in
+``run_artifacts``, one row per run and name.
 """
 
 from __future__ import annotations
@@ -321,6 +323,67 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
         index=("source", "field_code"),
         unique=False,
     ),
+    "warnings": OutputSpec(
+        table="run_warnings",
+        description=(
+            "Programmes flagged by the employment rules on observed outcomes, with the rule, the "
+            "action it calls for and the figures it was applied to."
+        ),
+        columns=(
+            _text("programme_code", 16, nullable=False),
+            _text("level", 24, nullable=False),
+            # The rule's code, e.g. "moe_2011_below_60_two_years".
+            _text("rule", 40, nullable=False),
+            # stop | alternate_years | cap_at_placed | reduce | no_new_points | review_duplicates
+            _text("action", 32, nullable=False),
+            # The years the figures cover.
+            _int("first_year"),
+            _int("last_year"),
+            *_floats("rate_last", "rate_previous"),
+            _int("graduates_last"),
+            _int("placed_last"),
+            *_floats("threshold"),
+            _text("message_zh", 500),
+            _text("message_en", 500),
+        ),
+        key=("programme_code", "level", "rule"),
+        index=("programme_code", "level", "rule"),
+        unique=True,
+    ),
+    "recommendations": OutputSpec(
+        table="run_recommendations",
+        description=(
+            "Quota recommendations per programme and level for one intake year, with the gap and "
+            "P(shortage) before and after, the binding constraints and the reasons."
+        ),
+        columns=(
+            _text("programme_code", 16, nullable=False),
+            _text("level", 24, nullable=False),
+            # The programme's main field.
+            _text("field_code", 40),
+            _int("intake_year", nullable=False),
+            _int("graduation_year"),
+            *_floats("current_quota", "recommended_quota", nullable=False),
+            *_floats(
+                "change",
+                "change_pct",
+                "quota_p10",
+                "quota_p90",
+                "gap_before",
+                "gap_after",
+                "p_shortage_before",
+                "p_shortage_after",
+            ),
+            # Comma-separated constraint names and reason codes.
+            _text("binding", 300),
+            _text("reasons", 300),
+            _text("reason_zh", 2000),
+            _text("reason_en", 2000),
+        ),
+        key=("programme_code", "level"),
+        index=("programme_code", "level"),
+        unique=True,
+    ),
 }
 
 
@@ -343,3 +406,16 @@ def _output_table(spec: OutputSpec) -> sa.Table:
 OUTPUT_TABLES: Final[Mapping[str, sa.Table]] = {
     name: _output_table(spec) for name, spec in OUTPUT_SPECS.items()
 }
+
+#: Binary artifacts of a run (compressed ``.npz`` bytes of joint samples, up to tens of MB each),
+#: written with the outputs in the transaction that marks the run succeeded. ``size_bytes`` lets
+#: listings describe an artifact without reading its content.
+run_artifacts = sa.Table(
+    "run_artifacts",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

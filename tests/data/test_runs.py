@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import os
 import threading
 from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
 
 from data.ingest import open_store
 from data.store import (
@@ -19,10 +26,12 @@ from data.store import (
     RunStatus,
     Store,
     StoreError,
+    UnknownArtifact,
     UnknownRun,
     UnknownUpload,
 )
 from data.store import runs as runs_module
+from data.store.tables import metadata, run_artifacts
 from data.store.tables import runs as runs_table
 
 CONFIG: dict[str, Any] = {"horizon": 6, "levels": [80, 95], "models": {"ets": True}}
@@ -102,6 +111,53 @@ def sample_outputs() -> dict[str, pd.DataFrame]:
                 "residual_sd": [0.07, np.nan],
             }
         ),
+        "warnings": pd.DataFrame(
+            {
+                "programme_code": ["080717T", "080717T", "050201"],
+                "level": ["bachelor", "bachelor", "higher_vocational"],
+                "rule": [
+                    "tj_2009_below_40_two_years",
+                    "moe_2011_below_60_two_years",
+                    "tj_2009_below_60",
+                ],
+                "action": ["stop", "reduce", "cap_at_placed"],
+                "first_year": [2023, 2023, 2024],
+                "last_year": [2024, 2024, None],
+                "rate_last": [0.35, 0.35, 0.55],
+                "rate_previous": [0.38, 0.38, np.nan],
+                "graduates_last": [170, 170, 80],
+                "placed_last": [60, 60, 44],
+                "threshold": [0.4, 0.6, 0.6],
+                "message_zh": ["连续两年毕业去向落实率低于40%，停止招生", "连续两年低于60%", None],
+                "message_en": ["Below 40% two years running: stop enrollment", None, None],
+            }
+        ),
+        "recommendations": pd.DataFrame(
+            {
+                "programme_code": ["080710T", "080704"],
+                "level": ["bachelor", "master"],
+                "field_code": ["ic", None],
+                "intake_year": [2027, 2027],
+                "graduation_year": [2031, None],
+                "current_quota": [120.0, 60.0],
+                "recommended_quota": [150.0, 60.0],
+                "change": [30.0, 0.0],
+                "change_pct": [0.25, 0.0],
+                "quota_p10": [135.0, np.nan],
+                "quota_p90": [162.5, np.nan],
+                "gap_before": [85.5, -3.0],
+                "gap_after": [57.25, -3.0],
+                "p_shortage_before": [0.91, 0.4],
+                "p_shortage_after": [0.72, 0.4],
+                "binding": ["max_change,capacity", None],
+                "reasons": ["shortage_likely,capacity", "balanced"],
+                "reason_zh": [
+                    "集成电路人才缺口大概率存在；受最大增幅与办学能力限制",
+                    "供需基本平衡",
+                ],
+                "reason_en": ["A shortage is likely; limited by the maximum change", None],
+            }
+        ),
     }
 
 
@@ -114,6 +170,20 @@ def expected(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     text = [c.name for c in spec.columns if c.type.python_type is str]
     out[text] = out[text].where(out[text].notna(), None)
     return out.sort_values(list(spec.key), kind="stable").reset_index(drop=True)
+
+
+def artifact_count(store: Store) -> int:
+    """Artifacts stored, over all runs."""
+    with store.engine.connect() as connection:
+        query = sa.select(sa.func.count()).select_from(run_artifacts)
+        return int(connection.execute(query).scalar_one())
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    """Compressed ``.npz`` content, as the pipeline stores joint samples."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, allow_pickle=False, **arrays)
+    return buffer.getvalue()
 
 
 def output_counts(store: Store) -> dict[str, int]:
@@ -285,6 +355,37 @@ def test_finish_run_round_trips_every_output(store: Store) -> None:
     assert bias["source"].tolist() == ["ai_alliance", "天津市集成电路行业协会"]
 
 
+def test_policy_outputs_round_trip_typed_and_sorted_by_their_key(store: Store) -> None:
+    outputs = sample_outputs()
+    run = succeeded_run(store, {k: outputs[k] for k in ("warnings", "recommendations")})
+
+    warnings = store.run_output(run.id, "warnings")
+    pd.testing.assert_frame_equal(warnings, expected("warnings", outputs["warnings"]))
+    assert list(warnings.columns) == list(OUTPUT_SPECS["warnings"].names)
+    assert warnings[["programme_code", "rule"]].values.tolist() == [
+        ["050201", "tj_2009_below_60"],
+        ["080717T", "moe_2011_below_60_two_years"],
+        ["080717T", "tj_2009_below_40_two_years"],
+    ]
+    assert warnings["last_year"].dtype == "Int64"
+    assert warnings["last_year"].tolist() == [pd.NA, 2024, 2024]
+    assert warnings["message_zh"].tolist()[0] is None
+    assert warnings["message_zh"].tolist()[2] == "连续两年毕业去向落实率低于40%，停止招生"
+    stops = store.run_output(run.id, "warnings", action=["stop", "alternate_years"])
+    assert stops["programme_code"].tolist() == ["080717T"]
+
+    recommendations = store.run_output(run.id, "recommendations")
+    pd.testing.assert_frame_equal(
+        recommendations, expected("recommendations", outputs["recommendations"]), check_exact=True
+    )
+    assert recommendations["programme_code"].tolist() == ["080704", "080710T"]
+    assert recommendations["intake_year"].dtype == "Int64"
+    assert recommendations["recommended_quota"].tolist() == [60.0, 150.0]
+    assert recommendations["binding"].tolist() == [None, "max_change,capacity"]
+    ic = store.run_output(run.id, "recommendations", field_code="ic", intake_year=2027)
+    assert ic["reason_zh"].tolist() == ["集成电路人才缺口大概率存在；受最大增幅与办学能力限制"]
+
+
 def test_optional_columns_and_outputs_may_be_left_out(store: Store) -> None:
     frame = sample_outputs()["forecasts"].loc[:, ["kind", "series_id", "period", "forecast"]]
     run = succeeded_run(store, {"forecasts": frame})
@@ -363,6 +464,20 @@ BAD_OUTPUTS: dict[str, tuple[Any, str]] = {
         lambda: _with("drivers", lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True)),
         r"output 'drivers': key \{'field_code': 'ic', 'level': 'master', 'year': 2028\} "
         r"appears 2 times \(first at row 0\)",
+    ),
+    "duplicate warning": (
+        lambda: _with("warnings", lambda f: pd.concat([f, f.iloc[[1]]], ignore_index=True)),
+        r"output 'warnings': key \{'programme_code': '080717T', 'level': 'bachelor', "
+        r"'rule': 'moe_2011_below_60_two_years'\} appears 2 times \(first at row 1\); "
+        r"each \('programme_code', 'level', 'rule'\) must be unique per run",
+    ),
+    "missing recommended quota": (
+        lambda: _with("recommendations", _set("recommended_quota", 1, np.nan)),
+        r"'recommendations', column 'recommended_quota': missing value .* first at row 1",
+    ),
+    "reason too long": (
+        lambda: _with("recommendations", _set("reasons", 0, "x" * 301)),
+        r"'recommendations', column 'reasons': text longer than 300 characters",
     ),
     "not a frame": (
         lambda: {**sample_outputs(), "balance": [{"field_code": "ic"}]},
@@ -563,3 +678,223 @@ def test_runs_survive_reconnecting(store_url: str) -> None:
         assert again.start_run(pending.id).status == "running"
     finally:
         again.dispose()
+
+
+# -- artifacts -------------------------------------------------------------------------------
+
+
+def test_artifacts_are_written_with_the_outputs_and_read_back_byte_for_byte(
+    store: Store,
+) -> None:
+    rng = np.random.default_rng(7)
+    samples = npz_bytes(gap=rng.normal(size=(200, 12)), years=np.arange(2027, 2039))
+    # bytes-like content is accepted and read back as bytes
+    artifacts: dict[str, Any] = {
+        "balance_samples.npz": samples,
+        "quota_samples.npz": bytearray(b"\x00\x01\xff"),
+    }
+    run = running_run(store)
+    finished = store.finish_run(
+        run.id, sample_outputs(), metrics=METRICS, timings=TIMINGS, artifacts=artifacts
+    )
+    assert finished.status == "succeeded"
+    assert store.run_artifact_names(run.id) == ["balance_samples.npz", "quota_samples.npz"]
+    content = store.run_artifact(run.id, "balance_samples.npz")
+    assert type(content) is bytes
+    assert content == samples
+    with np.load(io.BytesIO(content), allow_pickle=False) as loaded:
+        assert loaded["years"].tolist() == list(range(2027, 2039))
+    assert store.run_artifact(run.id, "quota_samples.npz") == b"\x00\x01\xff"
+    with store.engine.connect() as connection:
+        sizes = dict(
+            connection.execute(sa.select(run_artifacts.c.name, run_artifacts.c.size_bytes)).all()
+        )
+    assert sizes == {"balance_samples.npz": len(samples), "quota_samples.npz": 3}
+
+    with pytest.raises(UnknownArtifact, match=rf"run {run.id} has no artifact 'samples.npz'") as e:
+        store.run_artifact(run.id, "samples.npz")
+    assert "its artifacts are ['balance_samples.npz', 'quota_samples.npz']" in str(e.value)
+    assert isinstance(e.value, StoreError)
+    assert isinstance(e.value, LookupError)
+
+    other = succeeded_run(store, {})
+    assert store.run_artifact_names(other.id) == []
+    with pytest.raises(UnknownArtifact, match=r"has no artifact 'balance_samples\.npz'; it has no"):
+        store.run_artifact(other.id, "balance_samples.npz")
+    for call in (lambda: store.run_artifact(999, "x"), lambda: store.run_artifact_names(999)):
+        with pytest.raises(UnknownRun, match="no run with id 999"):
+            call()
+
+
+@pytest.mark.parametrize(
+    ("artifacts", "message"),
+    [
+        ({"samples.npz": np.zeros(3)}, "artifact 'samples.npz' must be bytes .* not ndarray"),
+        ({"samples.npz": "text"}, "artifact 'samples.npz' must be bytes .* not str"),
+        ({"": b"x"}, "artifact name '': a name is non-empty text of at most 100 characters"),
+        ({"x" * 101: b"x"}, "a name is non-empty text of at most 100 characters"),
+        ({1: b"x"}, "artifact name 1: a name is non-empty text"),
+        ([("samples.npz", b"x")], "artifacts must be a mapping of names to bytes"),
+    ],
+)
+def test_bad_artifacts_are_refused_before_writing(
+    store: Store, artifacts: Any, message: str
+) -> None:
+    run = running_run(store)
+    with pytest.raises(StoreError, match=message):
+        store.finish_run(
+            run.id, sample_outputs(), metrics=METRICS, timings=TIMINGS, artifacts=artifacts
+        )
+    assert store.run(run.id) == run
+    assert output_counts(store) == dict.fromkeys(OUTPUT_TABLES, 0)
+    assert artifact_count(store) == 0
+
+
+def test_invalid_outputs_write_no_artifacts_either(store: Store) -> None:
+    make, message = BAD_OUTPUTS["duplicate warning"]
+    run = running_run(store)
+    with pytest.raises(StoreError, match=message):
+        store.finish_run(
+            run.id, make(), metrics=METRICS, timings=TIMINGS, artifacts={"a.npz": b"samples"}
+        )
+    assert store.run(run.id) == run
+    assert artifact_count(store) == 0
+    assert store.run_artifact_names(run.id) == []
+
+
+def test_database_failure_after_the_artifacts_rolls_them_back(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The artifacts are in the transaction when the database refuses an output (rows of
+    ``run_balance`` arriving twice): they vanish with it, and a retry writes them once."""
+    real_insert = runs_module.bulk_insert
+    seen_in_transaction: list[int] = []
+
+    def insert_balance_twice(
+        connection: sa.Connection, table: sa.Table, frame: pd.DataFrame
+    ) -> int:
+        count = real_insert(connection, table, frame)
+        if table.name == "run_balance":
+            query = sa.select(sa.func.count()).select_from(run_artifacts)
+            seen_in_transaction.append(int(connection.execute(query).scalar_one()))
+            real_insert(connection, table, frame)
+        return count
+
+    monkeypatch.setattr(runs_module, "bulk_insert", insert_balance_twice)
+    artifacts = {"balance_samples.npz": npz_bytes(gap=np.arange(6.0)), "b.bin": b"\x00" * 10}
+    run = running_run(store)
+    with pytest.raises(sa.exc.IntegrityError):
+        store.finish_run(
+            run.id, sample_outputs(), metrics=METRICS, timings=TIMINGS, artifacts=artifacts
+        )
+    assert seen_in_transaction == [2], "the artifacts were written before the error"
+    assert store.run(run.id) == run
+    assert artifact_count(store) == 0
+    assert output_counts(store) == dict.fromkeys(OUTPUT_TABLES, 0)
+
+    monkeypatch.undo()
+    store.finish_run(
+        run.id, sample_outputs(), metrics=METRICS, timings=TIMINGS, artifacts=artifacts
+    )
+    assert store.run_artifact_names(run.id) == ["b.bin", "balance_samples.npz"]
+    assert artifact_count(store) == 2
+
+
+def test_fail_run_leaves_no_artifacts(store: Store) -> None:
+    """finish_run is the only writer and a succeeded run cannot fail, so these rows are planted
+    by hand, as a writer bypassing the store might: failing the run removes them like outputs."""
+    run = running_run(store)
+    other = running_run(store)
+    with store.engine.begin() as connection:
+        for run_id in (run.id, other.id):
+            connection.execute(
+                run_artifacts.insert().values(
+                    run_id=run_id,
+                    name="balance_samples.npz",
+                    content=b"partial",
+                    size_bytes=7,
+                    created_at=datetime.now(UTC),
+                )
+            )
+    assert store.run_artifact_names(run.id) == ["balance_samples.npz"]
+    failed = store.fail_run(run.id, "killed after writing samples")
+    assert failed.status == "failed"
+    assert store.run_artifact_names(run.id) == []
+    with pytest.raises(UnknownArtifact, match="it has no artifacts"):
+        store.run_artifact(run.id, "balance_samples.npz")
+    assert store.run_artifact(other.id, "balance_samples.npz") == b"partial", "others are kept"
+
+    pending = store.create_run(store.watermark(), CONFIG)
+    assert store.fail_run(pending.id, "cancelled").status == "failed"
+    assert store.run_artifact_names(pending.id) == []
+
+
+def test_a_30_mb_artifact_round_trips(store: Store) -> None:
+    """Joint samples reach ~30 MB: SQLite's BLOB and PostgreSQL's bytea (through psycopg 3)
+    must carry them whole. Random bytes do not compress, so no layer can shrink them."""
+    content = os.urandom(30 * 1024 * 1024)
+    run = store.finish_run(
+        running_run(store).id,
+        {},
+        metrics=METRICS,
+        timings=TIMINGS,
+        artifacts={"balance_samples.npz": content},
+    )
+    read = store.run_artifact(run.id, "balance_samples.npz")
+    assert len(read) == len(content)
+    assert read == content
+
+
+# -- migrations ------------------------------------------------------------------------------
+
+
+def _migrate(store: Store, direction: str, revision: str) -> None:
+    """Run ``alembic upgrade/downgrade`` on the store's database, as ``Store.upgrade`` does."""
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("data.store").joinpath("migrations"))
+    )
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, direction)(config, revision)
+
+
+def _schema(store: Store) -> tuple[str, set[str]]:
+    with store.engine.connect() as connection:
+        version = connection.execute(sa.text("select version_num from alembic_version")).scalar()
+        tables = set(sa.inspect(connection).get_table_names())
+    return str(version), tables
+
+
+def test_downgrade_to_0002_and_upgrade_again(store: Store) -> None:
+    new_tables = {"run_warnings", "run_recommendations", "run_artifacts"}
+    run = succeeded_run(store)
+    store.set_served(run.id)
+    version, tables = _schema(store)
+    assert version == "0003"
+    assert new_tables <= tables
+
+    _migrate(store, "downgrade", "0002")
+    version, tables = _schema(store)
+    assert version == "0002"
+    assert not new_tables & tables
+    assert {"runs", *(OUTPUT_TABLES[n].name for n in ("forecasts", "balance"))} <= tables
+    # What 0002 knew survives: the run, its served flag, its outputs.
+    assert store.served_run() == store.run(run.id)
+    forecasts = store.run_output(run.id, "forecasts")
+    pd.testing.assert_frame_equal(forecasts, expected("forecasts", sample_outputs()["forecasts"]))
+
+    _migrate(store, "upgrade", "head")
+    version, tables = _schema(store)
+    assert version == "0003"
+    assert new_tables <= tables
+    with store.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+    assert store.run_output(run.id, "warnings").empty
+    assert store.run_artifact_names(run.id) == []
+    again = running_run(store)
+    store.finish_run(
+        again.id, sample_outputs(), metrics=METRICS, timings=TIMINGS, artifacts={"a": b"\x01"}
+    )
+    assert len(store.run_output(again.id, "recommendations")) == 2
+    assert store.run_artifact(again.id, "a") == b"\x01"

@@ -6,25 +6,30 @@ import pytest
 
 from data.demo import load_demo
 from data.ingest import open_store
-from data.store import Store
+from data.store import Store, UnknownArtifact
 from forecasting.balance import shortage_ranking
-from forecasting.pipeline import train
+from forecasting.pipeline import TrainingConfig, train
+from forecasting.quotas import QuotaError, QuotaSettings
+from forecasting.scenarios import ARTIFACT_NAME, evaluate_scenario, load_samples
 from forecasting.settings import BalanceSettings
 
 SETTINGS = BalanceSettings(horizon=5, n_samples=200, n_jobs=2)
+CONFIG = TrainingConfig(balance=SETTINGS, quotas=QuotaSettings(scenarios=60, resamples=2))
 
 
 @pytest.mark.slow
 def test_training_the_demo_stores_a_complete_served_run(store: Store) -> None:
     load_demo(store)
-    result = train(store, SETTINGS)
+    result = train(store, CONFIG)
     run = result.run
     assert run.status == "succeeded"
     assert run.served
     assert store.served_run() == run
     assert run.watermark == store.watermark()
-    assert run.config["horizon"] == 5
-    assert set(run.timings) >= {"load", "supply", "demand", "balance"}
+    assert run.config["balance"]["horizon"] == 5
+    assert run.config["policy"]["rules"][0]["code"] == "moe_2011_reduce"
+    assert run.config["quotas"]["max_change"] == 0.2
+    assert set(run.timings) >= {"load", "supply", "demand", "balance", "warnings", "quotas"}
     balance = store.run_output(run.id, "balance")
     future = balance[balance["year"] > run.metrics["last_observed_year"]]
     assert set(future["year"]) == set(range(2026, 2031))
@@ -43,12 +48,66 @@ def test_training_the_demo_stores_a_complete_served_run(store: Store) -> None:
     parts = ic[["demand_growth", "survey_adjustment", "cohort_pipeline", "rates"]].sum()
     assert ic["base_gap"] + parts == pytest.approx(ic["gap"], rel=1e-6)
 
+    # Warnings: the demo's planted cases, as observed up to 2025.
+    warnings = store.run_output(run.id, "warnings")
+    fired = set(zip(warnings["programme_code"], warnings["rule"], strict=True))
+    assert ("540101", "moe_2011_reduce") in fired  # placement 0.55 two years running
+    assert {("530801", "duplicate_low_placement"), ("530802", "duplicate_low_placement")} <= fired
+    assert warnings["message_zh"].str.len().gt(0).all()
+
+    # Recommendations: every running programme, whole seats, the city total per level kept.
+    recommendations = store.run_output(run.id, "recommendations")
+    assert set(recommendations["intake_year"]) == {2026}
+    assert (recommendations["current_quota"] > 0).all()
+    assert len(recommendations) > 150
+    quotas = recommendations["recommended_quota"]
+    assert (quotas == quotas.round()).all()
+    current = recommendations["current_quota"]
+    assert (quotas <= 1.2 * current + 1).all()
+    unruled = ~recommendations["binding"].str.contains("rule")
+    assert (quotas[unruled] >= 0.8 * current[unruled] - 1).all()
+    totals = recommendations.groupby("level")[["current_quota", "recommended_quota"]].sum()
+    assert (totals["recommended_quota"] - totals["current_quota"]).abs().max() <= 1.0
+    assert recommendations["reason_en"].str.startswith("Recommended").all()
+    assert (recommendations["quota_p10"] <= recommendations["quota_p90"]).all()
+    assert run.metrics["quotas_raised"] + run.metrics["quotas_cut"] > 0
+
+    # Scenarios: the stored samples answer a what-if without retraining.
+    assert store.run_artifact_names(run.id) == [ARTIFACT_NAME]
+    samples = load_samples(store, run.id)
+    known = recommendations.dropna(subset=["p_shortage_before"])  # fields with demand data
+    raised = known.sort_values("p_shortage_before").iloc[-1]
+    key = f"{raised['programme_code']}|{raised['level']}"
+    result = evaluate_scenario(samples, {key: {2026: raised["current_quota"] + 500}})
+    cell = (result.balance["field_code"] == raised["field_code"]) & (
+        result.balance["level"] == raised["level"]
+    )
+    moved = result.balance[cell].set_index("year")["supply_p50"]
+    before = result.baseline[cell].set_index("year")["supply_p50"]
+    graduation = int(raised["graduation_year"])
+    assert moved[graduation] > before[graduation]
+    assert moved.drop(graduation).equals(before.drop(graduation))
+    assert result.costs["shortage_persons"] < result.baseline_costs["shortage_persons"]
+
+    # A run that fails in the quota stage is recorded, keeps nothing, and changes nothing served.
+    infeasible = TrainingConfig(balance=SETTINGS, quotas=QuotaSettings(totals={"bachelor": 1.0}))
+    with pytest.raises(QuotaError, match="bachelor total quota 1"):
+        train(store, infeasible)
+    failed = store.latest_run(status="failed")
+    assert failed is not None
+    assert "QuotaError" in (failed.error or "")
+    assert store.served_run() == run
+    assert store.run_output(failed.id, "recommendations").empty
+    with pytest.raises(UnknownArtifact, match="has no artifacts"):
+        store.run_artifact(failed.id, ARTIFACT_NAME)
+    assert store.run_output(run.id, "recommendations").equals(recommendations)
+
 
 def test_a_failing_run_is_recorded_and_changes_nothing_served(store_url: str) -> None:
     store = open_store(store_url)
     try:
         with pytest.raises(ValueError, match="no enrollment data"):
-            train(store, SETTINGS)
+            train(store, CONFIG)
         (run,) = store.runs()
         assert run.status == "failed"
         assert "no enrollment data" in (run.error or "")

@@ -6,10 +6,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import Result
+from support import crafted_samples
 from typer.testing import CliRunner
 
+from data.ingest import open_store
+from forecasting.scenarios import ARTIFACT_NAME
 from serving.cli import app
 
 GOOD = "年份,专业代码,层次,招生数\n2019,080717T,本科,120\n2020,080717T,本科,150\n"
@@ -117,3 +121,104 @@ def test_bad_settings_are_reported_before_anything_runs(
     assert result.exit_code == 2
     assert "city_region" in result.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+@pytest.fixture
+def served_samples(cli: Invoke, tmp_path: Path) -> int:
+    """A served run whose stored samples are the crafted ones (AI short, IC over-supplied)."""
+    assert cli("ingest", "enrollment", write(tmp_path, "ai.csv", GOOD)).exit_code == 0
+    store = open_store(f"sqlite:///{tmp_path / 'cli.db'}")
+    try:
+        run = store.create_run(store.watermark(), {})
+        store.start_run(run.id)
+        artifacts = {ARTIFACT_NAME: crafted_samples().to_bytes()}
+        store.finish_run(run.id, {}, metrics={}, timings={}, artifacts=artifacts)
+        store.set_served(run.id)
+    finally:
+        store.dispose()
+    return run.id
+
+
+def costs(output: str) -> dict[str, tuple[float, float]]:
+    """Business-as-usual and scenario figures per row of the printed cost table."""
+    rows = {}
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.split("│")]
+        if len(cells) == 6 and cells[1].endswith(("persons", "cost")):
+            rows[cells[1]] = (float(cells[2].replace(",", "")), float(cells[3].replace(",", "")))
+    return rows
+
+
+def test_scenario_moves_the_balance_of_the_served_run(
+    cli: Invoke, tmp_path: Path, served_samples: int
+) -> None:
+    output = tmp_path / "scenario.csv"
+    result = cli(
+        "scenario", "--quota", "080717T|bachelor=200", "--shock", "ic=2", "--output", str(output)
+    )
+    assert result.exit_code == 0, result.output
+    table = costs(result.stdout)
+    # 100 more AI entrants in 2026 add 50 AI graduates in 2030, against a shortage of ~150.
+    before, after = table["shortage persons"]
+    assert after == pytest.approx(before - 50, abs=2.0)
+    balance = pd.read_csv(output, encoding="utf-8-sig")
+    ai_2030 = balance[(balance["field_code"] == "ai") & (balance["year"] == 2030)]
+    assert float(ai_2030["supply_p50"].iloc[0]) == pytest.approx(100.0)
+    ic = balance[(balance["field_code"] == "ic") & (balance["year"] == 2028)]
+    assert float(ic["demand_p50"].iloc[0]) == pytest.approx(40.0, rel=0.05)
+    same = cli("scenario", "--run", str(served_samples))
+    assert same.exit_code == 0
+    assert all(a == b for a, b in costs(same.stdout).values())
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--quota", "080717T|bachelor"], "is not CODE|LEVEL[@YEAR]=N"),
+        (["--quota", "999999|bachelor=5"], "unknown programme '999999|bachelor'"),
+        (["--quota", "080717T|bachelor@2050=5"], "intake year 2050"),
+        (["--shock", "quantum=1.2"], "unknown field 'quantum'"),
+        (["--run", "99"], "99"),
+    ],
+)
+def test_scenario_refuses_bad_input_with_the_reason(
+    cli: Invoke, served_samples: int, arguments: list[str], message: str
+) -> None:
+    result = cli("scenario", *arguments)
+    assert result.exit_code == 1
+    assert message in result.stderr
+
+
+def test_scenario_without_a_served_run_says_how_to_get_one(cli: Invoke) -> None:
+    result = cli("scenario")
+    assert result.exit_code == 1
+    assert "talentcast retrain" in result.stderr
+
+
+def test_policy_export_edit_check_and_use(
+    cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "policy.json"
+    assert cli("policy", "export", "--default", str(path)).exit_code == 0
+    policy = json.loads(path.read_text(encoding="utf-8"))
+    policy["rules"][0]["threshold"] = 0.55
+    path.write_text(json.dumps(policy), encoding="utf-8")
+    checked = cli("policy", "check", str(path))
+    assert checked.exit_code == 0, checked.output
+    assert "moe_2011_reduce: MOE 2011, below 55%" in checked.stdout
+    monkeypatch.setenv("TALENTCAST_POLICY_FILE", str(path))
+    in_force = tmp_path / "in_force.json"
+    assert cli("policy", "export", str(in_force)).exit_code == 0
+    assert json.loads(in_force.read_text(encoding="utf-8"))["rules"][0]["threshold"] == 0.55
+
+    policy["rules"][0]["action"] = "expel"
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(policy), encoding="utf-8")
+    refused = cli("policy", "check", str(broken))
+    assert refused.exit_code == 1
+    assert "expel" in refused.stderr
+    # A broken policy file in the settings stops every command before it runs.
+    path.write_text(json.dumps(policy), encoding="utf-8")
+    started = cli("uploads", "list")
+    assert started.exit_code == 2
+    assert "policy_file" in started.stderr
