@@ -7,7 +7,8 @@ whole file is known to be good. The CLI and the HTTP upload endpoint both call
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from typing import Final
 
 from data.catalog import build_catalog, load_default_catalog
@@ -26,6 +27,12 @@ class IngestOptions:
     city_region: str = DEFAULT_CITY_REGION
     max_bytes: int = DEFAULT_MAX_BYTES
     max_year: int | None = None
+    #: Field codes the uploader may send rows for (None: any); see ValidationContext.
+    allowed_fields: frozenset[str] | None = None
+
+    def with_fields(self, fields: Collection[str]) -> IngestOptions:
+        """The same options for an uploader limited to ``fields``."""
+        return replace(self, allowed_fields=frozenset(fields))
 
 
 def open_store(url: str) -> Store:
@@ -60,7 +67,10 @@ def ingest_file(
     options = options or IngestOptions()
     table = read_table(content, filename, max_bytes=options.max_bytes)
     context = ValidationContext(
-        catalog=store.catalog(), city_region=options.city_region, max_year=options.max_year
+        catalog=store.catalog(),
+        city_region=options.city_region,
+        max_year=options.max_year,
+        allowed_fields=options.allowed_fields,
     )
     rows = validate(table, kind, context)
     return store.add_observations(

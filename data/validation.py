@@ -76,18 +76,26 @@ def _canonical_level(text: str) -> str:
     return LEVEL_ALIASES.get(lowered, lowered)
 
 
+#: The reason given for a row of a field the uploader may not send (the API answers 403 when
+#: an upload is refused for it, rather than 422).
+FOREIGN_FIELD_REASON: Final = "is not one of your fields"
+
+
 @dataclass(frozen=True)
 class ValidationContext:
     """What validation checks against besides the file itself.
 
     ``max_year`` bounds observed years (defaults to next year: an intake plan can be filed in
     the autumn before); ``city_region`` is the deployment's GB/T 2260 code, and region codes in
-    files must belong to that city.
+    files must belong to that city. ``allowed_fields``, when set, are the only field codes the
+    uploader may send (an industry association reports for its own fields); a row of another
+    field is a problem of that row.
     """
 
     catalog: Catalog
     city_region: str = DEFAULT_CITY_REGION
     max_year: int | None = None
+    allowed_fields: frozenset[str] | None = None
 
     @property
     def year_ceiling(self) -> int:
@@ -461,6 +469,16 @@ def _check_rows(
     typed: pd.DataFrame, schema: KindSchema, context: ValidationContext, problems: _Problems
 ) -> None:
     """Rules across columns of one row."""
+    if context.allowed_fields is not None and "field_code" in typed.columns:
+        allowed = context.allowed_fields
+        foreign = typed["field_code"].notna() & ~typed["field_code"].isin(allowed)
+        mine = ", ".join(sorted(allowed)) or "none"
+        problems.add_rows(
+            typed,
+            foreign,
+            "field_code",
+            lambda r: f"field {r['field_code']!r} {FOREIGN_FIELD_REASON} ({mine})",
+        )
     if schema.kind is Kind.OUTCOMES:
         for column, limit in (
             ("placed", "graduates"),

@@ -1,4 +1,4 @@
-"""The fixed vocabulary of the product: education levels, series kinds, regions.
+"""The fixed vocabulary of the product: education levels, series kinds, regions, roles.
 
 Fields and programmes are catalog *data* (see :mod:`data.catalog`) because the admin can replace
 them; the names here are part of the file and API contracts and change only with the code.
@@ -76,3 +76,17 @@ DEFAULT_CITY_REGION: Final = "120000"
 
 #: First year the store accepts for observed series: national entrance exams resumed in 1977.
 MIN_OBSERVATION_YEAR: Final = 1977
+
+
+class Role(StrEnum):
+    """What an API key may do; stored with each key and each audit row.
+
+    A ``planner`` (education bureau staff) reads results and runs scenarios; an ``association``
+    (an industry body) uploads hiring and survey data for its own fields and reads; an ``admin``
+    does everything, including managing keys, loading catalogs and promoting runs. Roles are
+    part of the API contract, so they are code, not catalog data.
+    """
+
+    PLANNER = "planner"
+    ASSOCIATION = "association"
+    ADMIN = "admin"

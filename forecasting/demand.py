@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,9 +26,9 @@ import pandas as pd
 from data.vocabulary import ALL_LEVELS
 from features.panel import Panel
 from features.talent import KEY_SEPARATOR, TalentData
-from forecasting.engine import ForecastEngine
+from forecasting.engine import ForecastEngine, backtest_report
 from forecasting.settings import BalanceSettings
-from forecasting.supply import SupplyResult, forecast_frame
+from forecasting.supply import SupplyResult, concat_reports, forecast_frame
 
 #: Below this typical yearly supply (persons) a cell's demand is forecast directly, not as
 #: tightness: a ratio over a handful of graduates swings wildly from year to year.
@@ -54,6 +55,8 @@ class DemandResult:
     forecasts: pd.DataFrame
     history: pd.DataFrame
     approach: str
+    #: The engines' backtest reports (:func:`forecasting.engine.backtest_report`) by kind.
+    backtests: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def forecast_demand(
@@ -72,6 +75,7 @@ def forecast_demand(
     years = np.arange(data.last_year + 1, data.last_year + settings.horizon + 1)
     history = data.annual_hiring().rename(columns={"postings": "demand"})
     shape = (settings.n_samples, len(fields), len(levels), len(years))
+    reports: list[pd.DataFrame] = []
     hiring = np.zeros(shape)
     observed = np.zeros((len(fields), len(levels)), dtype=bool)
     forecasts = pd.DataFrame()
@@ -83,9 +87,9 @@ def forecast_demand(
             and (data.hiring["period"].str.len() == 7).any()
         )
         paths, ids, forecasts = (
-            _monthly_paths(data, years, settings)
+            _monthly_paths(data, years, settings, reports)
             if monthly
-            else _yearly_paths(data, years, settings)
+            else _yearly_paths(data, years, settings, reports)
         )
         approach = "monthly forecasts summed" if monthly else "yearly totals"
         field_index = {f: i for i, f in enumerate(fields)}
@@ -96,7 +100,9 @@ def forecast_demand(
                 hiring[:, field_index[field], level_index[level], :] = paths[:, column, :]
                 observed[field_index[field], level_index[level]] = True
     if settings.demand_model != "direct" and not history.empty:
-        tight, tight_observed, tight_forecasts = _tightness_paths(history, supply, settings)
+        tight, tight_observed, tight_forecasts = _tightness_paths(
+            history, supply, settings, reports
+        )
         both = observed & tight_observed
         if settings.demand_model == "tightness":
             hiring = np.where(tight_observed[None, :, :, None], tight, hiring)
@@ -111,11 +117,24 @@ def forecast_demand(
     combined = _combine_with_surveys(
         hiring, data.surveys, bias, years=years, fields=fields, levels=levels, seed=settings.seed
     )
-    return DemandResult(years, hiring, combined, observed, bias, forecasts, history, approach)
+    return DemandResult(
+        years,
+        hiring,
+        combined,
+        observed,
+        bias,
+        forecasts,
+        history,
+        approach,
+        concat_reports(reports),
+    )
 
 
 def _tightness_paths(
-    history: pd.DataFrame, supply: SupplyResult, settings: BalanceSettings
+    history: pd.DataFrame,
+    supply: SupplyResult,
+    settings: BalanceSettings,
+    reports: list[pd.DataFrame],
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Demand as forecast tightness (postings ÷ supply) times the supply sample.
 
@@ -143,6 +162,7 @@ def _tightness_paths(
     horizon = len(supply.years)
     engine = ForecastEngine(horizon + max(lags), n_jobs=settings.n_jobs, non_negative=False)
     engine.fit(panel)
+    reports.append(backtest_report("tightness", engine))
     samples = engine.sample(settings.n_samples, seed=settings.seed + 4)
     field_index = {f: i for i, f in enumerate(supply.fields)}
     level_index = {lv: i for i, lv in enumerate(supply.levels)}
@@ -213,7 +233,7 @@ def survey_bias(data: TalentData, realised: pd.DataFrame, strength: float) -> pd
 
 
 def _yearly_paths(
-    data: TalentData, years: np.ndarray, settings: BalanceSettings
+    data: TalentData, years: np.ndarray, settings: BalanceSettings, reports: list[pd.DataFrame]
 ) -> tuple[np.ndarray, tuple[str, ...], pd.DataFrame]:
     panel = data.hiring_panel()
     # A series ending before the last enrollment year needs a few more steps to reach the
@@ -221,6 +241,7 @@ def _yearly_paths(
     # first forecast year on.
     lags = [max(data.last_year - period.year, 0) for period in panel.last_periods()]
     engine = ForecastEngine(len(years) + max(lags), n_jobs=settings.n_jobs).fit(panel)
+    reports.append(backtest_report("hiring", engine))
     paths = engine.sample(settings.n_samples, seed=settings.seed + 2)
     aligned = np.stack(
         [paths[:, index, lag : lag + len(years)] for index, lag in enumerate(lags)], axis=1
@@ -229,12 +250,13 @@ def _yearly_paths(
 
 
 def _monthly_paths(
-    data: TalentData, years: np.ndarray, settings: BalanceSettings
+    data: TalentData, years: np.ndarray, settings: BalanceSettings, reports: list[pd.DataFrame]
 ) -> tuple[np.ndarray, tuple[str, ...], pd.DataFrame]:
     panel = data.hiring_panel(monthly=True)
     end = pd.Period(f"{int(years[-1])}-12", freq="M")
     steps = max(int((end - min(panel.last_periods())).n), 1)
     engine = ForecastEngine(steps, n_jobs=settings.n_jobs).fit(panel)
+    reports.append(backtest_report("hiring_monthly", engine))
     paths = engine.sample(settings.n_samples, seed=settings.seed + 2)
     annual = np.zeros((settings.n_samples, panel.n_series, len(years)))
     for index, periods in enumerate(panel.future_periods(steps)):

@@ -338,6 +338,61 @@ class ForecastEngine:
         }
 
 
+#: Columns of :func:`backtest_report` (what a run records about each engine's backtest).
+BACKTEST_COLUMNS: Final = (
+    "kind",
+    "model",
+    "chosen",
+    "mase",
+    "smape",
+    "relative",
+    "coverage_80",
+    "coverage_95",
+    "series",
+    "rows",
+)
+
+
+def backtest_report(kind: str, engine: ForecastEngine) -> pd.DataFrame:
+    """How every candidate and the engine's own choice did in a fitted engine's backtest.
+
+    One row per model (its model-based interval coverage) and one row ``model == "selected"``
+    for the forecast the engine chose, with the coverage of its calibrated intervals on the
+    backtest rows; ``relative`` is the M4-style score against the naive baseline on the same
+    windows, which makes runs on different data comparable (see
+    :mod:`forecasting.promotion`).
+    """
+    if not hasattr(engine, "report_"):
+        raise NotFittedError("ForecastEngine is not fitted yet; call fit(panel) first")
+    report = engine.report_
+    result = engine.backtest_
+    if report.models.empty or not result.n_rows:
+        return pd.DataFrame(columns=list(BACKTEST_COLUMNS))
+    table = report.models.rename(
+        columns={"MASE": "mase", "sMAPE": "smape", "coverage_80": "coverage_80"}
+    )
+    table["kind"] = kind
+    table["chosen"] = table["model"].isin(report.selection.members)
+    combined = report.selection.combine([result.models[m].mean for m in report.selection.members])
+    selected = {
+        "kind": kind,
+        "model": "selected",
+        "chosen": True,
+        "mase": float(np.mean(mase(result.actual, combined, result.scale))),
+        "smape": float(np.mean(smape(result.actual, combined))),
+        "relative": report.selection.score,
+        "coverage_80": report.coverage.get(80, np.nan),
+        "coverage_95": report.coverage.get(95, np.nan),
+    }
+    table = pd.concat([pd.DataFrame([selected]), table], ignore_index=True)
+    table["series"] = engine.panel_.n_series
+    table["rows"] = result.n_rows
+    for column in BACKTEST_COLUMNS:
+        if column not in table.columns:
+            table[column] = np.nan
+    return table.loc[:, list(BACKTEST_COLUMNS)]
+
+
 def model_table(result: BacktestResult, baseline: str) -> pd.DataFrame:
     """Backtest accuracy of every model: MASE, sMAPE, relative score, model-interval coverage."""
     rows: list[dict[str, Any]] = []

@@ -10,10 +10,11 @@ API serves changes only when a new run succeeds.
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import pandas as pd
 
@@ -22,14 +23,27 @@ from data.store.runs import RunRecord
 from data.vocabulary import DEFAULT_CITY_REGION
 from features.rates import primary_fields
 from features.talent import TalentData
-from forecasting.balance import BalanceResult, compute_balance
+from forecasting.balance import BalanceResult, compute_balance, realised_balance
+from forecasting.balance_backtest import score_balance, score_persistence
+from forecasting.promotion import GateResult, Gates, backtest_records, check_gates
 from forecasting.quotas import QuotaSettings, recommend_quotas
 from forecasting.rules import Policy, evaluate_rules, quota_limits
 from forecasting.scenarios import ARTIFACT_NAME, BalanceSamples, samples_from_balance
 from forecasting.settings import BalanceSettings
 
+log = logging.getLogger(__name__)
+
 #: The stages of a run, in the order they run (the keys of a run's ``timings``).
-STAGES: Final = ("load", "supply", "demand", "balance", "warnings", "quotas", "artifacts")
+STAGES: Final = (
+    "load",
+    "supply",
+    "demand",
+    "balance",
+    "warnings",
+    "quotas",
+    "balance_backtest",
+    "artifacts",
+)
 
 
 @dataclass(frozen=True)
@@ -40,12 +54,24 @@ class TrainingConfig:
     balance: BalanceSettings = field(default_factory=BalanceSettings)
     policy: Policy = field(default_factory=Policy.default)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    gates: Gates = field(default_factory=Gates)
+    #: How many cut years the balance is replayed from and scored (0: none). The cuts are 4,
+    #: 5, 6, ... years before the last observed year, so that a few realised years follow.
+    balance_backtest_cuts: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.balance_backtest_cuts <= 10:
+            raise ValueError(
+                f"balance_backtest_cuts must be 0-10, got {self.balance_backtest_cuts}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "balance": self.balance.to_dict(),
             "policy": self.policy.to_dict(),
             "quotas": asdict(self.quotas),
+            "gates": self.gates.to_dict(),
+            "balance_backtest_cuts": self.balance_backtest_cuts,
         }
 
 
@@ -58,6 +84,21 @@ class TrainingResult:
     samples: BalanceSamples
     warnings: pd.DataFrame
     recommendations: pd.DataFrame
+    backtests: pd.DataFrame
+    gates: GateResult
+    outputs: dict[str, pd.DataFrame]
+
+    @property
+    def promoted(self) -> bool:
+        """Whether this run became the served run."""
+        return self.run.served
+
+
+class RunTracker(Protocol):
+    """Something that keeps a record of finished runs elsewhere (the MLflow tracker in
+    :mod:`experiments.tracking`); the pipeline calls it after the store has the run."""
+
+    def log_run(self, result: TrainingResult) -> None: ...
 
 
 def code_version() -> str:
@@ -74,14 +115,26 @@ def train(
     as_of: int | None = None,
     city_region: str = DEFAULT_CITY_REGION,
     serve: bool = True,
+    pending: RunRecord | None = None,
+    requested_by: str = "system",
+    tracker: RunTracker | None = None,
 ) -> TrainingResult:
     """Compute and store a run as of upload ``as_of`` (default: the newest upload).
 
-    With ``serve`` the run becomes the served run once it succeeded.
+    With ``serve`` the run becomes the served run once it succeeded *and* passed the quality
+    gates (:mod:`forecasting.promotion`); a run that fails a gate is kept, not served.
+    ``pending`` is a run created earlier (queued by ``POST /runs``) to execute instead of
+    creating one; it keeps its own watermark and configuration record. ``tracker`` is told
+    about the finished run (MLflow); its failure is logged, not raised.
     """
-    watermark = as_of if as_of is not None else store.watermark()
-    recorded: dict[str, Any] = {**config.to_dict(), "city_region": city_region}
-    run = store.create_run(watermark, recorded, code_version=code_version())
+    if pending is None:
+        watermark = as_of if as_of is not None else store.watermark()
+        recorded: dict[str, Any] = {**config.to_dict(), "city_region": city_region}
+        run = store.create_run(
+            watermark, recorded, code_version=code_version(), requested_by=requested_by
+        )
+    else:
+        run, watermark = pending, pending.watermark
     store.start_run(run.id)
     try:
         timings: dict[str, float] = {}
@@ -110,6 +163,10 @@ def train(
         timings["quotas"] = time.perf_counter() - started
 
         started = time.perf_counter()
+        balance_scores = replay_balance(data, config)
+        timings["balance_backtest"] = time.perf_counter() - started
+
+        started = time.perf_counter()
         outputs = {
             **result.outputs(),
             "warnings": warnings,
@@ -117,7 +174,16 @@ def train(
         }
         artifacts = {ARTIFACT_NAME: samples.to_bytes()}
         timings["artifacts"] = time.perf_counter() - started  # serialising the samples
-        metrics = {**run_metrics(result), **policy_metrics(warnings, recommendations)}
+        backtests = pd.concat([result.supply.backtests, result.demand.backtests], ignore_index=True)
+        champion = store.served_run()
+        gates = check_gates(outputs, backtests, config.gates, champion)
+        metrics = {
+            **run_metrics(result),
+            **policy_metrics(warnings, recommendations),
+            "backtest": backtest_records(backtests),
+            "gates": gates.to_dict(),
+            **balance_scores,
+        }
         finished = store.finish_run(
             run.id, outputs, metrics=metrics, timings=timings, artifacts=artifacts
         )
@@ -126,9 +192,55 @@ def train(
         # propagates to the caller: a scheduler logs it, the CLI reports it.
         store.fail_run(run.id, f"{type(error).__name__}: {error}")
         raise
-    if serve:
-        finished = store.set_served(finished.id)
-    return TrainingResult(finished, result, samples, warnings, recommendations)
+    if serve and gates.passed:
+        # Atomic in the store: readers see the old run or the new one, never a mix.
+        finished = store.set_served(finished.id, actor=requested_by)
+    elif serve:
+        log.warning("run %s is not served: %s", finished.id, "; ".join(gates.failures))
+    trained = TrainingResult(
+        finished, result, samples, warnings, recommendations, backtests, gates, outputs
+    )
+    if tracker is not None:
+        try:
+            tracker.log_run(trained)
+        except Exception:
+            log.exception("run %s could not be logged to the tracker", finished.id)
+    return trained
+
+
+def replay_balance(data: TalentData, config: TrainingConfig) -> dict[str, Any]:
+    """The balance replayed from ``config.balance_backtest_cuts`` cut years and scored on the
+    gaps that followed, next to persistence (see :mod:`forecasting.balance_backtest`).
+
+    Cut years with too little history before them are skipped (and named).
+    """
+    if config.balance_backtest_cuts == 0:
+        return {}
+    realised = realised_balance(data)
+    last = data.last_year
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    settings = replace(config.balance, n_samples=min(config.balance.n_samples, 500))
+    for cut in range(last - 4, last - 4 - config.balance_backtest_cuts, -1):
+        try:
+            horizon = replace(settings, horizon=last - cut)
+            rows.append(score_balance(cut, data, realised, horizon))
+        except ValueError as error:
+            skipped.append(f"{cut}: {error}")
+            continue
+        rows.append(score_persistence(cut, realised))
+    table = pd.DataFrame(rows)
+    measures = ["direction", "rank corr", "macro-F1", "coverage 80"]
+    means = table.groupby("method")[measures].mean() if not table.empty else pd.DataFrame()
+    summary = {
+        str(method): {k: None if pd.isna(v) else round(float(v), 4) for k, v in row.items()}
+        for method, row in means.to_dict(orient="index").items()
+    }
+    return {
+        "balance_backtest": backtest_records(table.drop(columns="seconds", errors="ignore")),
+        "balance_backtest_summary": summary,
+        "balance_backtest_skipped": skipped,
+    }
 
 
 def run_metrics(result: BalanceResult) -> dict[str, Any]:

@@ -458,7 +458,9 @@ def _reasons(
     elif change > 0:
         reasons.append("SHORTAGE_EXPAND" if p_before > 0.5 else "REBALANCE")
     elif not {"RULE_STOP", "RULE_PAUSE", "RULE_LIMIT"} & set(reasons):
-        reasons.append("SURPLUS_REDUCE" if not p_before > 0.5 else "REBALANCE")
+        # Without demand data for its field (NaN) a cut only makes room elsewhere.
+        known = not np.isnan(p_before)
+        reasons.append("SURPLUS_REDUCE" if known and p_before <= 0.5 else "REBALANCE")
     if "change_up" in binding or "change_down" in binding:
         reasons.append("AT_CHANGE_CAP")
     if "capacity" in binding:

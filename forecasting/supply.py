@@ -18,6 +18,7 @@ is normal or independent across years.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,7 @@ from data.vocabulary import LEVELS
 from features.panel import Panel
 from features.rates import completion_rates, group_rate_history, outcome_rates, primary_fields
 from features.talent import TalentData, expit, logit, programme_key, programme_keys
-from forecasting.engine import ForecastEngine
+from forecasting.engine import BACKTEST_COLUMNS, ForecastEngine, backtest_report
 from forecasting.settings import BalanceSettings
 from models.base import Forecast
 
@@ -64,6 +65,8 @@ class SupplyResult:
     durations: np.ndarray
     current_intake: np.ndarray
     max_intake: np.ndarray
+    #: The engines' backtest reports (:func:`forecasting.engine.backtest_report`) by kind.
+    backtests: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def forecast_supply(data: TalentData, settings: BalanceSettings) -> SupplyResult:
@@ -81,7 +84,8 @@ def forecast_supply(data: TalentData, settings: BalanceSettings) -> SupplyResult
     level_completion = completion.groupby(lambda k: k.split("|")[1]).median()
     durations = programmes["duration_years"].to_numpy(dtype=int)
 
-    intake, intake_forecast = _intake_samples(data, keys, years, settings)
+    reports: list[pd.DataFrame] = []
+    intake, intake_forecast = _intake_samples(data, keys, years, settings, reports)
     graduates, from_cohorts = _graduate_samples(
         data,
         keys=keys,
@@ -95,7 +99,7 @@ def forecast_supply(data: TalentData, settings: BalanceSettings) -> SupplyResult
 
     current = outcome_rates(data).set_index("key").reindex(list(keys))
     rates, rate_forecast = _rate_samples(
-        data, current=current, keys=keys, years=years, settings=settings, rng=rng
+        data, current=current, keys=keys, years=years, settings=settings, rng=rng, reports=reports
     )
     base = np.prod(
         [_fill(current[name], programmes["level"]).to_numpy() for name in RATE_NAMES], axis=0
@@ -125,6 +129,7 @@ def forecast_supply(data: TalentData, settings: BalanceSettings) -> SupplyResult
         by_field_level=by_field_level,
         at_base_rates=at_base,
         forecasts=pd.concat([intake_forecast, rate_forecast], ignore_index=True),
+        backtests=concat_reports(reports),
         history=history,
         intake=intake_array,
         weights=weights,
@@ -188,7 +193,11 @@ def realised_supply(
 
 
 def _intake_samples(
-    data: TalentData, keys: tuple[str, ...], years: np.ndarray, settings: BalanceSettings
+    data: TalentData,
+    keys: tuple[str, ...],
+    years: np.ndarray,
+    settings: BalanceSettings,
+    reports: list[pd.DataFrame],
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Entrant sample paths (samples, years) per programme still enrolling; closed programmes
     (no entrants in the last two years) and programmes without intake data get zero."""
@@ -204,6 +213,7 @@ def _intake_samples(
         return samples, pd.DataFrame()
     active = panel.take(open_positions)
     engine = ForecastEngine(len(years), n_jobs=settings.n_jobs).fit(active)
+    reports.append(backtest_report("enrollment", engine))
     paths = engine.sample(settings.n_samples, seed=settings.seed)
     for index, key in enumerate(active.ids):
         samples[key] = paths[:, index, :]
@@ -249,6 +259,7 @@ def _rate_samples(
     years: np.ndarray,
     settings: BalanceSettings,
     rng: np.random.Generator,
+    reports: list[pd.DataFrame],
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Rate paths per programme: its current (shrunk) rate moved by its group's forecast
     trend, plus a persistent programme effect drawn from the shrinkage uncertainty."""
@@ -262,6 +273,7 @@ def _rate_samples(
     if not history.empty:
         panel = Panel.from_frame(history.drop(columns="trials"), gaps="interpolate")
         engine = ForecastEngine(len(years), n_jobs=settings.n_jobs, non_negative=False).fit(panel)
+        reports.append(backtest_report("rate", engine))
         paths = engine.sample(n, seed=settings.seed + 1)
         recent = np.array([np.mean(y[-3:]) for _, y in panel])
         for index, series_id in enumerate(panel.ids):
@@ -285,6 +297,14 @@ def _rate_samples(
                 shift[:, p, :] = trend[series_id]
         rates[name] = expit(base[None, :, None] + effect[:, :, None] + shift)
     return rates, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def concat_reports(reports: list[pd.DataFrame]) -> pd.DataFrame:
+    """The engines' backtest reports as one table (empty, with its columns, if none ran)."""
+    kept = [report for report in reports if not report.empty]
+    if not kept:
+        return pd.DataFrame(columns=list(BACKTEST_COLUMNS))
+    return pd.concat(kept, ignore_index=True)
 
 
 def forecast_frame(kind: str, forecast: Forecast, model: str) -> pd.DataFrame:

@@ -8,22 +8,29 @@ argument handling and printing.
 from __future__ import annotations
 
 import json
-import sys
+import os
+import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import sqlalchemy as sa
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from data.catalog import load_default_catalog
-from data.ingest import ingest_catalog, ingest_file, open_store
+from data.ingest import ingest_catalog, ingest_file
 from data.problems import UploadRejected
-from data.store import RunRecord, Store, StoredUpload, StoreError, UnknownUpload, UploadRecord
+from data.store import Store, StoredUpload, UnknownUpload, UploadRecord
 from data.vocabulary import Kind
+from serving.cli_keys import cli_actor, keys_app
+from serving.cli_policy import policy_app, scenario
+from serving.cli_runs import runs_app
+from serving.cli_scheduler import scheduler
+from serving.console import EXIT_CONFIG, EXIT_REJECTED, err, make_console, out
+from serving.console import open_configured as _open
+from serving.console import settings_of as _settings
 from serving.settings import Settings
 
 app = typer.Typer(
@@ -34,35 +41,14 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 uploads_app = typer.Typer(help="Uploads stored so far.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Fields, programmes and the crosswalk.", no_args_is_help=True)
-policy_app = typer.Typer(help="The employment rules applied to programmes.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(uploads_app, name="uploads")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(policy_app, name="policy")
-
-
-def _console(*, stderr: bool = False) -> Console:
-    """A console that does not squeeze tables to 80 columns when output goes to a file."""
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 200
-    return Console(stderr=stderr, highlight=False, width=width)
-
-
-class _Lazy:
-    """Consoles are made when first printed to, so that importing this module does no work."""
-
-    def __init__(self, *, stderr: bool) -> None:
-        self._stderr = stderr
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(_console(stderr=self._stderr), name)
-
-
-out = _Lazy(stderr=False)
-err = _Lazy(stderr=True)
-
-EXIT_REJECTED = 1
-EXIT_CONFIG = 2
+app.add_typer(keys_app, name="keys")
+app.add_typer(runs_app, name="runs")
+app.command()(scenario)
+app.command()(scheduler)
 
 
 @app.callback()
@@ -78,22 +64,6 @@ def _configure(
         ctx.obj = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         err.print(f"[red]invalid settings:[/red] {escape(str(error))}")
-        raise typer.Exit(EXIT_CONFIG) from error
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    settings = ctx.obj
-    if not isinstance(settings, Settings):  # pragma: no cover - the callback always sets it
-        raise typer.Exit(EXIT_CONFIG)
-    return settings
-
-
-def _open(settings: Settings) -> Store:
-    try:
-        return open_store(settings.database_url)
-    except sa.exc.OperationalError as error:
-        reason = escape(str(error.orig))
-        err.print(f"[red]cannot open the store at {settings.database_url}:[/red] {reason}")
         raise typer.Exit(EXIT_CONFIG) from error
 
 
@@ -202,7 +172,7 @@ def forecast(
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=_console(stderr=True),
+            console=make_console(stderr=True),
             transient=True,
         ) as bar:
             task = bar.add_task(f"backtesting {panel.n_series} series", total=None)
@@ -234,8 +204,9 @@ def demo(
     reset: Annotated[
         bool, typer.Option(help="Delete the SQLite store first (refused for PostgreSQL).")
     ] = False,
+    serve: Annotated[bool, typer.Option(help="Serve the API and dashboard afterwards.")] = True,
 ) -> None:
-    """Load the embedded Tianjin demo dataset into the store and train on it."""
+    """Load the embedded Tianjin demo dataset, train on it, and serve the API and dashboard."""
     from data.demo import demo_files, load_demo
 
     settings = _settings(ctx)
@@ -263,8 +234,77 @@ def demo(
             out.print(f"run #{served.id} already covers these data; not retraining")
         else:
             _train_and_report(store, settings)
+        keys = _demo_keys(store)
     finally:
         store.dispose()
+    out.print("demo keys (new each time `talentcast demo` runs; the previous ones are revoked):")
+    for name, secret in keys.items():
+        out.print(f"  {name:<24} {secret}", markup=False)
+    if serve:
+        _serve(settings)
+
+
+def _demo_keys(store: Store) -> dict[str, str]:
+    """Fresh keys for the demo's three kinds of users (old demo keys are revoked)."""
+    from serving.auth import issue_key
+
+    wanted = {
+        "demo-admin": ("admin", []),
+        "demo-planner": ("planner", []),
+        "demo-ic-association": ("association", ["ic"]),
+    }
+    active = {record.name for record in store.keys(include_revoked=False)}
+    secrets = {}
+    for name, (role, fields) in wanted.items():
+        if name in active:
+            store.revoke_key(name, actor="demo")
+        secrets[name] = issue_key(store, name, role, fields, actor="demo")[1]
+    return secrets
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Listen address (TALENTCAST_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (TALENTCAST_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes (TALENTCAST_WORKERS).")
+    ] = None,
+) -> None:
+    """Serve the HTTP API and the dashboard until interrupted."""
+    settings = _settings(ctx)
+    overrides = {"host": host, "port": port, "workers": workers}
+    try:
+        settings = settings.model_copy(
+            update={key: value for key, value in overrides.items() if value is not None}
+        )
+        settings = Settings.model_validate(settings.model_dump())
+    except ValidationError as error:
+        err.print(f"[red]invalid settings:[/red] {escape(str(error))}")
+        raise typer.Exit(EXIT_CONFIG) from error
+    _open(settings).dispose()  # migrate and check the store before announcing anything
+    _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    # Worker processes build their own app from the environment (serving.asgi).
+    for name, value in settings.model_dump(exclude_none=True).items():
+        os.environ[f"TALENTCAST_{name.upper()}"] = str(value)
+    out.print(
+        f"serving the dashboard at http://{settings.host}:{settings.port}/ and the API at "
+        f"http://{settings.host}:{settings.port}/api/v1 (Ctrl+C to stop)"
+    )
+    uvicorn.run(
+        "serving.asgi:create",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        http="serving.http:NoDelayH11Protocol",
+        log_level="warning",
+    )
 
 
 @app.command()
@@ -279,24 +319,42 @@ def retrain(ctx: typer.Context) -> None:
 
 
 def _train_and_report(store: Store, settings: Settings) -> None:
-    from forecasting.pipeline import STAGES, train
+    """One retrain under the lease (so it never overlaps the scheduler's or the server's)."""
+    from forecasting.jobs import retrain
+    from forecasting.pipeline import STAGES
 
     out.print(
         f"training on uploads up to #{store.watermark()} "
         f"({settings.horizon_years} years ahead, {settings.samples} samples) ..."
     )
-    try:
-        result = train(store, settings.training_config(), city_region=settings.city_region)
-    except (ValueError, RuntimeError) as error:
-        failed = store.latest_run(status="failed")
-        label = f"run #{failed.id}" if failed else "the run"
-        err.print(f"[red]{label} failed:[/red] {escape(str(error))}")
-        raise typer.Exit(EXIT_REJECTED) from error
+    outcome = retrain(
+        store,
+        settings.training_config(),
+        holder=f"{cli_actor()}@{socket.gethostname()}:{os.getpid()}",
+        city_region=settings.city_region,
+        ttl_seconds=settings.retrain_lease_seconds,
+        queued_first=False,
+        tracker=settings.tracker(),
+        requested_by=cli_actor(),
+    )
+    if outcome.status == "skipped":
+        err.print(f"[red]not retraining:[/red] {escape(outcome.describe())}")
+        raise typer.Exit(EXIT_REJECTED)
+    if outcome.status == "failed" or outcome.result is None:
+        label = f"run #{outcome.run.id}" if outcome.run is not None else "the run"
+        err.print(f"[red]{label} failed:[/red] {escape(outcome.error or '')}")
+        raise typer.Exit(EXIT_REJECTED)
+    result = outcome.result
     run = result.run
     seconds = ", ".join(
         f"{stage} {run.timings[stage]:.1f} s" for stage in STAGES if stage in run.timings
     )
-    out.print(f"run #{run.id} {run.status} and served ({seconds})")
+    if result.promoted:
+        out.print(f"run #{run.id} {run.status} and served ({seconds})")
+    else:
+        out.print(f"run #{run.id} {run.status} but NOT served: it failed the quality gates")
+        for failure in result.gates.failures:
+            out.print(f"  {failure}", markup=False)
     metrics = run.metrics
     out.print(
         f"{metrics['programmes_warned']} programmes warned by the employment rules; quotas for "
@@ -429,125 +487,13 @@ def catalog_export(
     )
 
 
-@policy_app.command("export")
-def policy_export(
-    ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(dir_okay=False, help="JSON file to write.")],
-    default: Annotated[bool, typer.Option(help="Export the shipped default instead.")] = False,
-) -> None:
-    """Write the rules in force (TALENTCAST_POLICY_FILE or the default) as editable JSON."""
-    from forecasting.rules import Policy
-
-    policy = Policy.default() if default else _settings(ctx).training_config().policy
-    path.write_text(json.dumps(policy.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
-    out.print(f"wrote {len(policy.rules)} rules to {path}; set TALENTCAST_POLICY_FILE to use it")
-
-
-@policy_app.command("check")
-def policy_check(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON policy.")],
-) -> None:
-    """Validate a policy file without using it (exit 1 with the reason if it is refused)."""
-    from forecasting.rules import Policy
-    from serving.settings import read_policy
-
-    try:
-        policy = Policy.from_dict(read_policy(path))
-    except ValueError as error:
-        err.print(f"[red]policy refused:[/red] {escape(str(error))}")
-        raise typer.Exit(EXIT_REJECTED) from error
-    for rule in policy.rules:
-        out.print(
-            f"{rule.code}: {rule.authority}, below {rule.threshold:.0%} "
-            f"{rule.consecutive_years} year(s) running → {rule.action}"
-        )
-
-
-@app.command()
-def scenario(
-    ctx: typer.Context,
-    quota: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="CODE|LEVEL=N sets next year's intake, CODE|LEVEL@YEAR=N another year's "
-            "(repeatable), e.g. '080717T|bachelor=300'."
-        ),
-    ] = None,
-    shock: Annotated[
-        list[str] | None,
-        typer.Option(help="FIELD=FACTOR scales a field's demand, e.g. ic=0.8 (repeatable)."),
-    ] = None,
-    run_id: Annotated[int | None, typer.Option("--run", help="Run (default: served).")] = None,
-    output: Annotated[
-        Path | None, typer.Option(dir_okay=False, help="Write the scenario balance as CSV.")
-    ] = None,
-) -> None:
-    """What-if on a stored run: change quotas or shock demand, see the balance and costs move."""
-    from forecasting.scenarios import ScenarioError, evaluate_scenario, load_samples
-
-    store = _open(_settings(ctx))
-    try:
-        run = _run_or_served(store, run_id)
-        samples = load_samples(store, run.id)
-        quotas = _parse_quotas(quota or [], samples.first_year)
-        shocks = _parse_pairs(shock or [], "--shock", "FIELD=FACTOR")
-        result = evaluate_scenario(samples, quotas, shocks)
-    except (ScenarioError, StoreError, ValueError) as error:
-        err.print(f"[red]scenario refused:[/red] {escape(str(error))}")
-        raise typer.Exit(EXIT_REJECTED) from error
-    finally:
-        store.dispose()
-    table = Table(title=f"Expected mismatch over the horizon, run #{run.id}")
-    for column in ("", "business as usual", "scenario", "change"):
-        table.add_column(column, justify="right")
-    for name, before in result.baseline_costs.items():
-        after = result.costs[name]
-        table.add_row(
-            name.replace("_", " "), f"{before:,.0f}", f"{after:,.0f}", f"{after - before:+,.0f}"
-        )
-    out.print(table)
-    if output is not None:
-        result.balance.to_csv(output, index=False, encoding="utf-8-sig")
-        out.print(f"wrote {len(result.balance)} rows of the scenario balance to {output}")
-
-
-def _run_or_served(store: Store, run_id: int | None) -> RunRecord:
-    if run_id is not None:
-        return store.run(run_id)
-    served = store.served_run()
-    if served is None:
-        raise ValueError("no run is served yet; train one with `talentcast retrain`")
-    return served
-
-
-def _parse_pairs(values: list[str], option: str, form: str) -> dict[str, float]:
-    pairs: dict[str, float] = {}
-    for value in values:
-        name, sep, number = value.rpartition("=")
-        try:
-            if not sep or not name:
-                raise ValueError
-            pairs[name.strip()] = float(number)
-        except ValueError:
-            raise ValueError(f"{option} {value!r} is not {form}") from None
-    return pairs
-
-
-def _parse_quotas(values: list[str], next_year: int) -> dict[str, dict[int, float]]:
-    quotas: dict[str, dict[int, float]] = {}
-    for key, number in _parse_pairs(values, "--quota", "CODE|LEVEL[@YEAR]=N").items():
-        programme, _, year = key.partition("@")
-        try:
-            intake_year = int(year) if year else next_year
-        except ValueError:
-            raise ValueError(f"--quota {key!r}: the year after @ must be a year") from None
-        quotas.setdefault(programme, {})[intake_year] = number
-    return quotas
-
-
 def main() -> None:
     """Console entry point (``talentcast``)."""
     app()
 
 
 __all__ = ["app", "main"]
+
+
+if __name__ == "__main__":
+    main()

@@ -19,6 +19,7 @@ from data.vocabulary import DEFAULT_CITY_REGION
 from forecasting.settings import BalanceSettings
 
 if TYPE_CHECKING:
+    from experiments.tracking import MlflowTracker
     from forecasting.pipeline import TrainingConfig
 
 
@@ -70,11 +71,102 @@ class Settings(BaseSettings):
         description="Let the optimiser stop programmes below the minimum viable intake "
         "(the employment rules can always stop them).",
     )
+    host: str = Field(default="127.0.0.1", description="Address `talentcast serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port of the API and dashboard.")
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Server processes of `talentcast serve`."
+    )
+    run_worker: bool = Field(
+        default=True, description="Execute runs queued with POST /api/v1/runs in the server."
+    )
+    balance_backtest_cuts: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Cut years each retrain replays the balance from, to score it (0: none).",
+    )
+    accuracy_drift_margin: float = Field(
+        default=0.5,
+        ge=0,
+        le=10,
+        description="GET /accuracy flags drift when a run's realised error exceeds its backtest "
+        "error by more than this share (0.5: 50%).",
+    )
+    mlflow_tracking_uri: str = Field(
+        default="sqlite:///var/mlflow.db",
+        description="MLflow tracking store and model registry (an SQLite file, or a tracking "
+        "server such as http://mlflow:5000); empty to keep no MLflow record.",
+    )
+    mlflow_artifact_root: str = Field(
+        default="var/mlartifacts",
+        description="Where MLflow stores run artifacts when the experiment is first created.",
+    )
     policy_file: Path | None = Field(
         default=None,
         description="JSON file with the employment rules in force (default: the MoE 2011 and "
         "Tianjin 2009 rules); export the default with `talentcast policy export`.",
     )
+
+    retrain_schedule: str = Field(
+        default="0 3 * * *",
+        description="When `talentcast scheduler` retrains: a 5-field cron expression (minute "
+        "hour day-of-month month day-of-week) in `retrain_timezone`; default 03:00 every day.",
+    )
+    retrain_timezone: str = Field(
+        default="Asia/Shanghai",
+        description="IANA time zone of `retrain_schedule` (the city's, not the server's, which "
+        "is often UTC in containers).",
+    )
+    retrain_debounce_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="After new uploads, how long no further upload must arrive before the "
+        "scheduler retrains (a batch of files sent one by one gives one retrain).",
+    )
+    scheduler_poll_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="How often `talentcast scheduler` checks."
+    )
+    retrain_lease_seconds: float = Field(
+        default=120.0,
+        ge=1,
+        description="Life of the retrain lease without a heartbeat (one every quarter of it): "
+        "how long after a crash the next retrain may take over.",
+    )
+
+    @field_validator("retrain_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        # Imported here: only the scheduler needs croniter; settings are built by every command.
+        from croniter import croniter
+
+        fields = value.split()
+        if len(fields) != 5 or not croniter.is_valid(" ".join(fields)):
+            raise ValueError(
+                f"retrain_schedule {value!r} is not a 5-field cron expression (minute hour "
+                "day-of-month month day-of-week), e.g. '0 3 * * *' for 03:00 every day"
+            )
+        return " ".join(fields)
+
+    @field_validator("retrain_timezone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"retrain_timezone {value!r} is not an IANA time zone, e.g. Asia/Shanghai or UTC"
+            ) from None
+        return value
+
+    def lease_holder(self) -> str:
+        """Who this process is when it holds the retrain lease: host and process id, so that a
+        lease left behind by a crash says where to look."""
+        import os
+        import socket
+
+        return f"scheduler@{socket.gethostname()}:{os.getpid()}"
 
     @field_validator("policy_file")
     @classmethod
@@ -113,7 +205,20 @@ class Settings(BaseSettings):
             total_band=self.quota_total_band,
             allow_stop=self.quota_allow_stop,
         )
-        return TrainingConfig(balance=self.balance_settings(), policy=policy, quotas=quotas)
+        return TrainingConfig(
+            balance=self.balance_settings(),
+            policy=policy,
+            quotas=quotas,
+            balance_backtest_cuts=self.balance_backtest_cuts,
+        )
+
+    def tracker(self) -> MlflowTracker | None:
+        """The MLflow tracker of training runs (None when ``mlflow_tracking_uri`` is empty)."""
+        if not self.mlflow_tracking_uri:
+            return None
+        from experiments.tracking import MlflowTracker  # loads MLflow: only when training
+
+        return MlflowTracker(self.mlflow_tracking_uri, self.mlflow_artifact_root or None)
 
     def ingest_options(self) -> IngestOptions:
         return IngestOptions(

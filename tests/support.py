@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from forecasting.scenarios import BalanceSamples
+from serving.settings import Settings
 
 
 def csv_bytes(frame: pd.DataFrame, encoding: str = "utf-8") -> bytes:
@@ -56,3 +58,22 @@ def crafted_samples(ai_demand: float = 200.0, ic_demand: float = 20.0) -> Balanc
         current_quota=np.array([100.0, 100.0, 1000.0]),
         capacity=np.array([500.0, 500.0, 5000.0]),
     )
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A SQLite store with the demo trained once (small settings) and the secrets of its keys:
+    ``admin``, ``planner``, ``ic`` (association for integrated circuits), ``ai`` (association
+    for artificial intelligence)."""
+
+    url: str
+    keys: dict[str, str]
+    run_id: int
+
+    def settings(self, **overrides: object) -> Settings:
+        values = {"run_worker": False, "mlflow_tracking_uri": "", **overrides}
+        return Settings(database_url=self.url, **values)  # type: ignore[arg-type]
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}

@@ -14,8 +14,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from data.demo.generator import DemoData, Upload, generate, write_files
     from data.demo.manifest import demo_files, load_demo
+    from data.demo.vintage import load_demo_until
 
-__all__ = ["DemoData", "Upload", "demo_files", "generate", "load_demo", "write_files"]
+__all__ = [
+    "DemoData",
+    "Upload",
+    "demo_files",
+    "generate",
+    "load_demo",
+    "load_demo_until",
+    "write_files",
+]
 
 _HOMES = {
     "DemoData": "data.demo.generator",
@@ -24,6 +33,7 @@ _HOMES = {
     "write_files": "data.demo.generator",
     "demo_files": "data.demo.manifest",
     "load_demo": "data.demo.manifest",
+    "load_demo_until": "data.demo.vintage",
 }
 
 

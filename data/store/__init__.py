@@ -1,5 +1,7 @@
 """The store (see :mod:`data.store.store`): SQLAlchemy Core tables, Alembic migrations."""
 
+from data.store.access import AuditRecord, KeyRecord, UnknownKey
+from data.store.leases import LeaseRecord
 from data.store.runs import RunRecord, UnknownArtifact, UnknownRun
 from data.store.store import (
     Store,
@@ -15,12 +17,16 @@ __all__ = [
     "CATALOG_KIND",
     "OUTPUT_SPECS",
     "OUTPUT_TABLES",
+    "AuditRecord",
+    "KeyRecord",
+    "LeaseRecord",
     "RunRecord",
     "RunStatus",
     "Store",
     "StoreError",
     "StoredUpload",
     "UnknownArtifact",
+    "UnknownKey",
     "UnknownRun",
     "UnknownUpload",
     "UploadRecord",

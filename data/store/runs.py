@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +83,11 @@ class RunRecord:
         )
 
 
+#: A callback run inside a run write's transaction with the record written, for rows that must
+#: commit or roll back with it (the audit log, see :mod:`data.store.access`).
+InTransaction = Callable[[sa.Connection, RunRecord], None]
+
+
 class RunStore:
     """The run half of the store, on the engine of a :class:`~data.store.store.Store`."""
 
@@ -92,9 +97,18 @@ class RunStore:
     # -- lifecycle --------------------------------------------------------------------------
 
     def create_run(
-        self, watermark: int, config: Mapping[str, Any], code_version: str | None = None
+        self,
+        watermark: int,
+        config: Mapping[str, Any],
+        code_version: str | None = None,
+        *,
+        in_transaction: InTransaction | None = None,
     ) -> RunRecord:
-        """Record a pending run that will read the store as of upload ``watermark``."""
+        """Record a pending run that will read the store as of upload ``watermark``.
+
+        ``in_transaction`` is called with the connection and the new record before the
+        transaction commits (the store writes the audit row there), so both commit or neither.
+        """
         if isinstance(watermark, bool) or not isinstance(watermark, int | np.integer):
             raise StoreError(f"a run's watermark is an upload id (int), not {watermark!r}")
         config_text = _json_text(config, "config")
@@ -120,7 +134,10 @@ class RunStore:
                 )
                 .returning(*runs_table.c)
             ).one()
-        return RunRecord.from_row(row)
+            record = RunRecord.from_row(row)
+            if in_transaction is not None:
+                in_transaction(connection, record)
+        return record
 
     def start_run(self, run_id: int) -> RunRecord:
         """pending → running."""
@@ -202,13 +219,14 @@ class RunStore:
             connection.execute(artifacts_table.delete().where(artifacts_table.c.run_id == run_id))
         return record
 
-    def set_served(self, run_id: int) -> RunRecord:
+    def set_served(self, run_id: int, *, in_transaction: InTransaction | None = None) -> RunRecord:
         """Make a succeeded run the one the API serves, unserving the previous one atomically.
 
         Promotions take turns: on PostgreSQL through a transaction-scoped advisory lock (two at
         once would otherwise collide, or deadlock, on the index of served runs); SQLite admits
         one writer at a time anyway. A unique partial index keeps one served run at most even
-        for writes that bypass this method.
+        for writes that bypass this method. ``in_transaction`` is called as in
+        :meth:`create_run`.
         """
         with self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
@@ -233,7 +251,10 @@ class RunStore:
                     f"cannot serve run {run_id}: it is {current.status}; only a succeeded run "
                     "can be served"
                 )
-        return RunRecord.from_row(row)
+            record = RunRecord.from_row(row)
+            if in_transaction is not None:
+                in_transaction(connection, record)
+        return record
 
     def _transition(
         self,

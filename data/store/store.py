@@ -2,18 +2,21 @@
 
 Reads are "as of upload N" (a *data watermark*): for every key, the value of the latest upload
 with id ≤ N. A run records its watermark, so its inputs can be read again exactly, whatever was
-uploaded since. Writes happen one upload per transaction: all its rows, or nothing.
+uploaded since. Writes happen one upload per transaction: all its rows, or nothing. Every write
+that changes what the store holds (uploads, catalog versions, runs created and promoted, API
+keys) writes its audit row (:mod:`data.store.access`) in that same transaction. Leases
+(:mod:`data.store.leases`) keep exclusive jobs, such as retraining, to one process at a time.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 import sqlalchemy as sa
@@ -35,10 +38,15 @@ from data.store.tables import (
     store_key,
     uploads,
 )
-from data.vocabulary import Kind
+from data.vocabulary import Kind, Role
 
 if TYPE_CHECKING:
+    from data.store.access import AccessStore, AuditRecord, KeyRecord
+    from data.store.leases import LeaseRecord, LeaseStore
     from data.store.runs import RunRecord, RunStore
+
+#: The actor recorded for writes made without naming one (the CLI, scheduled retrains).
+SYSTEM_ACTOR: Final = "system"
 
 
 class StoreError(RuntimeError):
@@ -243,6 +251,18 @@ class Store:
                         .where(uploads.c.id == upload_id)
                         .values(replaced_rows=replaced)
                     )
+                self._access.audit(
+                    uploader,
+                    "catalog" if kind == CATALOG_KIND else "upload",
+                    target=f"upload #{upload_id}",
+                    detail={
+                        "kind": kind,
+                        "rows": row_count,
+                        "filename": filename,
+                        "replaced_rows": replaced,
+                    },
+                    connection=connection,
+                )
         except sa.exc.IntegrityError:
             # Someone stored the same content between our check and our insert.
             existing = self.find_upload(kind, sha)
@@ -343,10 +363,26 @@ class Store:
         return RunStore(self.engine)
 
     def create_run(
-        self, watermark: int, config: Mapping[str, Any], code_version: str | None = None
+        self,
+        watermark: int,
+        config: Mapping[str, Any],
+        code_version: str | None = None,
+        *,
+        requested_by: str = SYSTEM_ACTOR,
     ) -> RunRecord:
-        """Record a pending run reading the store as of upload ``watermark`` (must exist)."""
-        return self._runs.create_run(watermark, config, code_version)
+        """Record a pending run reading the store as of upload ``watermark`` (must exist), and
+        its ``run.create`` audit row in the same transaction."""
+
+        def audit(connection: sa.Connection, run: RunRecord) -> None:
+            self._access.audit(
+                requested_by,
+                "run.create",
+                target=f"run #{run.id}",
+                detail={"watermark": run.watermark},
+                connection=connection,
+            )
+
+        return self._runs.create_run(watermark, config, code_version, in_transaction=audit)
 
     def start_run(self, run_id: int) -> RunRecord:
         """pending → running; any other status is refused."""
@@ -378,9 +414,20 @@ class Store:
         are kept."""
         return self._runs.fail_run(run_id, error)
 
-    def set_served(self, run_id: int) -> RunRecord:
-        """Serve this succeeded run instead of the previous one, in one transaction."""
-        return self._runs.set_served(run_id)
+    def set_served(self, run_id: int, *, actor: str = SYSTEM_ACTOR) -> RunRecord:
+        """Serve this succeeded run instead of the previous one, with its ``run.promote`` audit
+        row, in one transaction."""
+
+        def audit(connection: sa.Connection, run: RunRecord) -> None:
+            self._access.audit(
+                actor,
+                "run.promote",
+                target=f"run #{run.id}",
+                detail={"watermark": run.watermark},
+                connection=connection,
+            )
+
+        return self._runs.set_served(run_id, in_transaction=audit)
 
     def run(self, run_id: int) -> RunRecord:
         return self._runs.run(run_id)
@@ -410,6 +457,117 @@ class Store:
     def run_artifact_names(self, run_id: int) -> list[str]:
         """Names of a run's artifacts, sorted."""
         return self._runs.run_artifact_names(run_id)
+
+    # -- keys and audit (see data.store.access) ---------------------------------------------
+
+    @cached_property
+    def _access(self) -> AccessStore:
+        # Imported here: data.store.access builds on this module's errors.
+        from data.store.access import AccessStore
+
+        return AccessStore(self.engine)
+
+    def create_key(
+        self,
+        name: str,
+        role: Role | str,
+        fields: Iterable[str],
+        key_hash: str,
+        key_prefix: str,
+        *,
+        actor: str,
+    ) -> KeyRecord:
+        """Store an API key (by the SHA-256 of its secret) and its ``key.create`` audit row in
+        one transaction; refused with the reason if the name, role, fields or hash are wrong or
+        an active key has the same name."""
+        return self._access.create_key(name, role, fields, key_hash, key_prefix, actor=actor)
+
+    def revoke_key(self, name: str, *, actor: str) -> KeyRecord:
+        """Revoke the active key called ``name`` (:class:`~data.store.access.UnknownKey` if
+        there is none) and audit it, in one transaction."""
+        return self._access.revoke_key(name, actor=actor)
+
+    def keys(self, include_revoked: bool = False) -> list[KeyRecord]:
+        """API keys in creation order, active ones only unless ``include_revoked``."""
+        return self._access.keys(include_revoked)
+
+    def key_by_hash(self, key_hash: str) -> KeyRecord | None:
+        """The active key whose secret hashes to ``key_hash``, or None (revoked keys too)."""
+        return self._access.key_by_hash(key_hash)
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        role: Role | str | None = None,
+        target: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        connection: sa.Connection | None = None,
+    ) -> None:
+        """Append one audit row (within ``connection``'s transaction when given)."""
+        self._access.audit(
+            actor, action, role=role, target=target, detail=detail, connection=connection
+        )
+
+    def audit_log(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        actor: str | None = None,
+        action: str | None = None,
+    ) -> list[AuditRecord]:
+        """Audit rows newest first, optionally of one actor and/or action."""
+        return self._access.audit_log(limit=limit, offset=offset, actor=actor, action=action)
+
+    # -- leases (see data.store.leases) -----------------------------------------------------
+
+    @cached_property
+    def _leases(self) -> LeaseStore:
+        # Imported here: data.store.leases builds on this module's errors.
+        from data.store.leases import LeaseStore
+
+        return LeaseStore(self.engine)
+
+    def acquire_lease(self, name: str, holder: str, ttl_seconds: float) -> LeaseRecord | None:
+        """Take the lease ``name`` for ``ttl_seconds``, or None while anyone (``holder``
+        included) holds it live. Taking over an expired lease writes its ``lease.recover``
+        audit row in the same transaction, and the record names the previous holder and the
+        run it had attached (``recovered_from``, ``recovered_run_id``) so that the caller can
+        mark that run failed."""
+
+        def audit(connection: sa.Connection, lease: LeaseRecord) -> None:
+            self._access.audit(
+                lease.holder[:100],  # the audit log's actor is shorter than a holder
+                "lease.recover",
+                target=f"lease {lease.name}",
+                detail={
+                    "holder": lease.holder,
+                    "previous_holder": lease.recovered_from,
+                    "run_id": lease.recovered_run_id,
+                },
+                connection=connection,
+            )
+
+        return self._leases.acquire(name, holder, ttl_seconds, on_recover=audit)
+
+    def renew_lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
+        """Heartbeat: keep ``holder``'s lease for ``ttl_seconds`` more; False if it lost it."""
+        return self._leases.renew(name, holder, ttl_seconds)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up (nothing happens if ``holder`` no longer holds it)."""
+        self._leases.release(name, holder)
+
+    def lease(self, name: str) -> LeaseRecord | None:
+        """The lease ``name`` (live or expired, see ``live``), or None if nobody holds it."""
+        return self._leases.lease(name)
+
+    def attach_run_to_lease(self, name: str, holder: str, run_id: int | None) -> bool:
+        """Record the run executed under ``holder``'s lease, so that a process recovering the
+        lease after a crash can mark it failed; False if ``holder`` lost the lease."""
+        return self._leases.attach_run(name, holder, run_id)
 
 
 def _period_frequencies(periods: pd.Series) -> pd.Series:

@@ -12,6 +12,11 @@ one table per output kind (``run_*``), described once in :data:`OUTPUT_SPECS` so
 can validate frames and the API can describe rows from the same definition. Binary artifacts of a
 run (joint samples that the scenario tool and the quota optimiser reload) live in
 ``run_artifacts``, one row per run and name.
+
+Access is recorded in ``api_keys`` (who may call the API, by the SHA-256 of their secret) and
+``audit_log`` (who did what, appended in the same transaction as the write it describes).
+
+``leases`` holds the named leases that keep a job (retraining) to one process at a time.
 """
 
 from __future__ import annotations
@@ -418,4 +423,64 @@ run_artifacts = sa.Table(
     sa.Column("content", sa.LargeBinary, nullable=False),
     sa.Column("size_bytes", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+# -- access ----------------------------------------------------------------------------------
+
+#: API keys. Only the SHA-256 of a secret is kept (``key_hash``, looked up on every request
+#: through its unique index), with its first characters (``key_prefix``) so that a listing can
+#: say which key is which. ``fields`` are comma-separated field codes ("" for none): the fields an
+#: association reports for. A revoked key keeps its row (``revoked_at`` set) so that audit rows
+#: keep their meaning; names are unique among active keys only, which the store enforces itself
+#: because partial unique indexes differ between backends.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("fields", sa.String(1000), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False),
+    sa.Column("key_prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("key_hash"),
+)
+
+#: Who did what, append-only: uploads, catalog loads, runs created and promoted, keys created
+#: and revoked, rejected uploads. ``action`` is a short dotted code ("upload", "run.promote");
+#: ``target`` names what it acted on ("upload #12"); ``detail`` is a JSON object ("{}" if empty).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("role", sa.String(20), nullable=True),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("target", sa.String(200), nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_audit_log_at", "at"),
+)
+
+
+# -- leases ----------------------------------------------------------------------------------
+
+#: Named leases that make a job exclusive across processes and hosts (one retrain at a time):
+#: one row per held lease, deleted when released. A holder keeps its lease alive by pushing
+#: ``expires_at`` forward (``heartbeat_at`` records when); a row whose ``expires_at`` has
+#: passed belongs to a process that stopped without releasing it, and the next acquirer takes it
+#: over, learning ``run_id``, the run that process was executing, so that it can be marked
+#: failed (see :mod:`data.store.leases`).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=True),
 )

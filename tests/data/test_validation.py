@@ -320,3 +320,17 @@ def test_every_kind_documents_chinese_headers() -> None:
                 f"{schema.kind}: column {column.name} has no Chinese header"
             )
     assert set(SCHEMAS) == set(Kind)
+
+
+def test_an_association_may_only_send_rows_for_its_own_fields(
+    default_catalog: Catalog,
+) -> None:
+    scoped = ValidationContext(catalog=default_catalog, allowed_fields=frozenset({"ic"}))
+    text = "period,field_code,postings\n2024-05,ic,120\n2024-05,集成电路,80\n2024-05,ai,90\n"
+    with pytest.raises(UploadRejected) as rejected:
+        check(text.replace("2024-05,集成电路,80", "2024-06,集成电路,80"), "hiring", scoped)
+    assert rejected.value.problems == [
+        Problem(4, "field_code", "field 'ai' is not one of your fields (ic)")
+    ]
+    own = check("period,field_code,postings\n2024-05,集成电路,120\n", "hiring", scoped)
+    assert list(own["field_code"]) == ["ic"]

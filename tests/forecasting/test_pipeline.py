@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from data.demo import load_demo
@@ -14,7 +15,9 @@ from forecasting.scenarios import ARTIFACT_NAME, evaluate_scenario, load_samples
 from forecasting.settings import BalanceSettings
 
 SETTINGS = BalanceSettings(horizon=5, n_samples=200, n_jobs=2)
-CONFIG = TrainingConfig(balance=SETTINGS, quotas=QuotaSettings(scenarios=60, resamples=2))
+CONFIG = TrainingConfig(
+    balance=SETTINGS, quotas=QuotaSettings(scenarios=60, resamples=2), balance_backtest_cuts=1
+)
 
 
 @pytest.mark.slow
@@ -47,6 +50,17 @@ def test_training_the_demo_stores_a_complete_served_run(store: Store) -> None:
     ic = drivers[(drivers["field_code"] == "ic") & (drivers["level"] == "bachelor")].iloc[-1]
     parts = ic[["demand_growth", "survey_adjustment", "cohort_pipeline", "rates"]].sum()
     assert ic["base_gap"] + parts == pytest.approx(ic["gap"], rel=1e-6)
+
+    # Backtests per series kind, the quality gates and the balance replayed from 2021.
+    backtest = pd.DataFrame(run.metrics["backtest"])
+    chosen = backtest[backtest["model"] == "selected"].set_index("kind")
+    assert {"enrollment", "rate", "tightness"} <= set(chosen.index)
+    assert (chosen["relative"] < 1.2).all(), "the chosen forecasts are about as good as naive"
+    assert run.metrics["gates"]["passed"] is True
+    summary = run.metrics["balance_backtest_summary"]
+    assert set(summary) == {"balance, tightness demand (default)", "persistence"}
+    assert [row["cut"] for row in run.metrics["balance_backtest"]] == [2021, 2021]
+    assert "balance_backtest" in run.timings
 
     # Warnings: the demo's planted cases, as observed up to 2025.
     warnings = store.run_output(run.id, "warnings")
@@ -90,7 +104,9 @@ def test_training_the_demo_stores_a_complete_served_run(store: Store) -> None:
     assert result.costs["shortage_persons"] < result.baseline_costs["shortage_persons"]
 
     # A run that fails in the quota stage is recorded, keeps nothing, and changes nothing served.
-    infeasible = TrainingConfig(balance=SETTINGS, quotas=QuotaSettings(totals={"bachelor": 1.0}))
+    infeasible = TrainingConfig(
+        balance=SETTINGS, quotas=QuotaSettings(totals={"bachelor": 1.0}), balance_backtest_cuts=0
+    )
     with pytest.raises(QuotaError, match="bachelor total quota 1"):
         train(store, infeasible)
     failed = store.latest_run(status="failed")

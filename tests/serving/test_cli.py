@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +20,7 @@ from typer.testing import CliRunner
 
 from data.ingest import open_store
 from forecasting.scenarios import ARTIFACT_NAME
+from serving.auth import hash_key
 from serving.cli import app
 
 GOOD = "年份,专业代码,层次,招生数\n2019,080717T,本科,120\n2020,080717T,本科,150\n"
@@ -222,3 +229,72 @@ def test_policy_export_edit_check_and_use(
     started = cli("uploads", "list")
     assert started.exit_code == 2
     assert "policy_file" in started.stderr
+
+
+def test_keys_create_list_revoke_and_audit(cli: Invoke, tmp_path: Path) -> None:
+    created = cli("keys", "create", "tj_ic_association", "--role", "association", "--field", "ic")
+    assert created.exit_code == 0, created.output
+    secret = created.stdout.strip().splitlines()[-1]
+    assert secret.startswith("tc_")
+    assert len(secret) > 40
+    listed = cli("keys", "list")
+    assert "tj_ic_association" in listed.stdout
+    assert secret not in listed.stdout, "a secret is shown once, never listed"
+    assert secret[:10] in listed.stdout
+    refused = cli("keys", "create", "planner", "--role", "planner", "--field", "ic")
+    assert refused.exit_code == 1
+    assert "field" in refused.stderr
+    unknown_role = cli("keys", "create", "x", "--role", "boss")
+    assert unknown_role.exit_code == 2
+    revoked = cli("keys", "revoke", "tj_ic_association")
+    assert revoked.exit_code == 0
+    assert "tj_ic_association" not in cli("keys", "list").stdout
+    again = cli("keys", "revoke", "tj_ic_association")
+    assert again.exit_code == 1
+    store = open_store(f"sqlite:///{tmp_path / 'cli.db'}")
+    try:
+        assert store.key_by_hash(hash_key(secret)) is None
+        actions = [entry.action for entry in store.audit_log(limit=2)]
+        assert actions == ["key.revoke", "key.create"]
+    finally:
+        store.dispose()
+
+
+@pytest.mark.slow
+def test_serve_answers_health_and_readiness(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    env = {**os.environ, "TALENTCAST_RUN_WORKER": "false"}
+    command = [sys.executable, "-m", "serving.cli", "--database-url", url, "serve"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        ready = wait_for(f"http://127.0.0.1:{port}/readyz", server)
+        assert ready == {"status": "ready", "watermark": 1, "served_run": None}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as page:
+            assert page.status == 200  # the dashboard answers (its sign-in page)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(url: str, server: subprocess.Popen[bytes], timeout: float = 60.0) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(
+                f"the server exited: {server.stderr.read().decode() if server.stderr else ''}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return json.loads(response.read())
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"{url} did not answer within {timeout} s")

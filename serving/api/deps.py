@@ -1,0 +1,166 @@
+"""Dependencies of the API routes, as ``Annotated`` aliases.
+
+Settings, store and cache are built once by the app factory and read from ``app.state``; nothing
+here reads the environment or opens connections at import.
+
+They are ``async`` so that FastAPI calls them on the event loop instead of handing each one to a
+worker thread (a thread hop costs more than what most of them do), and the key, run and catalog
+dependencies read the store and cache from ``app.state`` themselves rather than through
+sub-dependencies, which FastAPI would resolve again for each of them on every request. Whatever
+may touch the database (a key or run not in the process cache) runs in a worker thread.
+Active keys are remembered for :attr:`ServingCache.key_ttl <serving.api.cache.ServingCache>`
+seconds (2): a revoked key stops working within that time, not at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from data.catalog import Catalog
+from data.store import Store, UnknownRun
+from data.store.runs import RunRecord
+from data.store.tables import RunStatus
+from data.vocabulary import Role
+from serving.api.cache import ServingCache
+from serving.auth import Principal, hash_key
+from serving.settings import Settings
+
+#: Cookie the dashboard keeps the key in (HttpOnly, SameSite=Strict), for browsers that cannot
+#: set an Authorization header on page loads.
+KEY_COOKIE = "talentcast_key"
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _cache(request: Request) -> ServingCache:
+    cache: ServingCache = request.app.state.cache
+    return cache
+
+
+async def get_store(request: Request) -> Store:
+    return _store(request)
+
+
+async def get_cache(request: Request) -> ServingCache:
+    return _cache(request)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+CacheDep = Annotated[ServingCache, Depends(get_cache)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from `talentcast keys create`, sent as `Authorization: Bearer <key>`.",
+)
+
+
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from the bearer key (or the dashboard's cookie); 401 without a valid key.
+
+    An active key is looked up in the store at most once per ``cache.key_ttl`` seconds.
+    """
+    secret = credentials.credentials if credentials else request.cookies.get(KEY_COOKIE)
+    if not secret:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing API key: send 'Authorization: Bearer <key>' (keys come from "
+            "`talentcast keys create`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    key_hash = hash_key(secret)
+    cache = _cache(request)
+    record = cache.known_key(key_hash)
+    if record is None:
+        record = await run_in_threadpool(cache.key, _store(request), key_hash)
+    if record is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "unknown or revoked API key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return Principal(record.name, Role(record.role), frozenset(record.fields))
+
+
+class Allow:
+    """Route dependency: the caller must have one of ``roles`` (403 otherwise).
+
+    Routes declare their access only through this class, so the route table says who may call
+    what (the authorisation test reads it back from there).
+    """
+
+    def __init__(self, roles: Collection[Role]) -> None:
+        self.roles = frozenset(roles)
+
+    async def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.may(self.roles):
+            allowed = ", ".join(sorted(role.value for role in self.roles))
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"the {principal.role.value} key {principal.name!r} may not do this "
+                f"(allowed: {allowed})",
+            )
+        return principal
+
+
+async def get_run(
+    request: Request,
+    run_id: Annotated[
+        int | None,
+        Query(ge=1, description="Read this run instead of the served one (any succeeded run)."),
+    ] = None,
+) -> RunRecord:
+    """The run a read is answered from: the served run, or ``run_id`` if given."""
+    store, cache = _store(request), _cache(request)
+    if run_id is None:
+        fresh, run = cache.served_if_fresh()
+        if not fresh:
+            run = await run_in_threadpool(cache.served_run, store)
+        if run is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                "no run is served yet: an admin trains one with POST /api/v1/runs "
+                "(or `talentcast retrain`)",
+            )
+        return run
+    try:
+        run = await run_in_threadpool(store.run, run_id)
+    except UnknownRun:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"run {run_id} does not exist") from None
+    if run.status is not RunStatus.SUCCEEDED:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"run {run_id} is {run.status.value}: only succeeded runs have outputs",
+        )
+    return run
+
+
+RunDep = Annotated[RunRecord, Depends(get_run)]
+
+
+async def get_catalog(request: Request, run: RunDep) -> Catalog:
+    """The catalog the run saw (codes in filters are checked against it)."""
+    cache = _cache(request)
+    catalog = cache.cached_catalog(run.watermark)
+    if catalog is None:
+        catalog = await run_in_threadpool(cache.catalog, _store(request), run.watermark)
+    return catalog
+
+
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]

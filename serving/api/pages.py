@@ -1,0 +1,152 @@
+"""Paged, cacheable JSON answers from a run's outputs, and the schemas that describe them.
+
+Every list answer has the same envelope (:class:`Page`): the run it comes from and that run's
+data watermark, the number of matching rows, and one page of them. Rows are described by
+models generated from the store's :data:`~data.store.tables.OUTPUT_SPECS`, so the API can never
+disagree with what a run stores.
+
+Answers are immutable for a given run, request and caller scope, which makes them cheap to
+repeat: the weak ETag encodes exactly those, ``If-None-Match`` gets a 304 without touching the
+data, and the rendered body is kept in the process cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Collection
+from typing import Annotated, Any, Final, Generic, TypeVar
+
+import pandas as pd
+from fastapi import HTTPException, Query, Request, Response, status
+from pydantic import BaseModel, Field, create_model
+
+from data.store.runs import RunRecord
+from data.store.tables import OUTPUT_SPECS
+from serving.api.cache import ServingCache
+from serving.auth import Principal
+
+Row = TypeVar("Row")
+
+DEFAULT_LIMIT: Final = 100
+MAX_LIMIT: Final = 5000
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
+Offset = Annotated[int, Query(ge=0, description="Rows to skip (next page: offset + limit).")]
+
+
+class Page(BaseModel, Generic[Row]):
+    """One page of rows from one run."""
+
+    run_id: int = Field(description="The run the rows come from.")
+    watermark: int = Field(description="The last upload the run saw (its data watermark).")
+    total: int = Field(description="Rows matching the filters, over all pages.")
+    limit: int
+    offset: int
+    items: list[Row]
+
+
+def _python_type(column: Any) -> Any:
+    python = column.type.python_type
+    return python if not column.nullable else python | None
+
+
+def output_row_model(name: str) -> type[BaseModel]:
+    """A pydantic model of one row of the run output ``name`` (for the OpenAPI schema)."""
+    spec = OUTPUT_SPECS[name]
+    fields: dict[str, Any] = {column.name: (_python_type(column), ...) for column in spec.columns}
+    model_name = "".join(part.title() for part in name.split("_")) + "Row"
+    return create_model(model_name, __doc__=spec.description, **fields)
+
+
+def etag_for(run: RunRecord, request: Request, principal: Principal) -> str:
+    """Weak ETag of an answer: the run, the exact query and what the caller may see."""
+    query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
+    scope = ",".join(sorted(principal.fields)) if principal.field_scoped else "*"
+    digest = hashlib.sha256(f"{request.url.path}?{query}|{scope}".encode()).hexdigest()[:20]
+    return f'W/"run{run.id}-{digest}"'
+
+
+def run_headers(run: RunRecord, etag: str | None = None) -> dict[str, str]:
+    headers = {
+        "X-Run-Id": str(run.id),
+        "X-Data-Watermark": str(run.watermark),
+        # Clients may keep answers but must revalidate: the served run can change any time.
+        "Cache-Control": "private, no-cache",
+    }
+    if etag:
+        headers["ETag"] = etag
+    return headers
+
+
+def paged(
+    request: Request,
+    cache: ServingCache,
+    run: RunRecord,
+    principal: Principal,
+    build: Callable[[], pd.DataFrame],
+    *,
+    limit: int,
+    offset: int,
+    field_column: str | None = "field_code",
+) -> Response:
+    """A page of ``build()``'s rows as JSON, with the run headers and ETag.
+
+    For a field-scoped caller (an association) only rows of its own fields are kept, on
+    ``field_column``.
+    """
+    etag = etag_for(run, request, principal)
+    headers = run_headers(run, etag)
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    body = cache.response(etag)
+    if body is None:
+        frame = build()
+        if principal.field_scoped and field_column is not None:
+            frame = frame[frame[field_column].isin(principal.fields)]
+        body = page_body(run, frame, limit=limit, offset=offset)
+        cache.keep_response(etag, body)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def page_body(run: RunRecord, frame: pd.DataFrame, *, limit: int, offset: int) -> bytes:
+    """The JSON of a :class:`Page` (pandas writes the rows: NaN becomes null, and it is fast)."""
+    part = frame.iloc[offset : offset + limit]
+    items = part.to_json(orient="records", force_ascii=False, double_precision=6)
+    head = json.dumps(
+        {
+            "run_id": run.id,
+            "watermark": run.watermark,
+            "total": len(frame),
+            "limit": limit,
+            "offset": offset,
+        }
+    )
+    return (head[:-1] + ', "items": ' + items + "}").encode("utf-8")
+
+
+def check_code(value: str | None, known: Collection[str], what: str) -> None:
+    """422 naming the unknown code and the known ones (a typo should not just give nothing)."""
+    if value is not None and value not in known:
+        listed = ", ".join(sorted(known))
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown {what} {value!r}; known: {listed}"
+        )
+
+
+def check_field_scope(principal: Principal, field_code: str | None) -> None:
+    """403 when an association asks for a field that is not its own."""
+    if field_code is not None and not principal.may_see_field(field_code):
+        mine = ", ".join(sorted(principal.fields))
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"the key {principal.name!r} may only read its own fields ({mine}), not {field_code!r}",
+        )
+
+
+def check_year(year: int | None, years: Collection[int], what: str = "year") -> None:
+    if year is not None and years and not min(years) <= year <= max(years):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{what} {year} is outside this run's years {min(years)}-{max(years)}",
+        )

@@ -1,0 +1,143 @@
+"""``/balance``, ``/shortages`` and ``/drivers``: the talent balance of a run."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from data.vocabulary import ALL_LEVELS, LEVELS
+from forecasting.balance import TOTAL, shortage_ranking
+from serving.api.deps import Allow, CacheDep, CatalogDep, RunDep, StoreDep
+from serving.api.pages import (
+    DEFAULT_LIMIT,
+    Limit,
+    Offset,
+    Page,
+    check_code,
+    check_field_scope,
+    check_year,
+    output_row_model,
+    paged,
+)
+from serving.auth import READERS, Principal
+
+router = APIRouter(tags=["balance"])
+Reader = Annotated[Principal, Depends(Allow(READERS))]
+BalanceRow = output_row_model("balance")
+DriverRow = output_row_model("drivers")
+LevelOrAll = Literal[(*LEVELS, ALL_LEVELS)]  # type: ignore[valid-type]
+FieldQuery = Annotated[
+    str | None, Query(description="Field code, or 'all' for the total over fields.")
+]
+YearQuery = Annotated[int | None, Query(description="One year.")]
+
+
+def _filtered(
+    frame: pd.DataFrame, field: str | None, level: str | None, year: int | None
+) -> pd.DataFrame:
+    mask = pd.Series(True, index=frame.index)
+    for column, value in (("field_code", field), ("level", level), ("year", year)):
+        if value is not None:
+            mask &= frame[column] == value
+    return frame[mask]
+
+
+def _check_field(principal: Principal, catalog_fields: set[str], field: str | None) -> None:
+    check_code(field, catalog_fields | {TOTAL}, "field")
+    check_field_scope(principal, field)
+
+
+@router.get("/balance", response_model=Page[BalanceRow], summary="Supply, demand and gap")  # type: ignore[valid-type]
+def balance(
+    request: Request,
+    principal: Reader,
+    run: RunDep,
+    store: StoreDep,
+    cache: CacheDep,
+    catalog: CatalogDep,
+    field: FieldQuery = None,
+    level: LevelOrAll | None = None,
+    year: YearQuery = None,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> Response:
+    """Per field × level × year (history and forecast): quantiles (5, 10, 50, 90, 95%) of
+    supply, demand and gap = demand − supply from the run's joint samples, the median
+    shortage ratio and P(shortage) = P(gap > 0). Rows with field or level ``all`` are totals,
+    computed sample by sample (so they are consistent with their parts)."""
+    _check_field(principal, set(catalog.fields["field_code"]), field)
+    frame = cache.output(store, run.id, "balance")
+    check_year(year, set(frame["year"].unique()))
+    return paged(
+        request,
+        cache,
+        run,
+        principal,
+        lambda: _filtered(frame, field, level, year),
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/shortages", response_model=Page[BalanceRow], summary="Shortage ranking")  # type: ignore[valid-type]
+def shortages(
+    request: Request,
+    principal: Reader,
+    run: RunDep,
+    store: StoreDep,
+    cache: CacheDep,
+    year: Annotated[
+        int | None, Query(description="Target year (default: the first forecast year).")
+    ] = None,
+    level: LevelOrAll = ALL_LEVELS,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> Response:
+    """Fields ranked by shortage for a year and level: most likely short first, then by the
+    expected gap relative to supply; each with its interval and a ``rank`` among all fields
+    (an association sees its own fields with their rank among all)."""
+    frame = cache.output(store, run.id, "balance")
+    target = year if year is not None else int(run.metrics.get("first_forecast_year", 0))
+    check_year(target, set(frame["year"].unique()))
+    return paged(
+        request,
+        cache,
+        run,
+        principal,
+        lambda: shortage_ranking(frame, target, level),
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/drivers", response_model=Page[DriverRow], summary="What drives each gap")  # type: ignore[valid-type]
+def drivers(
+    request: Request,
+    principal: Reader,
+    run: RunDep,
+    store: StoreDep,
+    cache: CacheDep,
+    catalog: CatalogDep,
+    field: FieldQuery = None,
+    level: LevelOrAll | None = None,
+    year: YearQuery = None,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> Response:
+    """The gap of each forecast year split into the base year's gap and what moved it since:
+    demand growth, survey adjustment, the cohort pipeline and outcome rates (persons; the
+    parts add up to the gap)."""
+    _check_field(principal, set(catalog.fields["field_code"]), field)
+    frame = cache.output(store, run.id, "drivers")
+    check_year(year, set(frame["year"].unique()))
+    return paged(
+        request,
+        cache,
+        run,
+        principal,
+        lambda: _filtered(frame, field, level, year),
+        limit=limit,
+        offset=offset,
+    )

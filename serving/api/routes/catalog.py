@@ -1,0 +1,89 @@
+"""``/fields`` and ``/programmes``: the catalog the served run (or ``run_id``) saw."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
+
+from data.vocabulary import LEVELS
+from serving.api.deps import Allow, CacheDep, CatalogDep, RunDep
+from serving.api.pages import DEFAULT_LIMIT, Limit, Offset, Page, check_code, paged
+from serving.auth import READERS, Principal
+
+router = APIRouter(tags=["catalog"])
+Reader = Annotated[Principal, Depends(Allow(READERS))]
+LevelName = Literal[LEVELS]  # type: ignore[valid-type]
+
+
+class FieldOut(BaseModel):
+    """A priority field of the city's plan."""
+
+    field_code: str
+    name_zh: str
+    name_en: str
+    tier: str
+    sort_order: int
+
+
+class ProgrammeOut(BaseModel):
+    """A programme with its official code, level, duration and the fields it feeds."""
+
+    programme_code: str
+    level: str
+    name_zh: str
+    name_en: str
+    duration_years: int
+    field_code: str
+    weight: float
+
+
+@router.get("/fields", response_model=Page[FieldOut], summary="Priority fields")
+def fields(
+    request: Request, principal: Reader, run: RunDep, cache: CacheDep, catalog: CatalogDep
+) -> Response:
+    """The 26 priority fields (and the catch-all ``other``), in the plan's order."""
+    return paged(
+        request,
+        cache,
+        run,
+        principal,
+        lambda: catalog.fields.sort_values("sort_order"),
+        limit=1000,
+        offset=0,
+        field_column=None,
+    )
+
+
+@router.get("/programmes", response_model=Page[ProgrammeOut], summary="Programmes")
+def programmes(
+    request: Request,
+    principal: Reader,
+    run: RunDep,
+    cache: CacheDep,
+    catalog: CatalogDep,
+    field: Annotated[str | None, Query(description="Only programmes feeding this field.")] = None,
+    level: LevelName | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> Response:
+    """Programmes with their crosswalk to fields: one row per programme × field (weights of a
+    programme sum to 1)."""
+    check_code(field, set(catalog.fields["field_code"]), "field")
+
+    def rows() -> pd.DataFrame:
+        frame = catalog.programmes.merge(catalog.crosswalk, on=["programme_code", "level"])
+        columns = list(ProgrammeOut.model_fields)
+        frame = frame.loc[:, columns]
+        if field is not None:
+            frame = frame[frame["field_code"] == field]
+        if level is not None:
+            frame = frame[frame["level"] == level]
+        return frame.sort_values(["level", "programme_code", "field_code"])
+
+    # Programmes are public catalog data: not scoped by field.
+    return paged(
+        request, cache, run, principal, rows, limit=limit, offset=offset, field_column=None
+    )

@@ -1,0 +1,69 @@
+"""``/forecasts``: the run's series forecasts (intake, graduates' rates, hiring, tightness)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from data.vocabulary import LEVELS
+from serving.api.deps import Allow, CacheDep, CatalogDep, RunDep, StoreDep
+from serving.api.pages import (
+    DEFAULT_LIMIT,
+    Limit,
+    Offset,
+    Page,
+    check_code,
+    check_field_scope,
+    output_row_model,
+    paged,
+)
+from serving.auth import READERS, Principal
+
+router = APIRouter(tags=["forecasts"])
+Reader = Annotated[Principal, Depends(Allow(READERS))]
+ForecastRow = output_row_model("forecasts")
+
+
+@router.get("/forecasts", response_model=Page[ForecastRow], summary="Series forecasts")  # type: ignore[valid-type]
+def forecasts(
+    request: Request,
+    principal: Reader,
+    run: RunDep,
+    store: StoreDep,
+    cache: CacheDep,
+    catalog: CatalogDep,
+    kind: Annotated[
+        str | None, Query(description="Series kind, e.g. enrollment, hiring, tightness.")
+    ] = None,
+    programme: Annotated[str | None, Query(description="Programme code.")] = None,
+    field: Annotated[str | None, Query(description="Field code.")] = None,
+    level: Literal[(*LEVELS, "all")] | None = None,  # type: ignore[valid-type]
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> Response:
+    """Point forecasts with 80% and 95% intervals per series and period, and the model chosen.
+
+    Programme series (intake, outcome rates) have no field; an association sees only the
+    series of its own fields.
+    """
+    check_code(field, set(catalog.fields["field_code"]), "field")
+    check_code(programme, set(catalog.programmes["programme_code"]), "programme")
+    check_field_scope(principal, field)
+
+    def rows() -> pd.DataFrame:
+        frame = cache.output(store, run.id, "forecasts")
+        check_code(kind, set(frame["kind"]), "kind")
+        mask = pd.Series(True, index=frame.index)
+        for column, value in (
+            ("kind", kind),
+            ("programme_code", programme),
+            ("field_code", field),
+            ("level", level),
+        ):
+            if value is not None:
+                mask &= frame[column] == value
+        return frame[mask]
+
+    return paged(request, cache, run, principal, rows, limit=limit, offset=offset)

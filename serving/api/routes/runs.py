@@ -1,0 +1,163 @@
+"""``/runs`` and ``/models``: training runs (read, queue) and the model zoo."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import BaseModel, Field
+
+from data.store.runs import RunRecord
+from data.store.tables import RunStatus
+from forecasting.pipeline import code_version
+from forecasting.promotion import PromotionError, promote, rollback
+from models.registry import REGISTRY
+from serving.api.cache import ServingCache
+from serving.api.deps import Allow, CacheDep, RunDep, SettingsDep, StoreDep
+from serving.auth import ADMINS, READERS, Principal
+from serving.settings import Settings
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["runs"])
+Reader = Annotated[Principal, Depends(Allow(READERS))]
+Admin = Annotated[Principal, Depends(Allow(ADMINS))]
+
+
+class RunOut(BaseModel):
+    """A training run: its data watermark, status, metrics, stage timings and whether it is
+    the one the API serves."""
+
+    id: int
+    status: RunStatus
+    watermark: int
+    served: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    code_version: str | None
+    metrics: dict[str, Any]
+    timings: dict[str, float]
+    config: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: RunRecord) -> RunOut:
+        return cls.model_validate(record, from_attributes=True)
+
+
+class RunRequest(BaseModel):
+    """What to train on (default: everything stored now)."""
+
+    as_of: int | None = Field(default=None, ge=1, description="Upload id to read the store as of.")
+
+
+@router.get("/runs", response_model=list[RunOut], summary="Runs, newest first")
+def runs(
+    principal: Reader,
+    store: StoreDep,
+    status_filter: Annotated[RunStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[RunOut]:
+    """Training runs with status, metrics and timings; ``served`` marks the one being served."""
+    records = store.runs(status=status_filter.value if status_filter else None, limit=limit)
+    return [RunOut.of(record) for record in records]
+
+
+@router.get("/runs/{run_id}", response_model=RunOut, summary="One run")
+def run(run_id: int, principal: Reader, store: StoreDep) -> RunOut:
+    return RunOut.of(store.run(run_id))  # UnknownRun → 404 (see serving.app)
+
+
+@router.post(
+    "/runs",
+    response_model=RunOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Queue a training run",
+)
+def queue_run(
+    principal: Admin, store: StoreDep, settings: SettingsDep, body: RunRequest | None = None
+) -> RunOut:
+    """Queue a run on the store as of ``as_of`` (default: now). It is created pending and
+    picked up by the server's run worker (or `talentcast scheduler`); poll ``GET /runs/{id}``.
+    A run that succeeds becomes the served run."""
+    watermark = body.as_of if body and body.as_of is not None else store.watermark()
+    store.upload(watermark)  # UnknownUpload → 404
+    config = {**settings.training_config().to_dict(), "city_region": settings.city_region}
+    record = store.create_run(
+        watermark, config, code_version=code_version(), requested_by=principal.name
+    )
+    return RunOut.of(record)
+
+
+@router.post("/runs/{run_id}/promote", response_model=RunOut, summary="Serve a run")
+def promote_run(
+    run_id: int, principal: Admin, store: StoreDep, settings: SettingsDep, cache: CacheDep
+) -> RunOut:
+    """Serve this succeeded run now, whatever its quality gates said (audited); the MLflow
+    alias ``champion`` follows."""
+    return RunOut.of(_serve(lambda: promote(store, run_id, actor=principal.name), settings, cache))
+
+
+@router.post("/runs/rollback", response_model=RunOut, summary="Serve the previous run again")
+def rollback_run(
+    principal: Admin, store: StoreDep, settings: SettingsDep, cache: CacheDep
+) -> RunOut:
+    """Serve again the run that was served before the current one."""
+    return RunOut.of(_serve(lambda: rollback(store, actor=principal.name), settings, cache))
+
+
+def _serve(change: Callable[[], RunRecord], settings: Settings, cache: ServingCache) -> RunRecord:
+    try:
+        run = change()
+    except PromotionError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    cache.forget_served()
+    tracker = settings.tracker()
+    if tracker is not None:
+        try:
+            tracker.set_champion(run)
+        except LookupError:
+            log.warning("run %s has no registered model version; champion alias unchanged", run.id)
+    return run
+
+
+class ModelOut(BaseModel):
+    """A model family of the zoo, with its declared capabilities and where the run used it."""
+
+    name: str
+    family: str
+    description: str
+    min_train_length: int
+    frequencies: list[str]
+    is_global: bool
+    supports_exog: bool
+    used_for: list[str] = Field(description="Series groups of the run that chose it.")
+
+
+@router.get("/models", response_model=list[ModelOut], summary="Model zoo")
+def models(principal: Reader, run: RunDep, cache: CacheDep) -> list[ModelOut]:
+    """Every registered model family with its capabilities, and for the run, which series
+    groups (supply, demand) selected it alone or in a combination."""
+    used: dict[str, list[str]] = {}
+    for group in ("supply", "demand"):
+        for label in run.metrics.get(f"{group}_models", []):
+            for name in REGISTRY:
+                if name in str(label) and group not in used.setdefault(name, []):
+                    used[name].append(group)
+    return [
+        ModelOut(
+            name=spec.name,
+            family=spec.family.__name__,
+            description=spec.description,
+            min_train_length=spec.family.min_train_length,
+            frequencies=sorted(spec.family.frequencies),
+            is_global=spec.family.is_global,
+            supports_exog=spec.family.supports_exog,
+            used_for=used.get(spec.name, []),
+        )
+        for spec in REGISTRY.values()
+    ]

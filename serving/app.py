@@ -1,0 +1,136 @@
+"""The application factory: the HTTP API under ``/api/v1`` and the dashboard at ``/``.
+
+``create_app`` takes validated settings (and optionally an open store, as tests do) and
+builds everything at call time; importing this module does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from data.ingest import open_store
+from data.store import Store, StoreError
+from serving.api.cache import ServingCache
+from serving.api.routes import (
+    accuracy,
+    balance,
+    catalog,
+    forecasts,
+    health,
+    policy,
+    runs,
+    scenarios,
+    uploads,
+)
+from serving.settings import Settings
+from serving.worker import RunWorker
+
+API_PREFIX = "/api/v1"
+#: The API's routers, one per resource, in the order the OpenAPI document lists them.
+API_ROUTERS = (
+    catalog.router,
+    forecasts.router,
+    balance.router,
+    policy.router,
+    scenarios.router,
+    uploads.router,
+    runs.router,
+    accuracy.router,
+)
+
+
+def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
+    """A ready-to-serve app. Without ``store`` it opens (and migrates) the configured one at
+    start-up and closes it at shutdown; with ``run_worker`` set it executes queued runs."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = store is None
+        app.state.store = store if store is not None else open_store(settings.database_url)
+        worker = RunWorker(app.state.store, settings) if settings.run_worker else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            if owned:
+                app.state.store.dispose()
+
+    app = FastAPI(
+        title="Talentcast",
+        version=_version(),
+        description=(
+            "Talent supply and demand forecasts, shortage rankings, programme warnings and "
+            "quota recommendations. Every read answers from one training run (the served one, "
+            "or `run_id`) and says which, with the data watermark it saw. Authenticate with "
+            "`Authorization: Bearer <key>`."
+        ),
+        lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN, which an intranet cannot reach:
+        # the dashboard renders the API reference from the OpenAPI document instead.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.cache = ServingCache()
+    if store is not None:
+        app.state.store = store
+    api = APIRouter(prefix=API_PREFIX)
+    for router in API_ROUTERS:
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(health.router)
+    _install_error_handlers(app)
+    from serving.dashboard import install as install_dashboard
+
+    install_dashboard(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StoreError)
+    async def store_error(request: Request, error: StoreError) -> JSONResponse:
+        # The store's Unknown* errors (run, upload, artifact, key) name what does not exist;
+        # any other store refusal is a conflict with what is stored.
+        missing = isinstance(error, LookupError)
+        code = status.HTTP_404_NOT_FOUND if missing else status.HTTP_409_CONFLICT
+        return JSONResponse({"detail": str(error)}, status_code=code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        # One readable sentence per problem, naming the parameter, plus FastAPI's details.
+        problems = []
+        for item in error.errors():
+            where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+            problems.append(f"{where}: {item.get('msg', 'invalid')}")
+        return JSONResponse(
+            {"detail": "; ".join(problems) or "invalid request", "errors": _plain(error.errors())},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+
+def _plain(errors: object) -> object:
+    """Validation errors may carry exception objects in ``ctx``; keep what JSON can hold."""
+    if isinstance(errors, list):
+        return [_plain(item) for item in errors]
+    if isinstance(errors, dict):
+        return {key: _plain(value) for key, value in errors.items() if key != "ctx"}
+    if isinstance(errors, str | int | float | bool) or errors is None:
+        return errors
+    return str(errors)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("talentcast")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0"

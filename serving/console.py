@@ -1,0 +1,55 @@
+"""What every command shares: the consoles, exit codes, settings and opening the store."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Final
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from data.ingest import open_store
+from data.store import Store
+from serving.settings import Settings
+
+EXIT_REJECTED: Final = 1
+EXIT_CONFIG: Final = 2
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console that does not squeeze tables to 80 columns when output goes to a file."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
+class _Lazy:
+    """Consoles are made when first printed to, so that importing this module does no work."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(make_console(stderr=self._stderr), name)
+
+
+out = _Lazy(stderr=False)
+err = _Lazy(stderr=True)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    settings = ctx.obj
+    if not isinstance(settings, Settings):  # pragma: no cover - the callback always sets it
+        raise typer.Exit(EXIT_CONFIG)
+    return settings
+
+
+def open_configured(settings: Settings) -> Store:
+    try:
+        return open_store(settings.database_url)
+    except sa.exc.OperationalError as error:
+        reason = escape(str(error.orig))
+        err.print(f"[red]cannot open the store at {settings.database_url}:[/red] {reason}")
+        raise typer.Exit(EXIT_CONFIG) from error

@@ -1,0 +1,522 @@
+"""Every string the dashboard shows, in Chinese (the default) and English.
+
+Planners at the commission read Chinese; English is there for visitors and for reviewing the
+numbers with the modelling team. Keeping all text in one place makes a missing translation a
+test failure rather than a page with a raw key on it. Field and programme names are catalog data
+and come from the catalog in the chosen language, not from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from data.vocabulary import ALL_LEVELS, LEVEL_NAMES_ZH, LEVELS
+
+DEFAULT_LANG: Final = "zh"
+LANGS: Final = ("zh", "en")
+#: Cookie remembering the chosen language (set by ``?lang=``).
+LANG_COOKIE: Final = "lang"
+
+ZH: Final[dict[str, str]] = {
+    "app_name": "人才供需预测",
+    "app_subtitle": "重点产业人才供需平衡与招生计划建议",
+    "switch_to": "English",
+    "nav_overview": "总览",
+    "nav_programmes": "专业与招生计划",
+    "nav_uploads": "数据上传",
+    "nav_runs": "训练运行",
+    "nav_api": "API 文档",
+    "logout": "退出",
+    "signed_in_as": "当前用户",
+    "run": "运行",
+    "watermark": "数据水位",
+    "run_date": "运行日期",
+    "no_run": "尚无发布的运行",
+    "no_run_text": (
+        "还没有可用的训练结果。管理员可通过 POST /api/v1/runs 或 `talentcast retrain` 训练。"
+    ),
+    "role_planner": "规划人员",
+    "role_association": "行业协会",
+    "role_admin": "管理员",
+    # login
+    "login_title": "登录",
+    "login_intro": (
+        "请粘贴您的 API 密钥（以 tc_ 开头，由管理员通过 `talentcast keys create` 发放）。"
+    ),
+    "login_key": "API 密钥",
+    "login_submit": "登录",
+    "login_error": "密钥无效或已被撤销，请检查后重试。",
+    "login_note": "密钥仅保存在本浏览器的 HttpOnly Cookie 中，退出即清除。",
+    # common
+    "level": "层次",
+    "field": "领域",
+    "year": "年份",
+    "show": "显示",
+    "all_fields": "全部领域",
+    "any": "全部",
+    "none_found": "没有符合条件的记录。",
+    "history": "历史",
+    "forecast_median": "预测中位数",
+    "band_80": "80% 区间",
+    "band_95": "95% 区间",
+    "persons": "人",
+    "back_overview": "返回总览",
+    # overview
+    "overview_title": "人才短缺总览",
+    "heatmap_title": "各领域短缺概率（按预测年份）",
+    "heatmap_note": "颜色表示该年需求超过供给（缺口 > 0）的概率；领域按规划顺序排列。",
+    "heatmap_colorbar": "短缺概率",
+    "ranking_title": "{year} 年短缺排名",
+    "ranking_note": "按短缺概率排序，其次按缺口占供给的比例；区间为 10%–90% 分位。",
+    "rank": "排名",
+    "supply_median": "供给（中位数）",
+    "demand_median": "需求（中位数）",
+    "gap_median": "缺口（中位数）",
+    "gap_interval": "缺口 80% 区间",
+    "p_shortage": "短缺概率",
+    # field page
+    "field_title": "{name}：供需预测",
+    "tier": "类别",
+    "supply": "供给（进入该领域的毕业生）",
+    "demand": "需求",
+    "gap": "缺口（需求 − 供给）",
+    "chart_supply": "供给",
+    "chart_demand": "需求",
+    "chart_gap": "缺口",
+    "zero_line": "供需平衡",
+    "drivers_title": "缺口构成（相对基准年，期望值）",
+    "drivers_note": "缺口 = 基准年缺口 + 需求增长 + 调查修正 + 培养管道 + 比率变化（单位：人）。",
+    "drivers_sum_note": "“全部层次”为各层次之和。",
+    "base_year": "基准年",
+    "base_gap": "基准年缺口",
+    "demand_growth": "需求增长",
+    "survey_adjustment": "调查修正",
+    "cohort_pipeline": "培养管道",
+    "rates": "就业比率",
+    "programmes_feeding": "输送该领域人才的专业",
+    "programmes_feeding_note": "权重为该专业毕业生对应本领域的比例；毕业生数为预测中位数。",
+    "weight": "权重",
+    "graduates_year": "{year} 年毕业生",
+    "not_found_title": "未找到",
+    "invalid_title": "无效的选择",
+    "invalid_choice": "“{value}”不是有效的{what}。可选：{options}",
+    "field_not_found": "没有代码为 “{code}” 的领域。",
+    # programmes
+    "programmes_title": "专业预警与招生计划建议",
+    "filters": "筛选",
+    "search": "搜索专业代码或名称",
+    "apply": "应用",
+    "reset": "清除",
+    "export_csv": "导出 CSV",
+    "export_xlsx": "导出 Excel",
+    "warnings_title": "就业预警",
+    "warnings_note": "依据教育部（2011）与天津市（2009）毕业去向落实率规定。",
+    "rule": "规则",
+    "action": "措施",
+    "figures": "数据",
+    "message": "说明",
+    "placement_rates": "落实率 {previous} → {last}（阈值 {threshold}）",
+    "placed_of": "{placed}/{graduates} 人落实",
+    "recommendations_title": "{year} 年招生计划建议",
+    "recommendations_note": (
+        "在容量、年度调整幅度、各层次总量与就业规则约束下，使毕业年份的短缺与过剩期望成本最小。"
+    ),
+    "programme": "专业",
+    "current_quota": "现有计划",
+    "recommended_quota": "建议计划",
+    "change": "变化",
+    "quota_interval": "10%–90% 区间",
+    "p_before_after": "短缺概率 前 → 后",
+    "binding": "约束",
+    "reason": "理由",
+    "n_rows": "共 {n} 条",
+    "forbidden_title": "无法访问",
+    "forbidden_role": "抱歉，此页面不对您的角色（{role}）开放。如需查看，请联系教育委员会规划处。",
+    "forbidden_field": "抱歉，您只能查看本协会负责领域（{fields}）的数据。",
+    # uploads
+    "uploads_title": "数据上传",
+    "upload_intro": (
+        "文件按行逐一校验；只要有一处问题，整个文件都不会入库，并列出行号、列名和原因（行号与 "
+        "Excel 一致，表头为第 1 行）。"
+    ),
+    "upload_kind": "数据类型",
+    "upload_file": "文件（CSV、XLSX 或 JSON）",
+    "upload_submit": "上传",
+    "upload_sending": "正在上传并校验……",
+    "upload_accepted": "已接收 {rows} 行，上传编号 #{id}。",
+    "upload_duplicate": "相同内容此前已上传（编号 #{id}），未重复保存。",
+    "upload_rejected": "文件被拒绝，未保存任何数据：",
+    "upload_failed": "上传失败：",
+    "upload_choose_file": "请选择一个文件。",
+    "upload_not_allowed": "您的角色只能查看上传记录；上传数据由行业协会和管理员进行。",
+    "problems_total": "共 {total} 处问题",
+    "row": "行",
+    "column": "列",
+    "problem_reason": "原因",
+    "expected_columns": "各数据类型的列",
+    "required": "必填",
+    "optional": "可选",
+    "aliases": "可用表头",
+    "recent_uploads": "最近的上传",
+    "upload_id": "编号",
+    "kind": "类型",
+    "uploader": "上传者",
+    "filename": "文件名",
+    "rows": "行数",
+    "replaced": "替换行数",
+    "uploaded_at": "时间",
+    "kind_enrollment": "招生",
+    "kind_graduates": "毕业生",
+    "kind_outcomes": "毕业去向",
+    "kind_hiring": "招聘",
+    "kind_demand_survey": "需求调查",
+    "kind_catalog": "目录",
+    # runs
+    "runs_title": "训练运行",
+    "runs_note": (
+        "每次运行读取截至某次上传（数据水位）的数据；成功的运行之一被发布，所有页面都基于它。"
+    ),
+    "status": "状态",
+    "served": "发布中",
+    "created": "创建",
+    "started": "开始",
+    "finished": "完成",
+    "duration": "耗时",
+    "timings": "各阶段耗时（秒）",
+    "metrics": "主要指标",
+    "error": "错误",
+    "status_pending": "排队中",
+    "status_running": "运行中",
+    "status_succeeded": "成功",
+    "status_failed": "失败",
+    "metric_first_forecast_year": "首个预测年",
+    "metric_horizon": "预测年数",
+    "metric_cells_short_in_first_year": "首年短缺单元",
+    "metric_programmes_warned": "预警专业",
+    "metric_quotas_raised": "计划上调",
+    "metric_quotas_cut": "计划下调",
+    "metric_quotas_stopped": "停招",
+    # api docs
+    "api_title": "API 文档",
+    "api_intro": (
+        "接口说明由服务的 OpenAPI 文档生成（离线可用）。调用时发送 `Authorization: Bearer <密钥>`。"
+    ),
+    "api_openapi": "OpenAPI JSON",
+    "api_parameters": "参数",
+    "api_name": "名称",
+    "api_in": "位置",
+    "api_type": "类型",
+    "api_required": "必填",
+    "api_description": "说明",
+    "api_request_body": "请求体",
+    "api_responses": "响应",
+    "api_examples": "示例",
+    "api_schemas": "数据模型",
+    "api_auth": "需要密钥",
+    "api_default": "默认值",
+    "yes": "是",
+    "no": "否",
+    # actions, constraints, tiers
+    "action_stop": "停止招生",
+    "action_alternate_years": "隔年招生",
+    "action_cap_at_placed": "不超过上年落实人数",
+    "action_reduce": "调减计划",
+    "action_no_new_points": "不得新增布点",
+    "action_review_duplicates": "审查重复设置",
+    "binding_capacity": "容量",
+    "binding_change_up": "上调幅度",
+    "binding_change_down": "下调幅度",
+    "binding_rule": "就业规则",
+    "binding_total_quota": "层次总量",
+    "tier_national_strategic": "国家战略",
+    "tier_urgent": "急需紧缺",
+    "tier_social": "社会民生",
+    "tier_urban": "城市运行",
+    "tier_other": "其他",
+    "level_all": "全部层次",
+}
+
+EN: Final[dict[str, str]] = {
+    "app_name": "Talentcast",
+    "app_subtitle": "Talent supply and demand in the priority industries, and quota advice",
+    "switch_to": "中文",
+    "nav_overview": "Overview",
+    "nav_programmes": "Programmes & quotas",
+    "nav_uploads": "Uploads",
+    "nav_runs": "Runs",
+    "nav_api": "API reference",
+    "logout": "Sign out",
+    "signed_in_as": "Signed in as",
+    "run": "Run",
+    "watermark": "Data watermark",
+    "run_date": "Run date",
+    "no_run": "No run is served yet",
+    "no_run_text": (
+        "There are no training results yet. An admin trains one with POST /api/v1/runs or "
+        "`talentcast retrain`."
+    ),
+    "role_planner": "planner",
+    "role_association": "industry association",
+    "role_admin": "admin",
+    "login_title": "Sign in",
+    "login_intro": (
+        "Paste your API key (it starts with tc_; the admin issues it with `talentcast keys "
+        "create`)."
+    ),
+    "login_key": "API key",
+    "login_submit": "Sign in",
+    "login_error": "This key is unknown or has been revoked. Please check it and try again.",
+    "login_note": (
+        "The key is kept only in an HttpOnly cookie of this browser and removed when you sign out."
+    ),
+    "level": "Level",
+    "field": "Field",
+    "year": "Year",
+    "show": "Show",
+    "all_fields": "All fields",
+    "any": "Any",
+    "none_found": "Nothing matches.",
+    "history": "History",
+    "forecast_median": "Forecast median",
+    "band_80": "80% interval",
+    "band_95": "95% interval",
+    "persons": "persons",
+    "back_overview": "Back to the overview",
+    "overview_title": "Shortage overview",
+    "heatmap_title": "Probability of a shortage by field and forecast year",
+    "heatmap_note": (
+        "Colour is the probability that demand exceeds supply (gap > 0) in that year; fields "
+        "in the plan's order."
+    ),
+    "heatmap_colorbar": "P(shortage)",
+    "ranking_title": "Shortage ranking for {year}",
+    "ranking_note": (
+        "Most likely short first, then by the gap relative to supply; intervals are the "
+        "10%–90% quantiles."
+    ),
+    "rank": "Rank",
+    "supply_median": "Supply (median)",
+    "demand_median": "Demand (median)",
+    "gap_median": "Gap (median)",
+    "gap_interval": "Gap, 80% interval",
+    "p_shortage": "P(shortage)",
+    "field_title": "{name}: supply and demand",
+    "tier": "Tier",
+    "supply": "Supply (graduates entering the field)",
+    "demand": "Demand",
+    "gap": "Gap (demand − supply)",
+    "chart_supply": "Supply",
+    "chart_demand": "Demand",
+    "chart_gap": "Gap",
+    "zero_line": "Balance",
+    "drivers_title": "What drives the gap (since the base year, expected values)",
+    "drivers_note": (
+        "Gap = base year's gap + demand growth + survey adjustment + cohort pipeline + rates "
+        "(persons)."
+    ),
+    "drivers_sum_note": "“All levels” is the sum over the levels.",
+    "base_year": "Base year",
+    "base_gap": "Base gap",
+    "demand_growth": "Demand growth",
+    "survey_adjustment": "Survey adjustment",
+    "cohort_pipeline": "Cohort pipeline",
+    "rates": "Rates",
+    "programmes_feeding": "Programmes feeding this field",
+    "programmes_feeding_note": (
+        "Weight is the share of the programme's graduates counted in this field; graduates are "
+        "forecast medians."
+    ),
+    "weight": "Weight",
+    "graduates_year": "Graduates {year}",
+    "not_found_title": "Not found",
+    "invalid_title": "Invalid choice",
+    "invalid_choice": "“{value}” is not a valid {what}. Choose one of: {options}",
+    "field_not_found": "There is no field with the code “{code}”.",
+    "programmes_title": "Programme warnings and quota recommendations",
+    "filters": "Filters",
+    "search": "Search programme code or name",
+    "apply": "Apply",
+    "reset": "Clear",
+    "export_csv": "Export CSV",
+    "export_xlsx": "Export Excel",
+    "warnings_title": "Employment warnings",
+    "warnings_note": (
+        "Under the Ministry of Education (2011) and Tianjin (2009) placement-rate rules."
+    ),
+    "rule": "Rule",
+    "action": "Action",
+    "figures": "Figures",
+    "message": "Message",
+    "placement_rates": "placement {previous} → {last} (threshold {threshold})",
+    "placed_of": "{placed} of {graduates} placed",
+    "recommendations_title": "Quota recommendations for {year}",
+    "recommendations_note": (
+        "Quotas minimising the expected cost of shortage and surplus in the graduation years, "
+        "within capacity, the yearly change, the totals per level and the employment rules."
+    ),
+    "programme": "Programme",
+    "current_quota": "Current",
+    "recommended_quota": "Recommended",
+    "change": "Change",
+    "quota_interval": "10%–90%",
+    "p_before_after": "P(shortage) before → after",
+    "binding": "Binding",
+    "reason": "Reason",
+    "n_rows": "{n} rows",
+    "forbidden_title": "Not available",
+    "forbidden_role": (
+        "Sorry, this page is not available for your role ({role}). Please contact the "
+        "commission's planning office if you need it."
+    ),
+    "forbidden_field": (
+        "Sorry, you may only see the figures of your association's fields ({fields})."
+    ),
+    "uploads_title": "Uploads",
+    "upload_intro": (
+        "Every row is checked; one problem refuses the whole file, and the problems are listed "
+        "by row (as numbered in Excel, the header being row 1), column and reason."
+    ),
+    "upload_kind": "Kind of data",
+    "upload_file": "File (CSV, XLSX or JSON)",
+    "upload_submit": "Upload",
+    "upload_sending": "Uploading and checking …",
+    "upload_accepted": "Accepted {rows} rows as upload #{id}.",
+    "upload_duplicate": (
+        "Identical content was already stored as upload #{id}; nothing was written."
+    ),
+    "upload_rejected": "The file was refused; nothing was stored:",
+    "upload_failed": "The upload failed:",
+    "upload_choose_file": "Please choose a file.",
+    "upload_not_allowed": (
+        "Your role may read the upload records; data is sent by industry associations and admins."
+    ),
+    "problems_total": "{total} problem(s)",
+    "row": "Row",
+    "column": "Column",
+    "problem_reason": "Reason",
+    "expected_columns": "Columns of each kind",
+    "required": "Required",
+    "optional": "Optional",
+    "aliases": "Accepted headers",
+    "recent_uploads": "Recent uploads",
+    "upload_id": "ID",
+    "kind": "Kind",
+    "uploader": "Uploader",
+    "filename": "File",
+    "rows": "Rows",
+    "replaced": "Replaced",
+    "uploaded_at": "Time",
+    "kind_enrollment": "Enrollment",
+    "kind_graduates": "Graduates",
+    "kind_outcomes": "Outcomes",
+    "kind_hiring": "Hiring",
+    "kind_demand_survey": "Demand survey",
+    "kind_catalog": "Catalog",
+    "runs_title": "Training runs",
+    "runs_note": (
+        "Each run reads the data up to one upload (its watermark); one succeeded run is served "
+        "and every page reads it."
+    ),
+    "status": "Status",
+    "served": "served",
+    "created": "Created",
+    "started": "Started",
+    "finished": "Finished",
+    "duration": "Duration",
+    "timings": "Stage timings (s)",
+    "metrics": "Key metrics",
+    "error": "Error",
+    "status_pending": "pending",
+    "status_running": "running",
+    "status_succeeded": "succeeded",
+    "status_failed": "failed",
+    "metric_first_forecast_year": "First forecast year",
+    "metric_horizon": "Horizon (years)",
+    "metric_cells_short_in_first_year": "Cells short in first year",
+    "metric_programmes_warned": "Programmes warned",
+    "metric_quotas_raised": "Quotas raised",
+    "metric_quotas_cut": "Quotas cut",
+    "metric_quotas_stopped": "Programmes stopped",
+    "api_title": "API reference",
+    "api_intro": (
+        "Generated from the service's OpenAPI document (works offline). Send `Authorization: "
+        "Bearer <key>` with every call."
+    ),
+    "api_openapi": "OpenAPI JSON",
+    "api_parameters": "Parameters",
+    "api_name": "Name",
+    "api_in": "In",
+    "api_type": "Type",
+    "api_required": "Required",
+    "api_description": "Description",
+    "api_request_body": "Request body",
+    "api_responses": "Responses",
+    "api_examples": "Examples",
+    "api_schemas": "Schemas",
+    "api_auth": "key required",
+    "api_default": "default",
+    "yes": "yes",
+    "no": "no",
+    "action_stop": "stop enrollment",
+    "action_alternate_years": "alternate years",
+    "action_cap_at_placed": "cap at last year's placed",
+    "action_reduce": "reduce the quota",
+    "action_no_new_points": "no new points",
+    "action_review_duplicates": "review duplicates",
+    "binding_capacity": "capacity",
+    "binding_change_up": "max increase",
+    "binding_change_down": "max decrease",
+    "binding_rule": "employment rule",
+    "binding_total_quota": "level total",
+    "tier_national_strategic": "national strategic",
+    "tier_urgent": "urgently needed",
+    "tier_social": "social",
+    "tier_urban": "urban",
+    "tier_other": "other",
+    "level_all": "All levels",
+}
+
+#: Level names per language (Chinese from the vocabulary, so the two never disagree).
+LEVEL_NAMES: Final[dict[str, dict[str, str]]] = {
+    "zh": {**{level: LEVEL_NAMES_ZH[level] for level in LEVELS}, ALL_LEVELS: ZH["level_all"]},
+    "en": {
+        "secondary_vocational": "Secondary vocational",
+        "higher_vocational": "Higher vocational",
+        "bachelor": "Bachelor",
+        "master": "Master",
+        "doctor": "Doctor",
+        ALL_LEVELS: EN["level_all"],
+    },
+}
+
+STRINGS: Final[Mapping[str, Mapping[str, str]]] = {"zh": ZH, "en": EN}
+
+Translate = Callable[..., str]
+
+
+def choose_lang(query: str | None, cookie: str | None) -> str:
+    """The page language: the query parameter wins (and is then remembered), then the cookie."""
+    for candidate in (query, cookie):
+        if candidate in LANGS:
+            return candidate
+    return DEFAULT_LANG
+
+
+def translator(lang: str) -> Translate:
+    """``t(key, **values)``: the string in ``lang`` with ``{values}`` filled in.
+
+    An unknown key falls back to the key itself rather than failing a page; the tests check
+    that both languages have the same keys.
+    """
+    strings = STRINGS[lang]
+
+    def translate(key: str, **values: object) -> str:
+        text = strings.get(key, key)
+        return text.format(**values) if values else text
+
+    return translate
+
+
+def level_name(level: str, lang: str) -> str:
+    return LEVEL_NAMES[lang].get(level, level)

@@ -1,0 +1,351 @@
+"""The HTTP API on a trained demo store, endpoint by endpoint, as a client uses it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from support import Demo, bearer
+
+from data.ingest import open_store
+from serving.app import create_app
+from serving.worker import RunWorker
+
+API = "/api/v1"
+HIRING_OK = "period,field_code,level,postings\n2025-12,ic,bachelor,130\n2025-12,ic,master,40\n"
+
+
+@pytest.fixture
+def writable(trained_demo: Demo, tmp_path: Path) -> Demo:
+    """A copy of the trained demo store that a test may write to."""
+    source = Path(trained_demo.url.removeprefix("sqlite:///"))
+    copy = tmp_path / "copy.db"
+    shutil.copy(source, copy)
+    return Demo(f"sqlite:///{copy}", trained_demo.keys, trained_demo.run_id)
+
+
+@pytest.fixture
+def writer(writable: Demo) -> Iterator[TestClient]:
+    with TestClient(create_app(writable.settings(max_upload_mb=0.01))) as test_client:
+        yield test_client
+
+
+def get(client: TestClient, path: str, key: str, **params: object) -> dict:
+    response = client.get(API + path, params=params, headers=bearer(key))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# -- reads ---------------------------------------------------------------------------------------
+
+
+def test_fields_and_programmes_come_from_the_runs_catalog(
+    client: TestClient, trained_demo: Demo
+) -> None:
+    planner = trained_demo.keys["planner"]
+    fields = get(client, "/fields", planner)
+    assert fields["run_id"] == trained_demo.run_id
+    names = {row["field_code"]: row["name_zh"] for row in fields["items"]}
+    assert names["ic"] == "集成电路"
+    assert len(names) == fields["total"] >= 26
+    ic = get(client, "/programmes", planner, field="ic", limit=500)
+    assert ic["total"] > 0
+    assert {row["field_code"] for row in ic["items"]} == {"ic"}
+    bad = client.get(f"{API}/programmes", params={"field": "chips"}, headers=bearer(planner))
+    assert bad.status_code == 422
+    assert "unknown field 'chips'" in bad.json()["detail"]
+
+
+def test_balance_filters_pages_and_says_which_run(client: TestClient, trained_demo: Demo) -> None:
+    planner = trained_demo.keys["planner"]
+    response = client.get(
+        f"{API}/balance",
+        params={"field": "ic", "level": "bachelor", "limit": 3, "offset": 2},
+        headers=bearer(planner),
+    )
+    assert response.status_code == 200
+    assert response.headers["X-Run-Id"] == str(trained_demo.run_id)
+    assert int(response.headers["X-Data-Watermark"]) >= 13
+    page = response.json()
+    assert (page["limit"], page["offset"], len(page["items"])) == (3, 2, 3)
+    every = get(client, "/balance", planner, field="ic", level="bachelor", limit=1000)
+    assert every["total"] == page["total"]
+    assert page["items"] == every["items"][2:5]
+    years = [row["year"] for row in every["items"]]
+    assert years == sorted(years)
+    assert max(years) == 2030
+    row = every["items"][-1]
+    assert row["gap_p05"] <= row["gap_p50"] <= row["gap_p95"]
+    assert 0 <= row["p_shortage"] <= 1
+
+
+def test_repeated_reads_revalidate_with_the_etag(client: TestClient, trained_demo: Demo) -> None:
+    headers = bearer(trained_demo.keys["planner"])
+    first = client.get(f"{API}/balance", params={"field": "ai"}, headers=headers)
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"] == "private, no-cache"
+    again = client.get(
+        f"{API}/balance", params={"field": "ai"}, headers={**headers, "If-None-Match": etag}
+    )
+    assert again.status_code == 304
+    assert again.content == b""
+    other = client.get(f"{API}/balance", params={"field": "ic"}, headers=headers)
+    assert other.headers["ETag"] != etag
+    # An association sees other rows for the same URL, so it gets another tag.
+    scoped = client.get(
+        f"{API}/balance", params={"field": "ic"}, headers=bearer(trained_demo.keys["ic"])
+    )
+    assert scoped.headers["ETag"] != other.headers["ETag"]
+
+
+def test_an_explicit_run_id_and_bad_ones(client: TestClient, trained_demo: Demo) -> None:
+    planner = bearer(trained_demo.keys["planner"])
+    page = client.get(f"{API}/balance", params={"run_id": trained_demo.run_id}, headers=planner)
+    assert page.json()["run_id"] == trained_demo.run_id
+    missing = client.get(f"{API}/balance", params={"run_id": 999}, headers=planner)
+    assert missing.status_code == 404
+    assert "run 999 does not exist" in missing.json()["detail"]
+    bad = client.get(f"{API}/balance", params={"run_id": "first"}, headers=planner)
+    assert bad.status_code == 422
+    assert "run_id" in bad.json()["detail"]
+
+
+def test_shortage_ranking_with_intervals(client: TestClient, trained_demo: Demo) -> None:
+    planner = trained_demo.keys["planner"]
+    ranking = get(client, "/shortages", planner, level="bachelor", limit=100)
+    rows = ranking["items"]
+    assert [row["rank"] for row in rows] == list(range(1, len(rows) + 1))
+    assert {row["year"] for row in rows} == {2026}
+    shares = [row["p_shortage"] for row in rows]
+    assert shares == sorted(shares, reverse=True)
+    assert all(row["gap_p10"] <= row["gap_p90"] for row in rows)
+    later = get(client, "/shortages", planner, year=2030)
+    assert {row["year"] for row in later["items"]} == {2030}
+    out = client.get(f"{API}/shortages", params={"year": 2050}, headers=bearer(planner))
+    assert out.status_code == 422
+    assert "2050 is outside this run's years" in out.json()["detail"]
+    level = client.get(f"{API}/shortages", params={"level": "phd"}, headers=bearer(planner))
+    assert level.status_code == 422
+    assert "level" in level.json()["detail"]
+
+
+def test_associations_see_their_own_fields_only(client: TestClient, trained_demo: Demo) -> None:
+    ic = trained_demo.keys["ic"]
+    ranking = get(client, "/shortages", ic, level="bachelor")
+    assert {row["field_code"] for row in ranking["items"]} == {"ic"}
+    assert ranking["items"][0]["rank"] >= 1  # its rank among all fields
+    balance = get(client, "/balance", ic, limit=5000)
+    assert {row["field_code"] for row in balance["items"]} == {"ic"}
+    hiring = get(client, "/forecasts", ic, kind="hiring", limit=5000)
+    assert hiring["total"] > 0
+    assert {row["field_code"] for row in hiring["items"]} == {"ic"}
+    other = client.get(f"{API}/balance", params={"field": "ai"}, headers=bearer(ic))
+    assert other.status_code == 403
+    assert "may only read its own fields (ic)" in other.json()["detail"]
+
+
+def test_forecasts_by_kind_and_programme(client: TestClient, trained_demo: Demo) -> None:
+    planner = trained_demo.keys["planner"]
+    intake = get(client, "/forecasts", planner, kind="enrollment", programme="080717T")
+    assert intake["total"] >= 5
+    row = intake["items"][0]
+    assert row["lo_95"] <= row["lo_80"] <= row["forecast"] <= row["hi_80"] <= row["hi_95"]
+    assert row["model"]
+    unknown = client.get(f"{API}/forecasts", params={"kind": "weather"}, headers=bearer(planner))
+    assert unknown.status_code == 422
+    assert "unknown kind 'weather'" in unknown.json()["detail"]
+
+
+def test_drivers_add_up_to_the_gap(client: TestClient, trained_demo: Demo) -> None:
+    rows = get(client, "/drivers", trained_demo.keys["planner"], field="ic", level="bachelor")
+    assert rows["total"] > 0
+    for row in rows["items"]:
+        parts = (
+            row["base_gap"]
+            + row["demand_growth"]
+            + row["survey_adjustment"]
+            + row["cohort_pipeline"]
+            + row["rates"]
+        )
+        assert parts == pytest.approx(row["gap"], rel=1e-5, abs=1e-3)
+
+
+def test_warnings_and_recommendations(client: TestClient, trained_demo: Demo) -> None:
+    planner = trained_demo.keys["planner"]
+    warned = get(client, "/warnings", planner, programme="540101")
+    assert {row["rule"] for row in warned["items"]} >= {"moe_2011_reduce"}
+    assert all(row["message_en"] for row in warned["items"])
+    recommended = get(client, "/recommendations", planner, field="ai", limit=500)
+    assert recommended["total"] > 0
+    for row in recommended["items"]:
+        assert row["field_code"] == "ai"
+        assert row["intake_year"] == 2026
+        assert row["reason_zh"].startswith("建议招生")
+    wrong = client.get(
+        f"{API}/recommendations", params={"intake_year": 2031}, headers=bearer(planner)
+    )
+    assert wrong.status_code == 422
+    assert "intake year 2031" in wrong.json()["detail"]
+
+
+def quota(code: str, value: float) -> dict[str, object]:
+    return {"programme_code": code, "level": "bachelor", "quota": value}
+
+
+def test_scenarios_answer_what_if_questions(client: TestClient, trained_demo: Demo) -> None:
+    headers = bearer(trained_demo.keys["planner"])
+    body = {"quotas": [{"programme_code": "080717T", "level": "bachelor", "quota": 2000}]}
+    response = client.post(f"{API}/scenarios", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["costs"]["shortage_persons"] < result["baseline_costs"]["shortage_persons"]
+    assert "ai" in {row["field_code"] for row in result["balance"]}
+    shocked = client.post(
+        f"{API}/scenarios", json={"demand_shocks": {"ic": 2.0}, "fields": ["ic"]}, headers=headers
+    ).json()
+    assert {row["field_code"] for row in shocked["balance"]} == {"ic", "all"}
+    assert shocked["costs"]["total_cost"] > shocked["baseline_costs"]["total_cost"]
+    for bad, message in (
+        (
+            {"quotas": [{"programme_code": "999999", "level": "bachelor", "quota": 5}]},
+            "unknown programme",
+        ),
+        (
+            {"quotas": [{"programme_code": "080717T", "level": "bachelor", "quota": -5}]},
+            "quotas.0.quota",
+        ),
+        ({"demand_shocks": {"quantum": 1.1}}, "unknown field 'quantum'"),
+        ({"demand_shocks": {"ic": 50}}, "between 0 and 10"),
+        ({"surprise": True}, "surprise"),
+    ):
+        refused = client.post(f"{API}/scenarios", json=bad, headers=headers)
+        assert refused.status_code == 422, (bad, refused.text)
+        assert message in refused.json()["detail"]
+    malformed = client.post(
+        f"{API}/scenarios",
+        content=b"{not json",
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert malformed.status_code == 422
+
+
+def test_models_runs_and_health(client: TestClient, trained_demo: Demo) -> None:
+    planner = trained_demo.keys["planner"]
+    models = client.get(f"{API}/models", headers=bearer(planner)).json()
+    by_name = {row["name"]: row for row in models}
+    assert by_name["lightgbm"]["is_global"] is True
+    assert by_name["prophet"]["frequencies"] == ["M", "Q"]
+    assert any(row["used_for"] for row in models)
+    runs = client.get(f"{API}/runs", headers=bearer(planner)).json()
+    assert runs[0]["id"] == trained_demo.run_id
+    assert runs[0]["served"] is True
+    one = client.get(f"{API}/runs/{trained_demo.run_id}", headers=bearer(planner)).json()
+    assert set(one["timings"]) >= {"supply", "demand", "quotas"}
+    missing = client.get(f"{API}/runs/77", headers=bearer(planner))
+    assert missing.status_code == 404
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["served_run"] == trained_demo.run_id
+
+
+# -- writes ----------------------------------------------------------------------------------
+
+
+def upload(client: TestClient, key: str, kind: str, text: str, name: str = "f.csv"):
+    return client.post(
+        f"{API}/uploads/{kind}",
+        files={"file": (name, text.encode("utf-8"), "text/csv")},
+        headers=bearer(key),
+    )
+
+
+def test_uploads_over_http_are_all_or_nothing(writer: TestClient, writable: Demo) -> None:
+    ic = writable.keys["ic"]
+    accepted = upload(writer, ic, "hiring", HIRING_OK)
+    assert accepted.status_code == 201, accepted.text
+    record = accepted.json()["upload"]
+    assert (record["kind"], record["row_count"], record["uploader"]) == (
+        "hiring",
+        2,
+        "tj_ic_association",
+    )
+    again = upload(writer, ic, "hiring", HIRING_OK, name="same.csv")
+    assert again.status_code == 200
+    assert again.json() == {**accepted.json(), "created": False}
+    store = open_store(writable.url)
+    try:
+        before = store.watermark()
+        bad = upload(writer, ic, "hiring", HIRING_OK + "2025-12,ic,doctor,-3\n")
+        assert bad.status_code == 422
+        assert bad.json()["problems"] == [
+            {"row": 4, "column": "postings", "reason": "'-3' is negative"}
+        ]
+        foreign = upload(writer, ic, "hiring", HIRING_OK + "2025-12,ai,bachelor,3\n")
+        assert foreign.status_code == 403
+        (problem,) = foreign.json()["problems"]
+        assert (problem["row"], problem["column"]) == (4, "field_code")
+        assert store.watermark() == before, "a refused upload stores nothing"
+        audit = store.audit_log(actor="tj_ic_association")
+        assert [entry.action for entry in audit[:3]] == [
+            "upload.rejected",
+            "upload.rejected",
+            "upload",
+        ]
+    finally:
+        store.dispose()
+    own = writer.get(f"{API}/uploads/{record['id']}", headers=bearer(ic))
+    assert own.status_code == 200
+    others = writer.get(f"{API}/uploads/1", headers=bearer(ic))
+    assert others.status_code == 403
+    listed = writer.get(f"{API}/uploads", headers=bearer(ic)).json()
+    assert [row["id"] for row in listed] == [record["id"], 6]  # and its demo survey
+    assert len(writer.get(f"{API}/uploads", headers=bearer(writable.keys["admin"])).json()) > 10
+    assert writer.get(f"{API}/uploads/999", headers=bearer(ic)).status_code == 404
+
+
+def test_upload_limits_kind_and_size(writer: TestClient, writable: Demo) -> None:
+    enrollment = "year,programme_code,level,enrolled\n2025,080717T,bachelor,130\n"
+    refused = upload(writer, writable.keys["ic"], "enrollment", enrollment)
+    assert refused.status_code == 403
+    assert "may upload demand_survey, hiring" in refused.json()["detail"]
+    big = HIRING_OK + "".join(f"2024-{m:02d},ic,master,{m}\n" for m in range(1, 13)) * 60
+    too_large = upload(writer, writable.keys["admin"], "hiring", big)
+    assert too_large.status_code == 413
+    assert "larger than the limit" in too_large.json()["detail"]
+    unknown = upload(writer, writable.keys["admin"], "salaries", HIRING_OK)
+    assert unknown.status_code == 422
+    no_file = writer.post(f"{API}/uploads/hiring", headers=bearer(writable.keys["admin"]))
+    assert no_file.status_code == 422
+    assert "file" in no_file.json()["detail"]
+
+
+@pytest.mark.slow
+def test_a_queued_run_is_executed_and_served(writer: TestClient, writable: Demo) -> None:
+    admin = bearer(writable.keys["admin"])
+    queued = writer.post(f"{API}/runs", headers=admin)
+    assert queued.status_code == 202
+    run = queued.json()
+    assert run["status"] == "pending"
+    store = open_store(writable.url)
+    try:
+        # The settings the demo was trained with: same windows, so the gates compare like
+        # with like and the new run replaces the served one.
+        settings = writable.settings(
+            horizon_years=5, samples=200, train_jobs=1, balance_backtest_cuts=0
+        )
+        assert RunWorker(store, settings).run_pending() == 1
+        finished = store.run(run["id"])
+        assert finished.status == "succeeded"
+        assert store.served_run() == finished
+        assert [e.action for e in store.audit_log(action="run.create", limit=1)] == ["run.create"]
+    finally:
+        store.dispose()
+    # The app looks the served run up again within a second.
+    import time
+
+    time.sleep(1.1)
+    page = writer.get(f"{API}/balance", params={"limit": 1}, headers=admin).json()
+    assert page["run_id"] == run["id"]

@@ -1,0 +1,678 @@
+"""The planners' dashboard on the trained demo, page by page, as a browser without JavaScript
+sees it: sign-in, languages, the numbers behind each table and chart, exports, roles, and that
+nothing is loaded from outside the server."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from support import Demo
+
+from data.ingest import open_store
+from data.vocabulary import KINDS
+from serving.app import create_app
+from serving.auth import issue_key
+from serving.dashboard import plotly_js_path
+from serving.dashboard.i18n import EN, ZH
+from serving.dashboard.tables import EXPORT_COLUMNS
+
+PAGES = ("/", "/fields/ic", "/programmes", "/uploads", "/runs", "/api/docs")
+TEMPLATES = Path(__file__).parents[2] / "serving" / "dashboard" / "templates"
+STATIC = Path(__file__).parents[2] / "serving" / "dashboard" / "static"
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+class _Collector(HTMLParser):
+    """Every tag with its attributes, and the text of JSON script blocks by id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.json_blocks: dict[str, str] = {}
+        self._json_id: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        self.tags.append((tag, attributes))
+        if tag == "script" and attributes.get("type") == "application/json":
+            self._json_id = attributes.get("id") or ""
+            self.json_blocks[self._json_id] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._json_id = None
+
+    def handle_data(self, data: str) -> None:
+        if self._json_id is not None:
+            self.json_blocks[self._json_id] += data
+
+
+def parse(html: str) -> _Collector:
+    collector = _Collector()
+    collector.feed(html)
+    return collector
+
+
+def figure(html: str, chart_id: str) -> dict[str, Any]:
+    """The Plotly figure embedded for the chart container ``chart_id``."""
+    page = parse(html)
+    containers = [a for tag, a in page.tags if tag == "div" and a.get("id") == chart_id]
+    assert containers, f"no chart container #{chart_id}"
+    data: dict[str, Any] = json.loads(page.json_blocks[f"{chart_id}-figure"])
+    return data
+
+
+def rows_of(html: str, table_id: str) -> list[dict[str, str | None]]:
+    """Attributes of the ``<tr>`` rows in the body of table ``table_id``."""
+    match = re.search(rf'<table id="{table_id}">.*?<tbody>(.*?)</tbody>', html, re.S)
+    assert match, f"no table #{table_id}"
+    return [dict(attrs) for tag, attrs in parse(match.group(1)).tags if tag == "tr"]
+
+
+def login(client: TestClient, secret: str, next_path: str = "/") -> None:
+    response = client.post(
+        "/login", data={"key": secret, "next": next_path}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+
+
+@pytest.fixture
+def planner(client: TestClient, trained_demo: Demo) -> TestClient:
+    login(client, trained_demo.keys["planner"])
+    return client
+
+
+@pytest.fixture
+def outputs(trained_demo: Demo) -> Iterator[dict[str, Any]]:
+    """The served run's outputs and catalog, read from the store as the pages should show."""
+    store = open_store(trained_demo.url)
+    try:
+        run = store.run(trained_demo.run_id)
+        yield {
+            "run": run,
+            "catalog": store.catalog(as_of=run.watermark),
+            **{
+                name: store.run_output(run.id, name)
+                for name in ("balance", "recommendations", "warnings", "drivers")
+            },
+        }
+    finally:
+        store.dispose()
+
+
+def forecast_years(outputs: dict[str, Any]) -> list[int]:
+    last = int(outputs["run"].metrics["last_observed_year"])
+    return sorted(int(y) for y in outputs["balance"]["year"].unique() if y > last)
+
+
+# -- signing in ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [*PAGES, "/programmes/export.csv"])
+def test_every_page_redirects_to_the_login_without_a_key(client: TestClient, path: str) -> None:
+    response = client.get(path, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
+
+
+def test_the_login_sends_back_to_the_page_asked_for(client: TestClient, trained_demo: Demo) -> None:
+    response = client.get("/fields/ic?level=bachelor", follow_redirects=False)
+    assert response.headers["location"] == "/login?next=/fields/ic%3Flevel%3Dbachelor"
+    form = client.get(response.headers["location"])
+    assert form.status_code == 200
+    assert 'name="next" value="/fields/ic?level=bachelor"' in form.text
+    answer = client.post(
+        "/login",
+        data={"key": trained_demo.keys["planner"], "next": "/fields/ic?level=bachelor"},
+        follow_redirects=False,
+    )
+    assert answer.headers["location"] == "/fields/ic?level=bachelor"
+    # Never to another site, whatever the form says.
+    client.cookies.clear()
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        answer = client.post(
+            "/login",
+            data={"key": trained_demo.keys["planner"], "next": target},
+            follow_redirects=False,
+        )
+        assert answer.headers["location"] == "/"
+
+
+def test_a_good_key_sets_a_strict_httponly_cookie(client: TestClient, trained_demo: Demo) -> None:
+    response = client.post(
+        "/login", data={"key": trained_demo.keys["planner"]}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("talentcast_key=")
+    assert "HttpOnly" in cookie
+    assert "samesite=strict" in cookie.lower()
+    assert client.get("/").status_code == 200
+
+
+def test_a_wrong_key_shows_the_form_again(client: TestClient) -> None:
+    response = client.post("/login", data={"key": "tc_not-a-key"}, follow_redirects=False)
+    assert response.status_code == 401
+    assert 'id="login-form"' in response.text
+    assert ZH["login_error"] in response.text
+    assert "set-cookie" not in response.headers
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_stale_cookie_and_signing_out(client: TestClient, trained_demo: Demo) -> None:
+    client.cookies.set("talentcast_key", "tc_revoked-or-made-up")
+    assert client.get("/runs", follow_redirects=False).status_code == 303
+    login(client, trained_demo.keys["admin"])
+    assert client.get("/runs").status_code == 200
+    response = client.post("/logout", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"
+    assert 'talentcast_key=""' in response.headers["set-cookie"]
+    assert client.get("/runs", follow_redirects=False).status_code == 303
+
+
+# -- every page, both languages ------------------------------------------------------------------
+
+EXPECTED = {
+    "zh": {
+        "/": ["人才短缺总览", "集成电路", "人工智能", "短缺概率"],
+        "/fields/ic": [
+            "集成电路：供需预测",
+            "缺口构成",
+            "输送该领域人才的专业",
+            "集成电路设计与集成系统",
+        ],
+        "/programmes": ["就业预警", "招生计划建议", "导出 CSV", "旅游管理"],
+        "/uploads": ["数据上传", "最近的上传", "岗位数"],
+        "/runs": ["训练运行", "成功", "发布中"],
+        "/api/docs": ["API 文档", "参数", "/api/v1/balance"],
+    },
+    "en": {
+        "/": ["Shortage overview", "Integrated circuits", "Artificial intelligence", "P(shortage)"],
+        "/fields/ic": [
+            "Integrated circuits: supply and demand",
+            "What drives the gap",
+            "Programmes feeding this field",
+            "Integrated Circuit Design and Integrated System",
+        ],
+        "/programmes": ["Employment warnings", "Quota recommendations", "Export CSV", "Tourism"],
+        "/uploads": ["Uploads", "Recent uploads", "postings"],
+        "/runs": ["Training runs", "succeeded", "served"],
+        "/api/docs": ["API reference", "Parameters", "/api/v1/balance"],
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_renders_in_both_languages(
+    planner: TestClient, trained_demo: Demo, path: str, lang: str
+) -> None:
+    response = planner.get(path, params={"lang": lang})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in html
+    for text in EXPECTED[lang][path]:
+        assert text in html, f"{text!r} missing from {path} in {lang}"
+    # The switch to the other language, on the same page.
+    switch = "English" if lang == "zh" else "中文"
+    assert re.search(
+        rf'<a class="lang-switch" id="lang-switch" href="[^"]*"[^>]*>{switch}</a>', html
+    )
+    # The header names the served run.
+    assert f"#{trained_demo.run_id}</strong>" in html
+    if path == "/":
+        other = "Integrated circuits" if lang == "zh" else "集成电路"
+        assert other not in html
+
+
+def test_the_language_is_remembered(planner: TestClient) -> None:
+    response = planner.get("/runs", params={"lang": "en"})
+    assert "lang=en" in response.headers["set-cookie"]
+    assert "Training runs" in planner.get("/").text or "Shortage overview" in planner.get("/").text
+    assert '<html lang="en">' in planner.get("/uploads").text
+    assert '<html lang="zh-CN">' in planner.get("/uploads", params={"lang": "zh"}).text
+    assert '<html lang="zh-CN">' in planner.get("/runs").text
+    assert planner.get("/", params={"lang": "fr"}).status_code == 200
+
+
+def test_the_header_shows_run_watermark_and_date(
+    planner: TestClient, outputs: dict[str, Any]
+) -> None:
+    run = outputs["run"]
+    header = re.search(
+        r'<div class="runbar" id="run-info">(.*?)</div>', planner.get("/").text, re.S
+    )
+    assert header
+    text = re.sub(r"<[^>]+>", "", header.group(1))
+    assert f"运行 #{run.id}" in text
+    assert f"数据水位 #{run.watermark}" in text
+    assert (run.finished_at or run.created_at).strftime("%Y-%m-%d") in text
+
+
+# -- overview ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", ["all", "bachelor", "doctor"])
+def test_the_heatmap_is_fields_by_forecast_years(
+    planner: TestClient, outputs: dict[str, Any], level: str
+) -> None:
+    html = planner.get("/", params={"level": level}).text
+    data = figure(html, "chart-heatmap")["data"]
+    assert len(data) == 1
+    heatmap = data[0]
+    assert heatmap["type"] == "heatmap"
+    years = forecast_years(outputs)
+    balance = outputs["balance"]
+    cells = balance[(balance["level"] == level) & (balance["field_code"] != "all")]
+    fields = outputs["catalog"].fields.sort_values("sort_order")
+    expected = [code for code in fields["field_code"] if code in set(cells["field_code"])]
+    names = dict(zip(fields["field_code"], fields["name_zh"], strict=True))
+    assert heatmap["x"] == [str(year) for year in years]
+    assert heatmap["y"] == [names[code] for code in expected]
+    assert len(heatmap["z"]) == len(expected)
+    assert all(len(row) == len(years) for row in heatmap["z"])
+    # Spot-check a cell against the run's balance.
+    row = expected.index(expected[0])
+    value = cells[(cells["field_code"] == expected[0]) & (cells["year"] == years[-1])]
+    assert heatmap["z"][row][-1] == pytest.approx(float(value["p_shortage"].iloc[0]), abs=1e-4)
+
+
+def test_the_ranking_defaults_to_the_first_forecast_year(
+    planner: TestClient, outputs: dict[str, Any]
+) -> None:
+    html = planner.get("/").text
+    first = forecast_years(outputs)[0]
+    assert f"{first} 年短缺排名" in html
+    rows = rows_of(html, "ranking")
+    balance = outputs["balance"]
+    ranked = balance[
+        (balance["year"] == first) & (balance["level"] == "all") & (balance["field_code"] != "all")
+    ]
+    assert len(rows) == len(ranked)
+    most_likely = ranked["p_shortage"].max()
+    assert rows[0]["data-field"] in set(
+        ranked.loc[ranked["p_shortage"] == most_likely, "field_code"]
+    )
+    assert f'href="/fields/{rows[0]["data-field"]}?level=all"' in html
+    later = planner.get("/", params={"year": first + 2, "level": "master"}).text
+    assert f"{first + 2} 年短缺排名" in later
+    assert planner.get("/", params={"year": 1999}).status_code == 422
+    assert planner.get("/", params={"level": "kindergarten"}).status_code == 422
+
+
+# -- a field -------------------------------------------------------------------------------------
+
+
+def test_the_field_page_draws_fan_charts_of_ic(
+    planner: TestClient, outputs: dict[str, Any]
+) -> None:
+    html = planner.get("/fields/ic").text
+    last = int(outputs["run"].metrics["last_observed_year"])
+    years = forecast_years(outputs)
+    for chart in ("chart-supply", "chart-demand", "chart-gap"):
+        traces = figure(html, chart)["data"]
+        bands = [trace for trace in traces if trace.get("fill") == "toself"]
+        assert len(bands) == 2, chart  # 95% and 80%
+        lines = [trace for trace in traces if trace.get("fill") != "toself"]
+        history, median = lines[-1], lines[0]
+        assert history["x"][-1] == last
+        assert median["x"] == [last, *years]
+    balance = outputs["balance"]
+    ic = balance[(balance["field_code"] == "ic") & (balance["level"] == "all")].sort_values("year")
+    supply = figure(html, "chart-supply")["data"]
+    assert supply[-1]["y"][0] == pytest.approx(float(ic["supply_p50"].iloc[0]), abs=0.01)
+    # Drivers: one row per forecast year; programmes: every one the crosswalk links to ic.
+    assert len(rows_of(html, "drivers")) == len(years)
+    crosswalk = outputs["catalog"].crosswalk
+    linked = crosswalk[(crosswalk["field_code"] == "ic") & (crosswalk["weight"] > 0)]
+    assert len(rows_of(html, "feeding")) == len(linked)
+    for code in linked["programme_code"]:
+        assert f"<code>{code}</code>" in html
+
+
+def test_the_field_page_per_level(planner: TestClient, outputs: dict[str, Any]) -> None:
+    html = planner.get("/fields/ic", params={"level": "bachelor"}).text
+    crosswalk = outputs["catalog"].crosswalk
+    bachelor = crosswalk[
+        (crosswalk["field_code"] == "ic")
+        & (crosswalk["level"] == "bachelor")
+        & (crosswalk["weight"] > 0)
+    ]
+    assert len(rows_of(html, "feeding")) == len(bachelor)
+    drivers = outputs["drivers"]
+    one = drivers[(drivers["field_code"] == "ic") & (drivers["level"] == "bachelor")]
+    gap = f"{float(one.sort_values('year')['gap'].iloc[0]):+,.0f}"
+    assert gap in html
+    assert planner.get("/fields/ic", params={"level": "nursery"}).status_code == 422
+
+
+def test_an_unknown_field_is_a_404_page(planner: TestClient) -> None:
+    response = planner.get("/fields/chips")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "没有代码为 “chips” 的领域" in response.text
+    english = planner.get("/fields/chips", params={"lang": "en"})
+    assert "There is no field with the code “chips”" in english.text
+
+
+def test_an_association_sees_its_own_fields(client: TestClient, trained_demo: Demo) -> None:
+    login(client, trained_demo.keys["ic"])
+    html = client.get("/").text
+    assert figure(html, "chart-heatmap")["data"][0]["y"] == ["集成电路"]
+    assert [row["data-field"] for row in rows_of(html, "ranking")] == ["ic"]
+    assert client.get("/fields/ic").status_code == 200
+    other = client.get("/fields/ai")
+    assert other.status_code == 403
+    assert "只能查看本协会负责领域（ic）" in other.text
+
+
+# -- programmes ----------------------------------------------------------------------------------
+
+
+def test_programmes_filters(planner: TestClient, outputs: dict[str, Any]) -> None:
+    recommendations = outputs["recommendations"]
+    every = rows_of(planner.get("/programmes").text, "recommendations")
+    assert len(every) == len(recommendations)
+
+    bachelor = rows_of(
+        planner.get("/programmes", params={"level": "bachelor"}).text, "recommendations"
+    )
+    assert {row["data-level"] for row in bachelor} == {"bachelor"}
+    assert len(bachelor) == int((recommendations["level"] == "bachelor").sum())
+
+    ic = rows_of(planner.get("/programmes", params={"field": "ic"}).text, "recommendations")
+    expected = recommendations[recommendations["field_code"] == "ic"]
+    assert {(r["data-programme"], r["data-level"]) for r in ic} == set(
+        zip(expected["programme_code"], expected["level"], strict=True)
+    )
+
+    by_name = rows_of(planner.get("/programmes", params={"q": "集成电路"}).text, "recommendations")
+    assert by_name
+    assert "080710T" in {row["data-programme"] for row in by_name}
+    by_code = rows_of(planner.get("/programmes", params={"q": "0807"}).text, "recommendations")
+    assert by_code
+    assert all(str(row["data-programme"]).startswith("0807") for row in by_code)
+    assert planner.get("/programmes", params={"field": "chips"}).status_code == 422
+
+
+def test_programmes_show_the_warnings(planner: TestClient, outputs: dict[str, Any]) -> None:
+    warnings = outputs["warnings"]
+    html = planner.get("/programmes").text
+    match = re.search(r'<table id="warnings">.*?<tbody>(.*?)</tbody>', html, re.S)
+    assert match
+    assert match.group(1).count("<tr>") == len(warnings)
+    for message in warnings["message_zh"]:
+        assert message in html
+    english = planner.get("/programmes", params={"lang": "en"}).text
+    for message in warnings["message_en"]:
+        assert message.replace("'", "&#39;") in english
+    # Filtering by level keeps the warnings of that level only.
+    level = str(warnings["level"].iloc[0])
+    other_level = "doctor" if level != "doctor" else "bachelor"
+    filtered = planner.get("/programmes", params={"level": other_level}).text
+    assert str(warnings["message_zh"].iloc[0]) not in filtered
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_exports_hold_the_filtered_recommendations(
+    planner: TestClient, outputs: dict[str, Any], fmt: str
+) -> None:
+    params = {"level": "bachelor", "q": "08"}
+    response = planner.get(f"/programmes/export.{fmt}", params=params)
+    assert response.status_code == 200
+    assert "attachment" in response.headers["content-disposition"]
+    if fmt == "csv":
+        assert response.content.startswith(b"\xef\xbb\xbf")  # Excel reads the BOM as UTF-8
+        frame = pd.read_csv(
+            io.BytesIO(response.content), encoding="utf-8-sig", dtype={"programme_code": str}
+        )
+    else:
+        frame = pd.read_excel(io.BytesIO(response.content), dtype={"programme_code": str})
+    assert list(frame.columns) == list(EXPORT_COLUMNS)
+    recommendations = outputs["recommendations"]
+    names = outputs["catalog"].programmes.set_index(["programme_code", "level"])["name_zh"]
+    chosen = recommendations[recommendations["level"] == "bachelor"]
+    matches = [
+        "08" in code or "08" in str(names.get((code, level), ""))
+        for code, level in zip(chosen["programme_code"], chosen["level"], strict=True)
+    ]
+    expected = chosen[matches]
+    assert len(frame) == len(expected) > 0
+    assert set(frame["programme_code"]) == set(expected["programme_code"])
+    assert set(frame["level"]) == {"bachelor"}
+    row = frame[frame["programme_code"] == "080710T"].iloc[0]
+    assert row["programme_name"] == "集成电路设计与集成系统"
+    source = expected[expected["programme_code"] == "080710T"].iloc[0]
+    assert row["recommended_quota"] == pytest.approx(source["recommended_quota"])
+    assert row["reason"] == source["reason_zh"]
+
+
+def test_an_association_may_not_see_programmes(client: TestClient, trained_demo: Demo) -> None:
+    login(client, trained_demo.keys["ic"])
+    for path in ("/programmes", "/programmes/export.csv", "/programmes/export.xlsx"):
+        response = client.get(path)
+        assert response.status_code == 403, path
+        assert "此页面不对您的角色（行业协会）开放" in response.text
+    english = client.get("/programmes", params={"lang": "en"})
+    assert "not available for your role (industry association)" in english.text
+    assert 'href="/programmes"' not in client.get("/").text  # not in the navigation either
+
+
+# -- uploads, runs, API reference ----------------------------------------------------------------
+
+
+def test_the_uploads_page_per_role(client: TestClient, trained_demo: Demo) -> None:
+    login(client, trained_demo.keys["ic"])
+    html = client.get("/uploads").text
+    options = [a.get("value") for tag, a in parse(html).tags if tag == "option"]
+    assert options == ["hiring", "demand_survey"]
+    assert 'id="schema-hiring"' in html
+    assert 'id="schema-enrollment"' not in html
+    assert '/static/uploads.js"' in html
+    assert 'data-api="/api/v1"' in html
+    # The association's own uploads only (it has sent none).
+    assert "tj_education_commission" not in html
+
+    login(client, trained_demo.keys["admin"])
+    html = client.get("/uploads").text
+    options = [a.get("value") for tag, a in parse(html).tags if tag == "option"]
+    assert options == list(KINDS)
+    assert "tj_education_commission" in html
+    assert "enrollment_correction_2024.csv" in html
+
+    login(client, trained_demo.keys["planner"])
+    html = client.get("/uploads").text
+    assert 'id="upload-form"' not in html
+    assert ZH["upload_not_allowed"] in html
+    assert "tj_education_commission" in html
+
+
+def test_the_runs_page(planner: TestClient, outputs: dict[str, Any]) -> None:
+    run = outputs["run"]
+    html = planner.get("/runs", params={"lang": "en"}).text
+    rows = rows_of(html, "runs")
+    assert [row["data-run"] for row in rows] == [str(run.id)]
+    assert rows[0]["class"] == "served"
+    assert 'id="served-run"' in html
+    assert f"First forecast year: <strong>{run.metrics['first_forecast_year']}</strong>" in html
+    for stage in run.timings:
+        assert stage in html
+
+
+def test_the_api_reference_is_rendered_from_the_openapi_document(planner: TestClient) -> None:
+    document = planner.app.openapi()  # type: ignore[attr-defined]
+    html = planner.get("/api/docs").text
+    for path, item in document["paths"].items():
+        for method in item:
+            badge = f'<span class="method method-{method}">{method.upper()}</span>'
+            assert f"{badge} <code>{path}</code>" in html, (method, path)
+    assert "What-if scenario" in html  # a summary
+    assert "Read this run instead of the served one" in html  # a parameter's description
+    assert "integer ≥ 1 | null" in html  # its type
+    assert "Page_BalanceRow_" in html  # a response model
+    assert "multipart/form-data" in html  # a request body
+    assert "&#34;080717T&#34;" in html or "&quot;080717T&quot;" in html  # an example
+    # The dashboard's own routes are not part of the API.
+    assert "/login" not in document["paths"]
+    assert not any(path.startswith(("/fields", "/programmes")) for path in document["paths"])
+
+
+# -- offline -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_no_page_loads_anything_from_outside(planner: TestClient, lang: str) -> None:
+    pages = [*PAGES, "/fields/chips", "/?level=bachelor"]
+    for path in pages:
+        html = planner.get(path, params={"lang": lang}).text
+        for tag, attributes in parse(html).tags:
+            for name in ("src", "href", "action"):
+                value = attributes.get(name) or ""
+                assert not value.startswith(("http://", "https://", "//")), (path, tag, value)
+        assert "cdn." not in html.lower()
+    planner.cookies.clear()
+    login_page = planner.get("/login").text
+    assert "http://" not in login_page
+    assert "https://" not in login_page
+    for asset in ("dashboard.css", "charts.js", "uploads.js"):
+        text = (STATIC / asset).read_text()
+        assert "http://" not in text
+        assert "https://" not in text
+
+
+def test_pages_forbid_outside_resources_to_the_browser(planner: TestClient) -> None:
+    for path in ("/", "/fields/ic", "/login"):
+        headers = planner.get(path).headers
+        policy = headers["content-security-policy"]
+        assert "default-src 'self'" in policy
+        assert "script-src 'self';" in policy
+        assert headers["cache-control"] == "private, no-cache"
+
+
+def test_plotly_js_is_served_from_the_installed_package(client: TestClient) -> None:
+    response = client.get("/static/plotly.min.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].split(";")[0] in (
+        "text/javascript",
+        "application/javascript",
+    )
+    assert response.content == plotly_js_path().read_bytes()
+    assert b"plotly.js" in response.content[:500]
+    for asset, kind in (("charts.js", "javascript"), ("dashboard.css", "text/css")):
+        answer = client.get(f"/static/{asset}")
+        assert answer.status_code == 200
+        assert kind in answer.headers["content-type"]
+
+
+# -- translations --------------------------------------------------------------------------------
+
+
+def test_both_languages_have_every_string() -> None:
+    assert set(ZH) == set(EN)
+    assert all(ZH[key].strip() and EN[key].strip() for key in ZH)
+    used: set[str] = set()
+    for template in TEMPLATES.glob("*.html"):
+        used |= set(re.findall(r"\bt\('([a-z0-9_]+)'\s*[,)]", template.read_text()))
+    for module in TEMPLATES.parent.glob("*.py"):
+        used |= set(re.findall(r"\bt\(\s*\"([a-z0-9_]+)\"\s*[,)]", module.read_text()))
+    assert used
+    assert used <= set(ZH), used - set(ZH)
+    # Keys built from data: kinds, actions, binding constraints, tiers, run statuses.
+    dynamic = [f"kind_{kind}" for kind in KINDS]
+    dynamic += [
+        f"action_{a}"
+        for a in (
+            "stop",
+            "alternate_years",
+            "cap_at_placed",
+            "reduce",
+            "no_new_points",
+            "review_duplicates",
+        )
+    ]
+    dynamic += [
+        f"binding_{b}" for b in ("capacity", "change_up", "change_down", "rule", "total_quota")
+    ]
+    dynamic += [f"tier_{t}" for t in ("national_strategic", "urgent", "social", "urban", "other")]
+    dynamic += [f"status_{s}" for s in ("pending", "running", "succeeded", "failed")]
+    assert set(dynamic) <= set(ZH), set(dynamic) - set(ZH)
+
+
+def test_the_shipped_data_only_uses_translated_codes(outputs: dict[str, Any]) -> None:
+    """A new action, constraint or tier in the pipeline needs its words here too."""
+    actions = {f"action_{a}" for a in outputs["warnings"]["action"]}
+    binding = {
+        f"binding_{name}"
+        for names in outputs["recommendations"]["binding"].dropna()
+        for name in names.split(",")
+        if name
+    }
+    tiers = {f"tier_{tier}" for tier in outputs["catalog"].fields["tier"]}
+    assert actions | binding | tiers <= set(ZH)
+
+
+def test_pages_without_a_served_run(tmp_path: Path) -> None:
+    """A fresh installation: the pages say that nothing is trained yet instead of failing."""
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    store = open_store(url)
+    try:
+        secret = issue_key(store, "admin", "admin", actor="test")[1]
+        settings = Demo(url, {}, 0).settings()
+        with TestClient(create_app(settings, store=store)) as client:
+            login(client, secret)
+            for path in ("/", "/fields/ic", "/programmes"):
+                response = client.get(path)
+                assert response.status_code == 503, path
+                assert ZH["no_run"] in response.text
+                assert ZH["no_run_text"] in response.text
+            for path in ("/runs", "/uploads", "/api/docs"):
+                response = client.get(path)
+                assert response.status_code == 200, path
+                assert ZH["no_run"] in response.text  # in the header
+    finally:
+        store.dispose()
+
+
+# -- uploading through the dashboard's session ---------------------------------------------------
+
+
+@pytest.fixture
+def writer(trained_demo: Demo, tmp_path: Path) -> Iterator[TestClient]:
+    """The app on a copy of the trained store, so that uploads leave the shared one alone."""
+    source = Path(trained_demo.url.removeprefix("sqlite:///"))
+    copy = tmp_path / "copy.db"
+    shutil.copy(source, copy)
+    settings = Demo(f"sqlite:///{copy}", trained_demo.keys, trained_demo.run_id).settings()
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_the_session_cookie_authenticates_uploads(writer: TestClient, trained_demo: Demo) -> None:
+    """What uploads.js does: post the file to the API with the cookie the login set."""
+    login(writer, trained_demo.keys["ic"])
+    good = b"period,field_code,postings\n2025-11,ic,120\n2025-12,ic,125\n"
+    answer = writer.post("/api/v1/uploads/hiring", files={"file": ("ok.csv", good, "text/csv")})
+    assert answer.status_code == 201, answer.text
+    upload_id = answer.json()["upload"]["id"]
+    bad = b"period,field_code,postings\n2025-11,ic,120\n2025-12,ic,-5\n"
+    answer = writer.post("/api/v1/uploads/hiring", files={"file": ("bad.csv", bad, "text/csv")})
+    assert answer.status_code == 422
+    assert {"row": 3, "column": "postings"}.items() <= answer.json()["problems"][0].items()
+    html = writer.get("/uploads").text
+    assert f"#{upload_id}</td>" in html
+    assert "ok.csv" in html
