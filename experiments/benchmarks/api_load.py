@@ -733,8 +733,9 @@ def main() -> None:
     print("\n".join(described))
     if not args.no_record and tables:
         notes = (
-            f"`talentcast serve --workers {args.workers}` (uvicorn, its default HTTP parser and "
-            f"event loop), run worker off; demo data trained with horizon 10, 200 joint samples, "
+            f"`talentcast serve --workers {args.workers}` (uvicorn with h11 and TCP_NODELAY on "
+            f"every connection, serving.http; asyncio event loop), run worker off; demo data "
+            f"trained with horizon 10, 200 joint samples, "
             f"quota search 50 scenarios × 2 resamples (the routes read the same tables as with "
             f"the full settings); per phase up to {args.requests} requests ({args.requests // 5} "
             f"at 1 client) or {args.seconds:g} s, after a warm-up in which every client sends "
