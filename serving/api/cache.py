@@ -69,10 +69,6 @@ class _LRU:
         with self._lock:
             self._items.pop(key, None)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
 
 class ServingCache:
     """Run outputs, samples, catalogs and rendered responses, shared by the requests of one
@@ -158,10 +154,6 @@ class ServingCache:
             return None
         record: KeyRecord = cached[1]
         return record
-
-    def forget_keys(self) -> None:
-        """After a key changed in this process: the next requests look their keys up."""
-        self._keys.clear()
 
     def forget_served(self) -> None:
         """After a promotion in this process: the next request looks the served run up."""

@@ -125,6 +125,16 @@ def page_body(run: RunRecord, frame: pd.DataFrame, *, limit: int, offset: int) -
     return (head[:-1] + ', "items": ' + items + "}").encode("utf-8")
 
 
+def where(frame: pd.DataFrame, **values: object) -> pd.DataFrame:
+    """The rows whose columns equal the given values; a value of None does not filter (an
+    absent query parameter)."""
+    mask = pd.Series(True, index=frame.index)
+    for column, value in values.items():
+        if value is not None:
+            mask &= frame[column] == value
+    return frame[mask]
+
+
 def check_code(value: str | None, known: Collection[str], what: str) -> None:
     """422 naming the unknown code and the known ones (a typo should not just give nothing)."""
     if value is not None and value not in known:

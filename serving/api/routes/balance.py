@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from data.vocabulary import ALL_LEVELS, LEVELS
@@ -20,6 +19,7 @@ from serving.api.pages import (
     check_year,
     output_row_model,
     paged,
+    where,
 )
 from serving.auth import READERS, Principal
 
@@ -32,16 +32,6 @@ FieldQuery = Annotated[
     str | None, Query(description="Field code, or 'all' for the total over fields.")
 ]
 YearQuery = Annotated[int | None, Query(description="One year.")]
-
-
-def _filtered(
-    frame: pd.DataFrame, field: str | None, level: str | None, year: int | None
-) -> pd.DataFrame:
-    mask = pd.Series(True, index=frame.index)
-    for column, value in (("field_code", field), ("level", level), ("year", year)):
-        if value is not None:
-            mask &= frame[column] == value
-    return frame[mask]
 
 
 def _check_field(principal: Principal, catalog_fields: set[str], field: str | None) -> None:
@@ -75,7 +65,7 @@ def balance(
         cache,
         run,
         principal,
-        lambda: _filtered(frame, field, level, year),
+        lambda: where(frame, field_code=field, level=level, year=year),
         limit=limit,
         offset=offset,
     )
@@ -137,7 +127,7 @@ def drivers(
         cache,
         run,
         principal,
-        lambda: _filtered(frame, field, level, year),
+        lambda: where(frame, field_code=field, level=level, year=year),
         limit=limit,
         offset=offset,
     )

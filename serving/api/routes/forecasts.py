@@ -18,6 +18,7 @@ from serving.api.pages import (
     check_field_scope,
     output_row_model,
     paged,
+    where,
 )
 from serving.auth import READERS, Principal
 
@@ -54,16 +55,7 @@ def forecasts(
 
     def rows() -> pd.DataFrame:
         frame = cache.output(store, run.id, "forecasts")
-        check_code(kind, set(frame["kind"]), "kind")
-        mask = pd.Series(True, index=frame.index)
-        for column, value in (
-            ("kind", kind),
-            ("programme_code", programme),
-            ("field_code", field),
-            ("level", level),
-        ):
-            if value is not None:
-                mask &= frame[column] == value
-        return frame[mask]
+        check_code(kind, set(frame["kind"].unique()), "kind")
+        return where(frame, kind=kind, programme_code=programme, field_code=field, level=level)
 
     return paged(request, cache, run, principal, rows, limit=limit, offset=offset)

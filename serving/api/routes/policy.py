@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from data.vocabulary import LEVELS
@@ -18,6 +17,7 @@ from serving.api.pages import (
     check_year,
     output_row_model,
     paged,
+    where,
 )
 from serving.auth import PLANNERS, Principal
 
@@ -27,14 +27,6 @@ WarningRow = output_row_model("warnings")
 RecommendationRow = output_row_model("recommendations")
 LevelName = Literal[LEVELS]  # type: ignore[valid-type]
 ProgrammeQuery = Annotated[str | None, Query(description="Programme code.")]
-
-
-def _where(frame: pd.DataFrame, **values: object) -> pd.DataFrame:
-    mask = pd.Series(True, index=frame.index)
-    for column, value in values.items():
-        if value is not None:
-            mask &= frame[column] == value
-    return frame[mask]
 
 
 @router.get("/warnings", response_model=Page[WarningRow], summary="Programme warnings")  # type: ignore[valid-type]
@@ -61,7 +53,7 @@ def warnings(
         cache,
         run,
         principal,
-        lambda: _where(
+        lambda: where(
             cache.output(store, run.id, "warnings"),
             programme_code=programme,
             level=level,
@@ -108,7 +100,7 @@ def recommendations(
         cache,
         run,
         principal,
-        lambda: _where(frame, programme_code=programme, level=level, field_code=field),
+        lambda: where(frame, programme_code=programme, level=level, field_code=field),
         limit=limit,
         offset=offset,
         field_column=None,
