@@ -22,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from data.catalog import Catalog
-from data.store import Store, UnknownRun
+from data.store import KeyRecord, Store, UnknownRun
 from data.store.runs import RunRecord
 from data.store.tables import RunStatus
 from data.vocabulary import Role
@@ -89,12 +89,27 @@ async def get_principal(
     record = cache.known_key(key_hash)
     if record is None:
         record = await run_in_threadpool(cache.key, _store(request), key_hash)
-    if record is None:
+    principal = _principal(record)
+    if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "unknown or revoked API key",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return principal
+
+
+def principal_of(request: Request, secret: str | None) -> Principal | None:
+    """The caller with this key secret, or None (for the dashboard's session cookie, which
+    authenticates the same way as the API and shares its key cache)."""
+    if not secret:
+        return None
+    return _principal(_cache(request).key(_store(request), hash_key(secret)))
+
+
+def _principal(record: KeyRecord | None) -> Principal | None:
+    if record is None:
+        return None
     return Principal(record.name, Role(record.role), frozenset(record.fields))
 
 

@@ -12,10 +12,7 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from data.store import Store
-from data.vocabulary import Role
-from serving.api.deps import KEY_COOKIE
-from serving.auth import Principal, hash_key
+from serving.api.deps import KEY_COOKIE, principal_of
 from serving.dashboard.i18n import translator
 from serving.dashboard.render import (
     PAGE_HEADERS,
@@ -32,13 +29,6 @@ SESSION_SECONDS: Final = 12 * 3600
 router = APIRouter(include_in_schema=False)
 
 
-def _principal(store: Store, secret: str | None) -> Principal | None:
-    record = store.key_by_hash(hash_key(secret.strip())) if secret else None
-    if record is None:
-        return None
-    return Principal(record.name, Role(record.role), frozenset(record.fields))
-
-
 def _here(request: Request) -> str:
     query = request.url.query
     return request.url.path + (f"?{query}" if query else "")
@@ -46,7 +36,7 @@ def _here(request: Request) -> str:
 
 def page_context(request: Request) -> PageContext:
     """Who is looking, in which language, at which run; redirects to /login without a key."""
-    principal = _principal(request.app.state.store, request.cookies.get(KEY_COOKIE))
+    principal = principal_of(request, request.cookies.get(KEY_COOKIE))
     if principal is None:
         raise LoginRequired(_here(request))
     return PageContext(request, principal, served_run(request), page_lang(request))
@@ -93,7 +83,7 @@ def login(
 ) -> Response:
     """Check the key (by its hash, as the API does) and keep it in the session cookie."""
     target = safe_next(next)
-    if _principal(request.app.state.store, key) is None:
+    if principal_of(request, key.strip()) is None:
         return _login_form(request, target, error=True, status_code=401)
     base = str(request.scope.get("root_path", "")).rstrip("/")
     response = RedirectResponse(base + target, status_code=303)
