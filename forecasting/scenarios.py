@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Final
 
 import numpy as np
@@ -74,6 +75,13 @@ class BalanceSamples:
     @property
     def first_year(self) -> int:
         return int(self.years[0])
+
+    @cached_property
+    def baseline(self) -> pd.DataFrame:
+        """The business-as-usual balance of these samples, computed once: every scenario on a
+        run is compared with it, and it takes most of a scenario's time (shared; do not
+        modify)."""
+        return balance_frame(self, self.supply, self.demand)
 
     def contribution(self, programme: int, intake_year: int) -> tuple[int, np.ndarray]:
         """Year index of the graduation year and the supply added per entrant, per sample and
@@ -183,7 +191,7 @@ def evaluate_scenario(
         demand[:, samples.fields.index(field)] *= factor
     return ScenarioResult(
         balance=balance_frame(samples, supply, demand),
-        baseline=balance_frame(samples, samples.supply, samples.demand),
+        baseline=samples.baseline,
         costs=expected_costs(samples, supply, demand, costs),
         baseline_costs=expected_costs(samples, samples.supply, samples.demand, costs),
     )
