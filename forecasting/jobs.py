@@ -263,12 +263,9 @@ def _next_run(
     if queued:
         run = min(queued, key=lambda r: r.id)
         return run, str(run.config.get("city_region", city_region)), True
-    from forecasting.pipeline import code_version
+    from forecasting.pipeline import create_run
 
-    recorded = {**config.to_dict(), "city_region": city_region}
-    run = store.create_run(
-        store.watermark(), recorded, code_version=code_version(), requested_by=actor
-    )
+    run = create_run(store, config, city_region=city_region, requested_by=actor)
     return run, city_region, False
 
 

@@ -108,6 +108,24 @@ def code_version() -> str:
         return "talentcast (not installed)"
 
 
+def create_run(
+    store: Store,
+    config: TrainingConfig,
+    *,
+    city_region: str = DEFAULT_CITY_REGION,
+    as_of: int | None = None,
+    requested_by: str = "system",
+) -> RunRecord:
+    """A pending run on the store as of ``as_of`` (default: now), recording the configuration,
+    the city and the code version it will be computed with (queued runs are created here too,
+    and executed later by :func:`train` with ``pending``)."""
+    watermark = as_of if as_of is not None else store.watermark()
+    recorded: dict[str, Any] = {**config.to_dict(), "city_region": city_region}
+    return store.create_run(
+        watermark, recorded, code_version=code_version(), requested_by=requested_by
+    )
+
+
 def train(
     store: Store,
     config: TrainingConfig,
@@ -128,13 +146,12 @@ def train(
     about the finished run (MLflow); its failure is logged, not raised.
     """
     if pending is None:
-        watermark = as_of if as_of is not None else store.watermark()
-        recorded: dict[str, Any] = {**config.to_dict(), "city_region": city_region}
-        run = store.create_run(
-            watermark, recorded, code_version=code_version(), requested_by=requested_by
+        run = create_run(
+            store, config, city_region=city_region, as_of=as_of, requested_by=requested_by
         )
     else:
-        run, watermark = pending, pending.watermark
+        run = pending
+    watermark = run.watermark
     store.start_run(run.id)
     try:
         timings: dict[str, float] = {}

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from data.store.runs import RunRecord
 from data.store.tables import RunStatus
-from forecasting.pipeline import code_version
+from forecasting.pipeline import create_run
 from forecasting.promotion import PromotionError, promote, rollback
 from models.registry import REGISTRY
 from serving.api.cache import ServingCache
@@ -86,9 +86,12 @@ def queue_run(
     A run that succeeds becomes the served run."""
     watermark = body.as_of if body and body.as_of is not None else store.watermark()
     store.upload(watermark)  # UnknownUpload → 404
-    config = {**settings.training_config().to_dict(), "city_region": settings.city_region}
-    record = store.create_run(
-        watermark, config, code_version=code_version(), requested_by=principal.name
+    record = create_run(
+        store,
+        settings.training_config(),
+        city_region=settings.city_region,
+        as_of=watermark,
+        requested_by=principal.name,
     )
     return RunOut.of(record)
 
