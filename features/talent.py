@@ -48,7 +48,8 @@ class TalentData:
     ``enrollment`` and ``graduates``: programme_code, level, year, count (summed over
     institutions); ``outcomes``: programme_code, level, year, graduates, placed,
     employed_in_field, employed_locally (nullable); ``hiring``: field_code, level, period,
-    postings (monthly, quarterly or yearly rows as uploaded); ``surveys``: source,
+    postings, hires (nullable: not every source reports hires) (monthly, quarterly or yearly
+    rows as uploaded); ``surveys``: source,
     survey_year, target_year, field_code, level, headcount.
     """
 
@@ -94,7 +95,10 @@ class TalentData:
             key,
             ["graduates", "placed", "employed_in_field", "employed_locally"],
         )
-        hiring = _sum(city(Kind.HIRING), ["field_code", "level", "period"], ["postings"])
+        hiring_rows = city(Kind.HIRING)
+        if not hiring_rows.empty and "hires" not in hiring_rows.columns:
+            hiring_rows = hiring_rows.assign(hires=np.nan)
+        hiring = _sum(hiring_rows, ["field_code", "level", "period"], ["postings", "hires"])
         surveys = city(Kind.DEMAND_SURVEY)
         survey_columns = ["source", "survey_year", "target_year", "field_code", "level"]
         surveys = (
@@ -138,14 +142,16 @@ class TalentData:
         return Panel.from_frame(long, gaps="interpolate")
 
     def annual_hiring(self) -> pd.DataFrame:
-        """Postings per field, level and calendar year, complete years only.
+        """Postings and hires per field, level and calendar year, complete years only.
 
         Monthly (quarterly) rows are summed per year after interpolating missing months
         (quarters) inside each series; a year counts only when all its periods are present
-        or interpolated. Rows without a level ("all") are spread over the field's levels in
-        proportion to that year's level-specific postings.
+        or interpolated. Hires are summed only over years whose every period reports them
+        (NaN otherwise: a partial sum would look like a slump). Rows without a level ("all")
+        are spread over the field's levels in proportion to that year's level-specific
+        postings.
         """
-        columns = ["field_code", "level", "year", "postings"]
+        columns = ["field_code", "level", "year", "postings", "hires"]
         if self.hiring.empty:
             return pd.DataFrame(columns=columns)
         period = self.hiring["period"]
@@ -155,7 +161,9 @@ class TalentData:
             if mask.any():
                 frames.append(_sub_annual_totals(self.hiring[mask]))
         annual = pd.concat([f for f in frames if not f.empty], ignore_index=True)
-        annual = annual.groupby(["field_code", "level", "year"], as_index=False)["postings"].sum()
+        annual = annual.groupby(["field_code", "level", "year"], as_index=False)[
+            ["postings", "hires"]
+        ].sum(min_count=1)
         return _spread_all_levels(annual)
 
     def hiring_panel(self, monthly: bool = False) -> Panel:
@@ -204,6 +212,15 @@ def _sub_annual_totals(part: pd.DataFrame) -> pd.DataFrame:
     filled["year"] = filled["period"].str[:4].astype(int)
     totals = filled.groupby(["series_id", "year"])["value"].agg(["sum", "size"]).reset_index()
     totals = totals[totals["size"] == periods_per_year]
+    hires = (
+        part.assign(
+            series_id=long["series_id"].to_numpy(),
+            year=part["period"].str[:4].astype(int).to_numpy(),
+        )
+        .groupby(["series_id", "year"])["hires"]
+        .agg(["sum", "count"])
+    )
+    complete = hires[hires["count"] == periods_per_year]["sum"]
     field_level = totals["series_id"].str.split(KEY_SEPARATOR, expand=True)
     return pd.DataFrame(
         {
@@ -211,6 +228,10 @@ def _sub_annual_totals(part: pd.DataFrame) -> pd.DataFrame:
             "level": field_level[1],
             "year": totals["year"].astype(int),
             "postings": totals["sum"],
+            "hires": [
+                complete.get((s, y), np.nan)
+                for s, y in zip(totals["series_id"], totals["year"], strict=True)
+            ],
         }
     )
 
@@ -229,8 +250,11 @@ def _spread_all_levels(annual: pd.DataFrame) -> pd.DataFrame:
         shares.loc[:, ["field_code", "year", "level", "share"]], on=["field_code", "year"]
     )
     spread["postings"] = spread["postings"] * spread["share"]
+    spread["hires"] = spread["hires"] * spread["share"]
     combined = pd.concat([specific, spread.drop(columns="share")], ignore_index=True)
-    result = combined.groupby(["field_code", "level", "year"], as_index=False)["postings"].sum()
+    result = combined.groupby(["field_code", "level", "year"], as_index=False)[
+        ["postings", "hires"]
+    ].sum(min_count=1)
     return result.sort_values(["field_code", "level", "year"]).reset_index(drop=True)
 
 

@@ -21,8 +21,16 @@ import pandas as pd
 from data.vocabulary import ALL_LEVELS
 from features.talent import TalentData, split_key
 from forecasting.demand import DemandResult, forecast_demand
+from forecasting.joint import JointDraws
+from forecasting.market import market_history
+from forecasting.scales import ScaleEstimate, estimate_scales
 from forecasting.settings import BalanceSettings
-from forecasting.supply import SupplyResult, forecast_supply, observed_supply
+from forecasting.supply import (
+    SupplyResult,
+    forecast_supply,
+    observed_supply,
+    respond_to_tightness,
+)
 
 TOTAL: Final = "all"
 QUANTILES: Final = {"p05": 5, "p10": 10, "p50": 50, "p90": 90, "p95": 95}
@@ -37,6 +45,7 @@ class BalanceResult:
     last_year: int
     supply: SupplyResult
     demand: DemandResult
+    scales: ScaleEstimate
     balance: pd.DataFrame
     drivers: pd.DataFrame
     programme_supply: pd.DataFrame
@@ -69,15 +78,42 @@ class BalanceResult:
             "drivers": self.drivers,
             "programme_supply": self.programme_supply,
             "survey_bias": self.demand.survey_bias,
+            "demand_scales": self.demand.scales,
         }
 
 
 def compute_balance(data: TalentData, settings: BalanceSettings) -> BalanceResult:
-    """Forecast supply and demand for the years after ``data.last_year`` and the gap."""
+    """Forecast supply and demand for the years after ``data.last_year`` and the gap.
+
+    The openings scales are estimated first (from the history alone), so that supply knows
+    whether in-field rates follow their trend or the market; then demand in openings; then
+    supply's response to the forecast tightness of each sample.
+    """
     started = time.perf_counter()
-    supply = forecast_supply(data, settings)
+    market = market_history(data)
+    fields = tuple(data.catalog.fields["field_code"])
+    scales = estimate_scales(market, fields, settings.admin_scales)
+    relation = scales.relations["infield_share"]
+    respond = settings.supply_response and relation.usable
+    # One backtest origin per sample for every engine: supply and demand err together as
+    # they did in the backtest, and totals keep their correlation.
+    joint = JointDraws.draw(settings.n_samples, settings.seed + 6)
+    supply = forecast_supply(
+        data, settings, frozen_rates=("infield",) if respond else (), joint=joint
+    )
     supplied = time.perf_counter()
-    demand = forecast_demand(data, settings, supply)
+    rng = np.random.default_rng(settings.seed + 7)
+    log_scales = scales.draw(settings.n_samples, rng)
+    demand = forecast_demand(data, settings, supply, scales, log_scales, joint=joint)
+    if respond:
+        beta = np.maximum(rng.normal(relation.beta, relation.se, settings.n_samples), 0.0)
+        supply = respond_to_tightness(
+            supply,
+            demand.combined,
+            log_scales[:, [fields.index(f) for f in supply.fields]],
+            recent_tightness(market, supply.fields, supply.levels),
+            beta,
+        )
     demanded = time.perf_counter()
     balance = balance_table(supply, demand)
     drivers = driver_table(supply, demand, data.last_year)
@@ -87,6 +123,7 @@ def compute_balance(data: TalentData, settings: BalanceSettings) -> BalanceResul
         data.last_year,
         supply,
         demand,
+        scales,
         balance,
         drivers,
         programmes,
@@ -96,6 +133,26 @@ def compute_balance(data: TalentData, settings: BalanceSettings) -> BalanceResul
             "balance": finished - demanded,
         },
     )
+
+
+def recent_tightness(
+    market: pd.DataFrame, fields: tuple[str, ...], levels: tuple[str, ...], years: int = 3
+) -> np.ndarray:
+    """Mean tightness index of each cell over its last ``years`` observed years, (fields,
+    levels); NaN where the cell has no market history."""
+    out = np.full((len(fields), len(levels)), np.nan)
+    if market.empty:
+        return out
+    recent = market[
+        market["year"] > market.groupby(["field_code", "level"])["year"].transform("max") - years
+    ]
+    means = recent.groupby(["field_code", "level"])["tightness_index"].mean()
+    position = {f: i for i, f in enumerate(fields)}
+    level_position = {lv: i for i, lv in enumerate(levels)}
+    for (code, level), value in means.items():
+        if code in position and level in level_position:
+            out[position[code], level_position[level]] = value
+    return out
 
 
 def balance_table(supply: SupplyResult, demand: DemandResult) -> pd.DataFrame:
@@ -261,10 +318,19 @@ def programme_supply_table(supply: SupplyResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def realised_balance(data: TalentData) -> pd.DataFrame:
-    """Observed supply, demand, gap and ratio per field, level and year (no forecasting)."""
+def realised_balance(
+    data: TalentData, admin_scales: dict[str, tuple[float, str]] | None = None
+) -> pd.DataFrame:
+    """Observed supply, demand (openings: postings ÷ the median scale estimated from these
+    same data), gap and ratio per field, level and year (no forecasting)."""
     supply = observed_supply(data)
-    demand = data.annual_hiring().rename(columns={"postings": "demand"})
+    fields = tuple(data.catalog.fields["field_code"])
+    scales = estimate_scales(market_history(data), fields, admin_scales)
+    median = dict(zip(fields, np.exp(scales.quantiles(0.5)), strict=True))
+    hiring = data.annual_hiring()
+    demand = hiring.assign(
+        demand=hiring["postings"] / hiring["field_code"].map(median).fillna(1.0)
+    ).loc[:, ["field_code", "level", "year", "demand"]]
     frame = supply.merge(demand, on=["field_code", "level", "year"], how="inner")
     frame["gap"] = frame["demand"] - frame["supply"]
     frame["ratio"] = np.minimum(frame["demand"] / frame["supply"].clip(lower=1e-9), MAX_RATIO)

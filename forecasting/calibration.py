@@ -25,13 +25,14 @@ class Calibration:
 
     With offsets, step k is calibrated on the ``nearest`` origins that reach it (the smallest
     offsets ≥ k): those forecasts were made from the longest histories and the most recent
-    regime, like the real forecast. Pooling every window instead lets old origins, fitted on
-    much shorter histories, widen long-step intervals well beyond what the future brings.
+    regime, like the real forecast. Pooling every window instead (``nearest=None``) lets old
+    origins, fitted on much shorter histories, widen long-step intervals well beyond what the
+    future brings.
     """
 
     errors: np.ndarray
     offsets: np.ndarray | None = None
-    nearest: int = 2
+    nearest: int | None = 2
 
     @property
     def horizon(self) -> int:
@@ -52,8 +53,7 @@ class Calibration:
         lower = np.empty(self.horizon)
         upper = np.empty(self.horizon)
         for step in range(self.horizon):
-            column = self.errors[self._rows_for(step), step]
-            column = column[np.isfinite(column)]
+            column = self.step_errors(step)
             n = column.size
             if n == 0:
                 lower[step] = upper[step] = np.nan
@@ -71,11 +71,43 @@ class Calibration:
 
     def _rows_for(self, step: int) -> np.ndarray:
         """Rows whose origin is among the ``nearest`` offsets that reach ``step`` (0-based)."""
-        if self.offsets is None:
+        if self.offsets is None or self.nearest is None:
             return np.arange(self.errors.shape[0])
         reaching = np.unique(self.offsets[self.offsets > step])
         chosen = reaching[: self.nearest]
         return np.flatnonzero(np.isin(self.offsets, chosen))
+
+    def step_errors(self, step: int) -> np.ndarray:
+        """The scaled errors step ``step`` (0-based) is calibrated on."""
+        column = self.errors[self._rows_for(step), step]
+        return column[np.isfinite(column)]
+
+    def complete_paths(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every whole error path (every step known) and its origin offset (-1 for all when
+        offsets are unknown): what sample paths are built from."""
+        complete = np.isfinite(self.errors).all(axis=1)
+        offsets = (
+            np.full(self.errors.shape[0], -1, dtype=int) if self.offsets is None else self.offsets
+        )
+        return self.errors[complete], offsets[complete]
+
+    def as_of(self, offset: int) -> Calibration:
+        """The calibration that could have been made ``offset`` steps before the end: rows of
+        older origins only, each cut to the steps whose actual values were known then, with
+        offsets counted from then.
+
+        Scoring intervals from this calibration on the rows of the origin ``offset`` is an
+        honest out-of-sample check of the served procedure: no error it is scored on, and no
+        error observed after its origin, went into the calibration.
+        """
+        if self.offsets is None:
+            raise ValueError("a calibration without origin offsets cannot be cut at an origin")
+        keep = self.offsets > offset
+        known = self.offsets[keep] - offset
+        steps = min(self.horizon, int(known.max())) if known.size else self.horizon
+        errors = self.errors[keep, :steps].copy()
+        errors[np.arange(steps)[None, :] >= known[:, None]] = np.nan
+        return Calibration(errors, known, self.nearest)
 
     def intervals(
         self, mean: np.ndarray, scale: np.ndarray, levels: Sequence[int]
@@ -98,7 +130,7 @@ def calibrate(
     forecast: np.ndarray,
     scale: np.ndarray,
     offsets: np.ndarray | None = None,
-    nearest: int = 2,
+    nearest: int | None = 2,
 ) -> Calibration:
     """Calibration from backtest rows: actuals and forecasts (rows, horizon), scales (rows,)
     and, optionally, each row's origin offset.

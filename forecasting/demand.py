@@ -1,18 +1,26 @@
-"""Demand: new-graduate openings per field, level and year, from hiring data and surveys.
+"""Demand: openings for new graduates per field, level and year, in persons.
 
-1. **Hiring.** Annual postings per field and level are forecast with the engine, as joint
+1. **Postings.** Annual postings per field and level are forecast with the engine, as joint
    sample paths. With enough complete years the yearly totals are forecast directly; with
    fewer, the monthly series are forecast and summed per year (the better of the two in each
    regime, see experiments/benchmarks/hiring_aggregation.py).
-2. **Surveys.** Associations state needs for future years, and they are biased (an industry
+2. **Openings.** Postings are not openings: each field posts an opening k_f times on average.
+   Every sample divides the postings path by a draw of its field's scale k_f from the
+   posterior of :mod:`forecasting.scales` (hires, the market-clearing evidence in outcome
+   rates, or the admin's figure), so demand is in persons and carries the scale's
+   uncertainty. The history of demand is postings ÷ the median scale.
+3. **Surveys.** Associations state needs for future years, and they are biased (an industry
    lobbying for places overstates; a cautious one understates). Each association's bias per
    field is learned from its past surveys whose target year has since happened — the log ratio
-   of stated need to realised postings — shrunk toward the association's overall bias when it
-   has few surveys for that field, and removed from its current surveys.
-3. **Combination.** For each field, level and year with corrected surveys, the hiring sample
-   and the surveys are averaged in log space with precision weights (the hiring forecast's
-   spread and each association's residual spread), sample by sample, so the combined demand
-   keeps the hiring paths' dependence over the years.
+   of stated need to realised openings, on the same scale — shrunk toward the association's
+   overall bias when it has few surveys for that field (and that toward no bias when the
+   association itself has few), and removed from its current surveys.
+4. **Combination.** For each field, level and year with corrected surveys, the postings-based
+   sample and the surveys are averaged in log space with precision weights, sample by sample.
+   A survey is never credited with more precision than its own past accuracy supports, the
+   surveys of a cell together never outweigh the postings-based forecast, and a survey far
+   outside the forecast's range counts less the further out it lies: a few small uploads can
+   move a field's demand, not overturn it.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from data.vocabulary import ALL_LEVELS
 from features.panel import Panel
 from features.talent import KEY_SEPARATOR, TalentData
 from forecasting.engine import ForecastEngine, backtest_report
+from forecasting.joint import JointDraws
+from forecasting.scales import ScaleEstimate
 from forecasting.settings import BalanceSettings
 from forecasting.supply import SupplyResult, concat_reports, forecast_frame
 
@@ -34,14 +44,27 @@ from forecasting.supply import SupplyResult, concat_reports, forecast_frame
 #: tightness: a ratio over a handful of graduates swings wildly from year to year.
 MIN_TIGHTNESS_SUPPLY = 20.0
 
-#: Smallest residual spread (log scale) credited to an association: nobody forecasts better
-#: than ±5% (and a spread of zero would let one survey override everything).
-MIN_SURVEY_SD = 0.05
+#: Smallest residual spread (log scale) credited to an association: nobody forecasts a
+#: field's openings years ahead better than ±15% (and a spread of zero would let one survey
+#: override everything).
+MIN_SURVEY_SD = 0.15
+#: Spread assumed for an association's surveys before its track record shows otherwise, and
+#: how many scored surveys that assumption is worth.
+PRIOR_SURVEY_SD = 0.4
+PRIOR_SURVEY_WEIGHT = 4.0
+#: Largest share of a cell's precision that surveys together may have.
+MAX_SURVEY_SHARE = 0.75
+#: A survey this many standard deviations from the postings forecast starts to be discounted.
+SURVEY_CONFLICT_Z = 3.0
+#: Whether years beyond the surveys' reach keep the last surveyed year's adjustment.
+CARRY_SURVEY_ADJUSTMENT = True
 
 
 @dataclass(frozen=True)
 class DemandResult:
-    """Demand samples, shape (samples, fields, levels, years), hiring-only and combined.
+    """Demand samples in openings, shape (samples, fields, levels, years), from postings
+    alone (``hiring``) and combined with surveys (``combined``); ``postings`` the forecast
+    postings themselves and ``log_scales`` (samples, fields) the scale drawn per sample.
 
     ``observed`` marks (field, level) cells with hiring data: cells without any have no
     demand estimate and are left out of the balance.
@@ -55,25 +78,41 @@ class DemandResult:
     forecasts: pd.DataFrame
     history: pd.DataFrame
     approach: str
+    postings: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    log_scales: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    scales: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     #: The engines' backtest reports (:func:`forecasting.engine.backtest_report`) by kind.
     backtests: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def forecast_demand(
-    data: TalentData, settings: BalanceSettings, supply: SupplyResult
+    data: TalentData,
+    settings: BalanceSettings,
+    supply: SupplyResult,
+    scales: ScaleEstimate,
+    log_scales: np.ndarray,
+    *,
+    joint: JointDraws | None = None,
 ) -> DemandResult:
-    """Joint demand samples for the years after ``data.last_year``.
+    """Joint demand samples (openings) for the years after ``data.last_year``.
 
-    ``settings.demand_model`` picks how hiring becomes demand: ``tightness`` (default)
-    forecasts the ratio of postings to supply (market tightness, which moves slowly) and
-    multiplies it by the business-as-usual supply sample; ``direct`` forecasts the annual
-    postings themselves; ``combined`` averages the two in log space, sample by sample. Demand
-    is computed once, at business-as-usual supply, and then held fixed: a quota scenario
-    changes supply, not the openings industry will post.
+    ``settings.demand_model`` picks how postings are forecast: ``direct`` forecasts
+    the annual postings themselves; ``tightness`` forecasts the ratio of postings to supply
+    and multiplies it by the business-as-usual supply sample; ``combined`` averages the two
+    in log space, sample by sample. ``log_scales`` (samples, fields) are draws of each
+    field's log postings per opening (:meth:`ScaleEstimate.draw`). Demand is computed once, at
+    business-as-usual supply, and then held fixed: a quota scenario changes supply, not the
+    openings industry will post. ``joint`` shares backtest origins with supply's engines.
     """
     fields, levels = supply.fields, supply.levels
     years = np.arange(data.last_year + 1, data.last_year + settings.horizon + 1)
-    history = data.annual_hiring().rename(columns={"postings": "demand"})
+    median_scale = dict(zip(scales.fields, np.exp(scales.quantiles(0.5)), strict=True))
+    postings_history = data.annual_hiring().rename(columns={"postings": "demand"})
+    history = postings_history.assign(
+        postings=postings_history["demand"],
+        demand=postings_history["demand"]
+        / postings_history["field_code"].map(median_scale).fillna(1.0),
+    )
     shape = (settings.n_samples, len(fields), len(levels), len(years))
     reports: list[pd.DataFrame] = []
     hiring = np.zeros(shape)
@@ -87,9 +126,9 @@ def forecast_demand(
             and (data.hiring["period"].str.len() == 7).any()
         )
         paths, ids, forecasts = (
-            _monthly_paths(data, years, settings, reports)
+            _monthly_paths(data, years, settings, reports, joint)
             if monthly
-            else _yearly_paths(data, years, settings, reports)
+            else _yearly_paths(data, years, settings, reports, joint)
         )
         approach = "monthly forecasts summed" if monthly else "yearly totals"
         field_index = {f: i for i, f in enumerate(fields)}
@@ -99,12 +138,12 @@ def forecast_demand(
             if field in field_index and level in level_index:
                 hiring[:, field_index[field], level_index[level], :] = paths[:, column, :]
                 observed[field_index[field], level_index[level]] = True
-    if settings.demand_model != "direct" and not history.empty:
+    if settings.resolved_demand_model != "direct" and not history.empty:
         tight, tight_observed, tight_forecasts = _tightness_paths(
-            history, supply, settings, reports
+            postings_history, supply, settings, reports, joint
         )
         both = observed & tight_observed
-        if settings.demand_model == "tightness":
+        if settings.resolved_demand_model == "tightness":
             hiring = np.where(tight_observed[None, :, :, None], tight, hiring)
         else:
             mixed = np.exp(
@@ -112,21 +151,27 @@ def forecast_demand(
             )
             hiring = np.where(both[None, :, :, None], mixed, hiring)
         forecasts = pd.concat([forecasts, tight_forecasts], ignore_index=True)
-        approach += f" + {settings.demand_model}"
+        approach += f" + {settings.resolved_demand_model}"
+    postings = hiring
+    scale_of = np.exp(log_scales[:, [scales.fields.index(f) for f in fields]])
+    openings = postings / scale_of[:, :, None, None]
     bias = survey_bias(data, history, settings.survey_prior_strength)
     combined = _combine_with_surveys(
-        hiring, data.surveys, bias, years=years, fields=fields, levels=levels, seed=settings.seed
+        openings, data.surveys, bias, years=years, fields=fields, levels=levels, seed=settings.seed
     )
     return DemandResult(
         years,
-        hiring,
+        openings,
         combined,
         observed,
         bias,
         forecasts,
         history,
-        approach,
-        concat_reports(reports),
+        approach + ", in openings",
+        postings=postings,
+        log_scales=log_scales,
+        scales=scales.table(),
+        backtests=concat_reports(reports),
     )
 
 
@@ -135,6 +180,7 @@ def _tightness_paths(
     supply: SupplyResult,
     settings: BalanceSettings,
     reports: list[pd.DataFrame],
+    joint: JointDraws | None = None,
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Demand as forecast tightness (postings ÷ supply) times the supply sample.
 
@@ -163,7 +209,7 @@ def _tightness_paths(
     engine = ForecastEngine(horizon + max(lags), n_jobs=settings.n_jobs, non_negative=False)
     engine.fit(panel)
     reports.append(backtest_report("tightness", engine))
-    samples = engine.sample(settings.n_samples, seed=settings.seed + 4)
+    samples = engine.sample(settings.n_samples, seed=settings.seed + 4, joint=joint)
     field_index = {f: i for i, f in enumerate(supply.fields)}
     level_index = {lv: i for i, lv in enumerate(supply.levels)}
     typical_supply = realised.groupby(["field_code", "level"])["supply"].median()
@@ -187,7 +233,7 @@ def _tightness_paths(
 
 
 def survey_bias(data: TalentData, realised: pd.DataFrame, strength: float) -> pd.DataFrame:
-    """Each association's log bias per field against realised postings, and its spread.
+    """Each association's log bias per field against realised openings, and its spread.
 
     Columns: source, field_code, n_surveys, log_bias (shrunk toward the association's overall
     bias with ``strength`` pseudo-surveys), factor (= exp(log_bias): stated ÷ realised),
@@ -210,7 +256,10 @@ def survey_bias(data: TalentData, realised: pd.DataFrame, strength: float) -> pd
     if scored.empty:
         return pd.DataFrame(columns=columns)
     scored = scored.assign(ratio=np.log(scored["headcount"] / scored["actual"]))
-    overall = scored.groupby("source")["ratio"].mean()
+    # An association's overall bias is itself shrunk toward no bias while it has filed few
+    # scored surveys: two surveys are no track record.
+    per_source = scored.groupby("source")["ratio"].agg(["sum", "size"])
+    overall = per_source["sum"] / (per_source["size"] + strength)
     rows = []
     for (source, field), group in scored.groupby(["source", "field_code"]):
         n = len(group)
@@ -227,13 +276,25 @@ def survey_bias(data: TalentData, realised: pd.DataFrame, strength: float) -> pd
     table = pd.DataFrame(rows)
     residuals = scored.merge(table.loc[:, ["source", "field_code", "log_bias"]])
     residuals["residual"] = residuals["ratio"] - residuals["log_bias"]
-    spread = residuals.groupby("source")["residual"].std(ddof=1).fillna(0.3)
+    # Past accuracy bounds a survey's weight: its residual spread, pooled with a prior spread
+    # worth a few surveys, so that a short lucky record does not buy a large weight.
+    moments = residuals.groupby("source")["residual"].agg(
+        squares=lambda r: float(np.sum(r**2)), count="size"
+    )
+    spread = np.sqrt(
+        (moments["squares"] + PRIOR_SURVEY_WEIGHT * PRIOR_SURVEY_SD**2)
+        / (moments["count"] + PRIOR_SURVEY_WEIGHT)
+    )
     table["residual_sd"] = np.maximum(table["source"].map(spread), MIN_SURVEY_SD)
     return table.loc[:, columns]
 
 
 def _yearly_paths(
-    data: TalentData, years: np.ndarray, settings: BalanceSettings, reports: list[pd.DataFrame]
+    data: TalentData,
+    years: np.ndarray,
+    settings: BalanceSettings,
+    reports: list[pd.DataFrame],
+    joint: JointDraws | None = None,
 ) -> tuple[np.ndarray, tuple[str, ...], pd.DataFrame]:
     panel = data.hiring_panel()
     # A series ending before the last enrollment year needs a few more steps to reach the
@@ -242,7 +303,7 @@ def _yearly_paths(
     lags = [max(data.last_year - period.year, 0) for period in panel.last_periods()]
     engine = ForecastEngine(len(years) + max(lags), n_jobs=settings.n_jobs).fit(panel)
     reports.append(backtest_report("hiring", engine))
-    paths = engine.sample(settings.n_samples, seed=settings.seed + 2)
+    paths = engine.sample(settings.n_samples, seed=settings.seed + 2, joint=joint)
     aligned = np.stack(
         [paths[:, index, lag : lag + len(years)] for index, lag in enumerate(lags)], axis=1
     )
@@ -250,14 +311,18 @@ def _yearly_paths(
 
 
 def _monthly_paths(
-    data: TalentData, years: np.ndarray, settings: BalanceSettings, reports: list[pd.DataFrame]
+    data: TalentData,
+    years: np.ndarray,
+    settings: BalanceSettings,
+    reports: list[pd.DataFrame],
+    joint: JointDraws | None = None,
 ) -> tuple[np.ndarray, tuple[str, ...], pd.DataFrame]:
     panel = data.hiring_panel(monthly=True)
     end = pd.Period(f"{int(years[-1])}-12", freq="M")
     steps = max(int((end - min(panel.last_periods())).n), 1)
     engine = ForecastEngine(steps, n_jobs=settings.n_jobs).fit(panel)
     reports.append(backtest_report("hiring_monthly", engine))
-    paths = engine.sample(settings.n_samples, seed=settings.seed + 2)
+    paths = engine.sample(settings.n_samples, seed=settings.seed + 2, joint=joint)
     annual = np.zeros((settings.n_samples, panel.n_series, len(years)))
     for index, periods in enumerate(panel.future_periods(steps)):
         calendar = np.array([p.year for p in periods])
@@ -313,11 +378,39 @@ def _combine_with_surveys(
     for (f, level, j), items in evidence.items():
         samples = np.log(np.maximum(hiring[:, f, level, j], 1.0))
         hiring_var = max(float(np.var(samples)), 1e-4)
+        centre = float(np.median(samples))
+        survey_precision = []
+        for value, sd in items:
+            # A survey far outside the forecast's range is discounted the further out it is
+            # (a Student-t-like weight), so one odd upload cannot overturn the forecast.
+            distance = abs(value - centre) / np.sqrt(hiring_var + sd**2)
+            inflation = max(1.0, distance / SURVEY_CONFLICT_Z) ** 2
+            survey_precision.append(1 / (sd**2 * inflation))
+        total = float(np.sum(survey_precision))
+        cap = MAX_SURVEY_SHARE / (1 - MAX_SURVEY_SHARE) / hiring_var
+        factor = min(1.0, cap / total) if total > 0 else 0.0
         numerator = samples / hiring_var
         precision = 1 / hiring_var
-        for value, sd in items:
-            draws = value + rng.normal(0, sd, samples.shape)
-            numerator = numerator + draws / sd**2
-            precision += 1 / sd**2
+        for (value, _), raw in zip(items, survey_precision, strict=True):
+            weight = raw * factor
+            draws = value + rng.normal(0, 1 / np.sqrt(weight), samples.shape)
+            numerator = numerator + draws * weight
+            precision += weight
         combined[:, f, level, j] = np.exp(numerator / precision)
+    if CARRY_SURVEY_ADJUSTMENT:
+        _carry_forward(combined, hiring, evidence)
     return combined
+
+
+def _carry_forward(
+    combined: np.ndarray, hiring: np.ndarray, evidence: dict[tuple[int, int, int], list]
+) -> None:
+    """Years after a cell's last surveyed year keep that year's survey adjustment (the log
+    ratio of combined to postings-only demand, sample by sample): surveys reach three years
+    ahead, and a level they reveal does not vanish the year after."""
+    last: dict[tuple[int, int], int] = {}
+    for f, level, j in evidence:
+        last[(f, level)] = max(j, last.get((f, level), -1))
+    for (f, level), j in last.items():
+        ratio = combined[:, f, level, j] / np.maximum(hiring[:, f, level, j], 1e-9)
+        combined[:, f, level, j + 1 :] = hiring[:, f, level, j + 1 :] * ratio[:, None]

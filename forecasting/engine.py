@@ -10,11 +10,20 @@ pipeline run. Fitting does four things, each recorded in :attr:`ForecastEngine.r
    (split-conformal), so that 80% intervals cover about 80% out of sample;
 4. the final fit of the chosen members on all data.
 
+The coverage the report (and the quality gate) states is measured out of sample: selection and
+calibration are repeated as of the newest backtest origin — on older origins only, cut to what
+was known then — and their intervals are scored on that origin's rows (see
+:meth:`ForecastEngine._holdout_coverage`). The served forecast still uses every window.
+
+Sample paths (:meth:`ForecastEngine.sample`) are joint across series: each sample is one
+backtest cross-section (:mod:`forecasting.joint`), so totals over series have honest widths.
+
 Forecasts of counts (series never negative in their history) are kept non-negative.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,7 +43,8 @@ from forecasting.backtest import (
 )
 from forecasting.calibration import Calibration, calibrate
 from forecasting.executors import Executor, Progress, executor_for
-from forecasting.metrics import coverage, mase, naive_scale, smape
+from forecasting.joint import JointDraws, OriginErrors
+from forecasting.metrics import MIN_SCALE, coverage, mase, naive_scale, smape
 from forecasting.selection import Selection, select
 from models.base import DEFAULT_LEVELS, Forecast, ModelError, NotFittedError, normal_quantile
 from models.combination import combine_forecasts
@@ -51,12 +61,27 @@ DEFAULT_CANDIDATES: Final[dict[str, tuple[str, ...]]] = {
 #: The forecast every score is relative to.
 BASELINES: Final[dict[str, str]] = {"Y": "naive", "Q": "seasonal_naive", "M": "seasonal_naive"}
 
+#: Share of the error variance taken as common to all series when there are no backtest errors
+#: to measure it on: between independence (totals far too sure under a shared shock) and one
+#: shock for all (totals as wide as the sum of the series' widths).
+FALLBACK_COMMON_SHARE: Final = 0.5
+
+#: Quantiles that map sampled errors onto the calibrated ones (:func:`_match_marginals`), and
+#: how many sampled values at most they are read from.
+MARGINAL_GRID: Final = 1000
+MARGINAL_THINNED: Final = 200_000
+
 NonNegative = bool | Literal["auto"]
 
 
 @dataclass
 class EngineReport:
-    """What the engine did and how well each option did in the backtest."""
+    """What the engine did and how well each option did in the backtest.
+
+    ``coverage`` is the out-of-sample coverage of the calibrated intervals per level, scored
+    on the ``coverage_rows`` rows (series) of the newest backtest origin, ``coverage_offset``
+    steps before the end (NaN, 0 and ``None`` when no older origin was left to calibrate on).
+    """
 
     windows: Windows
     candidates: tuple[str, ...]
@@ -64,7 +89,36 @@ class EngineReport:
     models: pd.DataFrame
     combinations: pd.DataFrame
     coverage: dict[int, float]
+    coverage_rows: int = 0
+    coverage_offset: int | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChosenRows:
+    """The chosen forecast's backtest rows: actuals and forecasts (rows, horizon; NaN where the
+    origin is closer to the end than the step), interval scales, origin offsets and panel
+    positions (rows,)."""
+
+    actual: np.ndarray
+    forecast: np.ndarray
+    scale: np.ndarray
+    offsets: np.ndarray
+    series: np.ndarray
+
+    def calibration(self, nearest: int | None) -> Calibration:
+        return calibrate(self.actual, self.forecast, self.scale, self.offsets, nearest)
+
+
+@dataclass(frozen=True)
+class HoldoutCoverage:
+    """Coverage per level of intervals calibrated as of origin ``offset`` and scored on its
+    ``rows`` rows, and the selection made as of then."""
+
+    coverage: dict[int, float]
+    rows: int = 0
+    offset: int | None = None
+    selection: Selection | None = None
 
 
 class ForecastEngine:
@@ -127,9 +181,22 @@ class ForecastEngine:
             )
         else:  # every series too short for a single window: nothing to learn from
             selection, table = Selection((baseline,), "mean", float("nan")), pd.DataFrame()
-        combined = selection.combine([result.models[m].mean for m in selection.members])
-        self.calibration_: Calibration = self._calibrate(
-            panel, result=result, selection=selection, windows=windows, executor=executor
+        parts = [result]
+        near = self._near_backtest(panel, result, selection.members, windows, executor)
+        if near is not None:
+            parts.append(near)
+        scales = [self._row_scales(panel, part) for part in parts]
+        self.calibration_: Calibration = _chosen_rows(parts, scales, selection).calibration(
+            self.nearest_origins
+        )
+        holdout = self._holdout_coverage(
+            panel,
+            parts=parts,
+            scales=scales,
+            candidates=candidates,
+            baseline=baseline,
+            windows=windows,
+            executor=executor,
         )
         member_refs = [ModelRef(name) for name in selection.members]
         self.member_forecasts_ = fit_predict(
@@ -140,13 +207,19 @@ class ForecastEngine:
         self.panel_ = panel
         self.selection_ = selection
         self.backtest_ = result
+        paths, origins = self.calibration_.complete_paths()
+        self.origin_errors_: OriginErrors | None = (
+            OriginErrors.from_errors(paths, origins) if paths.shape[0] else None
+        )
         self.report_ = EngineReport(
             windows=windows,
             candidates=tuple(candidates),
             selection=selection,
             models=model_table(result, baseline),
             combinations=table,
-            coverage=self._backtest_coverage(result, combined, levels),
+            coverage=holdout.coverage,
+            coverage_rows=holdout.rows,
+            coverage_offset=holdout.offset,
             seconds={
                 "backtest": backtested - started,
                 "selection and final fit": finished - backtested,
@@ -163,9 +236,7 @@ class ForecastEngine:
         levels = tuple(self.levels if levels is None else levels)
         members = [self.member_forecasts_[name] for name in self.selection_.members]
         point = combine_forecasts(members, self.selection_.method, self.selection_.weights)
-        scales = np.array(
-            [self._interval_scale(y, self.panel_.season_length) for _, y in self.panel_]
-        )
+        scales = self._series_scales()
         lower, upper = self.calibration_.intervals(point.mean, scales, levels)
         for level in levels:  # no backtest errors to calibrate on: the models' own intervals
             missing = ~np.isfinite(lower[level]) | ~np.isfinite(upper[level])
@@ -173,16 +244,7 @@ class ForecastEngine:
                 model_lower, model_upper = _model_bounds(point, level)
                 lower[level][missing] = model_lower[missing]
                 upper[level][missing] = model_upper[missing]
-        mean = point.mean.copy()
-        floor = self._floors()
-        if floor.any():
-            mean[floor] = np.clip(mean[floor], 0, None)
-            for level in levels:
-                lower[level][floor] = np.clip(lower[level][floor], 0, None)
-                upper[level][floor] = np.clip(upper[level][floor], 0, None)
-        for level in levels:
-            lower[level] = np.minimum(lower[level], mean)
-            upper[level] = np.maximum(upper[level], mean)
+        mean = _bounded(point.mean, lower, upper, _count_series(self.panel_, self.non_negative))
         forecast = Forecast(point.ids, point.periods, mean, lower, upper, point.fallback)
         _assert_finite(forecast)
         return forecast
@@ -229,113 +291,191 @@ class ForecastEngine:
                 return Windows(candidate, int(self.windows), step)
         return Windows(horizon, int(self.windows), self.step or max(1, horizon // 2))
 
-    def sample(self, n_samples: int, seed: int | None = None) -> np.ndarray:
+    def sample(
+        self, n_samples: int, seed: int | None = None, joint: JointDraws | None = None
+    ) -> np.ndarray:
         """Joint sample paths of the forecast, shape (n_samples, n_series, horizon).
 
-        Each path adds to the point forecast one whole backtest error path (scaled to the
+        Each path adds to the point forecast a whole backtest error path (scaled to the
         series), so errors keep the dependence across steps that the backtest showed: a path
-        that starts high stays high. Paths are drawn independently for each series from the
-        pooled complete backtest paths (the same pool the intervals are calibrated on); past the
-        backtest horizon they grow like a random walk. Without backtest errors, paths are
-        normal with the models' own interval widths and fully dependent across steps.
+        that starts high stays high. A sample is one backtest cross-section
+        (:class:`~forecasting.joint.OriginErrors`): one origin for every series — that origin's
+        common error path, kernel-smoothed, plus a residual path drawn per series from the same
+        origin — so series that erred together in the backtest err together in the samples and
+        totals over series get honest widths. ``joint`` (one per run, shared by every engine)
+        makes engines draw the same origins; without it the engine draws its own. Every
+        complete backtest path takes part (the more origins, the better the common part is
+        measured); each step's values are then mapped onto the errors that step's intervals
+        are calibrated on, keeping their ranks, so each series' spread is the one
+        :meth:`predict` states. Past the backtest horizon paths grow like a random walk.
+
+        Without backtest errors paths are normal with the models' own interval widths, fully
+        dependent across steps, with :data:`FALLBACK_COMMON_SHARE` of the variance shared by
+        all series of the engine (nothing to measure the dependence on; engines keep their own
+        common draw, so no dependence between engines is assumed either).
         """
         if not hasattr(self, "member_forecasts_"):
             raise NotFittedError("ForecastEngine is not fitted yet; call fit(panel) first")
         if n_samples < 1:
             raise ModelError(f"n_samples must be positive, got {n_samples}")
+        if joint is not None and joint.n_samples != n_samples:
+            raise ModelError(
+                f"joint draws hold {joint.n_samples} samples, but {n_samples} were asked for"
+            )
         rng = np.random.default_rng(seed)
         forecast = self.predict(levels=(80,))
         mean = forecast.mean
         n_series, horizon = mean.shape
-        scales = np.array(
-            [self._interval_scale(y, self.panel_.season_length) for _, y in self.panel_]
-        )
-        errors = self.calibration_.errors
-        complete = errors[np.isfinite(errors).all(axis=1)] if errors.size else errors
-        if complete.shape[0] == 0:
+        factors = self.origin_errors_
+        if factors is None:
             spread = (forecast.upper[80] - forecast.lower[80]) / (2 * normal_quantile(80))
-            z = rng.standard_normal((n_samples, n_series, 1))
+            shared = rng.standard_normal((n_samples, 1, 1))
+            own = rng.standard_normal((n_samples, n_series, 1))
+            z = np.sqrt(FALLBACK_COMMON_SHARE) * shared + np.sqrt(1 - FALLBACK_COMMON_SHARE) * own
             paths = mean[None] + z * spread[None]
         else:
-            rows = rng.integers(0, complete.shape[0], size=(n_samples, n_series))
-            known = complete.shape[1]
-            steps = np.arange(1, horizon + 1)
-            growth = np.sqrt(np.maximum(steps, known) / known)[known:]
-            chosen = complete[rows]  # (n_samples, n_series, known)
+            joint = joint if joint is not None else JointDraws(rng.random(n_samples))
+            origin = joint.origin_index(factors.n_origins)
+            chosen = _match_marginals(factors.draw(origin, n_series, rng), self.calibration_)
+            known = factors.steps
             if horizon <= known:
                 path_errors = chosen[..., :horizon]
             else:
+                growth = np.sqrt(np.arange(known + 1, horizon + 1) / known)
                 tail = chosen[..., -1:] * growth[None, None, :]
                 path_errors = np.concatenate([chosen, tail], axis=-1)
-            paths = mean[None] + scales[None, :, None] * path_errors
-        floor = self._floors()
+            paths = mean[None] + self._series_scales()[None, :, None] * path_errors
+        floor = _count_series(self.panel_, self.non_negative)
         if floor.any():
             paths[:, floor] = np.clip(paths[:, floor], 0, None)
         return paths
 
-    def _calibrate(
+    def _near_backtest(
+        self,
+        panel: Panel,
+        result: BacktestResult,
+        members: Sequence[str],
+        windows: Windows,
+        executor: Executor,
+    ) -> BacktestResult | None:
+        """The chosen members backtested from origins closer to the end than a horizon (their
+        first steps only), or ``None`` without ``near_windows``.
+
+        Those forecasts see almost all the history, as the real one will, so the early steps
+        are calibrated on the most representative errors — and the newest of them is where
+        the out-of-sample coverage is scored.
+        """
+        if not (self.near_windows and windows.step < windows.horizon and result.n_rows):
+            return None
+        near = backtest(
+            panel,
+            [ModelRef(name) for name in members],
+            Windows(windows.horizon, count=0, step=windows.step, partial=True),
+            levels=tuple(self.levels),
+            executor=executor,
+        )
+        return near if near.n_rows else None
+
+    def _holdout_coverage(
         self,
         panel: Panel,
         *,
-        result: BacktestResult,
-        selection: Selection,
+        parts: list[BacktestResult],
+        scales: list[np.ndarray],
+        candidates: Sequence[str],
+        baseline: str,
         windows: Windows,
         executor: Executor,
-    ) -> Calibration:
-        """Interval quantiles from the chosen forecast's backtest errors.
+    ) -> HoldoutCoverage:
+        """Coverage of the served interval procedure, out of sample.
 
-        With ``near_windows`` the chosen members are also backtested from origins closer to the
-        end than a horizon (their first steps only): those forecasts see almost all the history,
-        as the real one will, so the early steps are calibrated on the most representative
-        errors.
+        The newest backtest origin (a near-end window when there are any: the most recent
+        data) is held out. As of that origin, the forecast is selected and the intervals are
+        calibrated exactly as for the served forecast (same candidates, same nearest-origins
+        rule), but only on older origins, each cut to the steps whose actuals were known
+        then; the resulting intervals are scored on the held-out origin's rows. Nothing
+        scored, and nothing observed after the held-out origin, went into the selection or
+        the calibration. Coverage on the rows the calibration was fitted on says nothing: it
+        is close to nominal by construction, even after a volatility break.
         """
-        members = [ModelRef(name) for name in selection.members]
-        parts = [(result, selection.combine([result.models[m].mean for m in selection.members]))]
-        if self.near_windows and windows.step < windows.horizon and result.n_rows:
-            near = backtest(
-                panel,
-                members,
-                Windows(windows.horizon, count=0, step=windows.step, partial=True),
-                levels=tuple(self.levels),
-                executor=executor,
-            )
-            if near.n_rows:
-                parts.append((near, selection.combine([near.models[m.name].mean for m in members])))
-        errors, offsets = [], []
-        for part, forecast in parts:
-            scales = np.array(
-                [self._interval_scale(y, panel.season_length) for y in part.histories(panel)]
-            )
-            errors.append(calibrate(part.actual, forecast, scales).errors)
-            offsets.append(np.array(part.offsets, dtype=int)[part.window])
-        if self.nearest_origins is None:  # pool every window
-            return Calibration(np.concatenate(errors))
-        return Calibration(np.concatenate(errors), np.concatenate(offsets), self.nearest_origins)
+        levels = tuple(self.levels)
+        missing = HoldoutCoverage({level: float("nan") for level in levels})
+        result = parts[0]
+        if not result.n_rows:
+            return missing
+        offsets = [np.asarray(part.offsets, dtype=int)[part.window] for part in parts]
+        newest = int(min(int(o.min()) for o in offsets))
+        full = offsets[0]
+        older = np.flatnonzero(full > newest)
+        if older.size == 0:
+            return missing
+        known = np.arange(result.horizon)[None, :] < (full - newest)[:, None]
+        then = dataclasses.replace(result, actual=np.where(known, result.actual, np.nan))
+        selection, _ = select(
+            then, list(candidates), baseline, rows=older, max_members=self.max_members
+        )
+        if len(parts) > 1:  # near-end windows were backtested for the served members only
+            near = self._add_members(panel, parts[1], selection.members, windows, executor)
+            parts = [result, near]
+        rows = _chosen_rows(parts, scales, selection)
+        calibration = rows.calibration(self.nearest_origins).as_of(newest)
+        scored = (
+            (rows.offsets == newest)
+            & (rows.scale > MIN_SCALE)
+            & np.isfinite(rows.actual).any(axis=1)
+        )
+        if calibration.empty or not scored.any():
+            return dataclasses.replace(missing, offset=newest, selection=selection)
+        forecast = rows.forecast[scored]
+        lower, upper = calibration.intervals(forecast, rows.scale[scored], levels)
+        floor = _count_series(panel, self.non_negative)[rows.series[scored]]
+        _bounded(forecast, lower, upper, floor)
+        actual = rows.actual[scored]
+        shares = {
+            level: float(np.mean(coverage(actual, lower[level], upper[level]))) for level in levels
+        }
+        return HoldoutCoverage(shares, int(scored.sum()), newest, selection)
+
+    @staticmethod
+    def _add_members(
+        panel: Panel,
+        near: BacktestResult,
+        members: Sequence[str],
+        windows: Windows,
+        executor: Executor,
+    ) -> BacktestResult:
+        """The near-end backtest ``near`` with forecasts of every model in ``members``
+        (backtesting those it lacks on the same windows, which give the same rows)."""
+        lacking = [name for name in members if name not in near.models]
+        if not lacking:
+            return near
+        extra = backtest(
+            panel,
+            [ModelRef(name) for name in lacking],
+            Windows(windows.horizon, count=0, step=windows.step, partial=True),
+            levels=near.levels,
+            executor=executor,
+        )
+        if not np.array_equal(extra.series, near.series):  # pragma: no cover - same cut
+            raise RuntimeError("near-end windows of the held-out check do not line up")
+        return dataclasses.replace(near, models={**near.models, **extra.models})
+
+    def _row_scales(self, panel: Panel, part: BacktestResult) -> np.ndarray:
+        """The interval scale of each backtest row, from the history at its origin."""
+        return np.array(
+            [self._interval_scale(y, panel.season_length) for y in part.histories(panel)]
+        )
+
+    def _series_scales(self) -> np.ndarray:
+        """The interval scale of each series of the fitted panel, from its whole history."""
+        return np.array(
+            [self._interval_scale(y, self.panel_.season_length) for _, y in self.panel_]
+        )
 
     def _interval_scale(self, y: np.ndarray, season_length: int) -> float:
         """The scale interval widths are expressed in (recent volatility with
         ``scale_window``)."""
         return naive_scale(y, season_length, recent=self.scale_window)
-
-    def _floors(self) -> np.ndarray:
-        """Series whose forecasts are kept at or above zero."""
-        if self.non_negative == "auto":
-            return np.array([bool(np.min(y) >= 0) for _, y in self.panel_])
-        return np.full(self.panel_.n_series, bool(self.non_negative))
-
-    @staticmethod
-    def _backtest_coverage(
-        result: BacktestResult, combined: np.ndarray, levels: tuple[int, ...]
-    ) -> dict[int, float]:
-        """In-sample check of the calibration on the backtest rows themselves."""
-        if not result.n_rows:
-            return {}
-        calibration = calibrate(result.actual, combined, result.scale)
-        lower, upper = calibration.intervals(combined, result.scale, levels)
-        return {
-            level: float(np.mean(coverage(result.actual, lower[level], upper[level])))
-            for level in levels
-        }
 
 
 #: Columns of :func:`backtest_report` (what a run records about each engine's backtest).
@@ -348,6 +488,7 @@ BACKTEST_COLUMNS: Final = (
     "relative",
     "coverage_80",
     "coverage_95",
+    "coverage_rows",
     "series",
     "rows",
 )
@@ -356,11 +497,12 @@ BACKTEST_COLUMNS: Final = (
 def backtest_report(kind: str, engine: ForecastEngine) -> pd.DataFrame:
     """How every candidate and the engine's own choice did in a fitted engine's backtest.
 
-    One row per model (its model-based interval coverage) and one row ``model == "selected"``
-    for the forecast the engine chose, with the coverage of its calibrated intervals on the
-    backtest rows; ``relative`` is the M4-style score against the naive baseline on the same
-    windows, which makes runs on different data comparable (see
-    :mod:`forecasting.promotion`).
+    One row per model (its model-based interval coverage on all backtest rows) and one row
+    ``model == "selected"`` for the forecast the engine chose, with the out-of-sample coverage
+    of its calibrated intervals: calibrated on older origins, scored on the ``coverage_rows``
+    rows of the newest one (:meth:`ForecastEngine._holdout_coverage`) — what the quality gate
+    judges. ``relative`` is the M4-style score against the naive baseline on the same windows,
+    which makes runs on different data comparable (see :mod:`forecasting.promotion`).
     """
     if not hasattr(engine, "report_"):
         raise NotFittedError("ForecastEngine is not fitted yet; call fit(panel) first")
@@ -383,7 +525,9 @@ def backtest_report(kind: str, engine: ForecastEngine) -> pd.DataFrame:
         "relative": report.selection.score,
         "coverage_80": report.coverage.get(80, np.nan),
         "coverage_95": report.coverage.get(95, np.nan),
+        "coverage_rows": report.coverage_rows,
     }
+    table["coverage_rows"] = result.n_rows
     table = pd.concat([pd.DataFrame([selected]), table], ignore_index=True)
     table["series"] = engine.panel_.n_series
     table["rows"] = result.n_rows
@@ -420,6 +564,76 @@ def model_table(result: BacktestResult, baseline: str) -> pd.DataFrame:
             )
         rows.append(row)
     return pd.DataFrame(rows).sort_values("relative").reset_index(drop=True)
+
+
+def _chosen_rows(
+    parts: Sequence[BacktestResult], scales: Sequence[np.ndarray], selection: Selection
+) -> ChosenRows:
+    """The rows of every backtest in ``parts`` (with their interval ``scales``) for the forecast
+    ``selection`` prescribes."""
+    return ChosenRows(
+        actual=np.concatenate([part.actual for part in parts]),
+        forecast=np.concatenate(
+            [selection.combine([part.models[m].mean for m in selection.members]) for part in parts]
+        ),
+        scale=np.concatenate(list(scales)),
+        offsets=np.concatenate([np.asarray(p.offsets, dtype=int)[p.window] for p in parts]),
+        series=np.concatenate([part.series for part in parts]),
+    )
+
+
+def _match_marginals(errors: np.ndarray, calibration: Calibration) -> np.ndarray:
+    """Sampled scaled errors (samples, series, steps) with each step's values, pooled over
+    samples and series, mapped monotonically onto the errors that step's intervals are
+    calibrated on.
+
+    The cross-section draws give the dependence (across series, steps and engines) from every
+    complete backtest path; the intervals calibrate each step on its nearest origins, near-end
+    windows included. Mapping ranks to the calibrated quantiles makes every series' sampled
+    spread the one :meth:`ForecastEngine.predict` states (near identity when the two agree)
+    while keeping the ranks, and so the dependence, of the draws. ``errors`` is changed in
+    place (the draws are fresh and large) and returned.
+    """
+    grid = np.linspace(0, 1, MARGINAL_GRID + 1)
+    mapped = errors
+    for step in range(min(errors.shape[-1], calibration.horizon)):
+        target = calibration.step_errors(step)
+        values = errors[..., step]
+        if target.size < 2 or np.ptp(values) == 0:
+            continue
+        flat = values.ravel()
+        thinned = flat[:: max(1, flat.size // MARGINAL_THINNED)]
+        drawn = np.quantile(thinned, grid)
+        mapped[..., step] = np.interp(values, drawn, np.quantile(target, grid))
+    return mapped
+
+
+def _count_series(panel: Panel, non_negative: NonNegative) -> np.ndarray:
+    """Series whose forecasts are kept at or above zero."""
+    if non_negative == "auto":
+        return np.array([bool(np.min(y) >= 0) for _, y in panel])
+    return np.full(panel.n_series, bool(non_negative))
+
+
+def _bounded(
+    mean: np.ndarray,
+    lower: dict[int, np.ndarray],
+    upper: dict[int, np.ndarray],
+    floor: np.ndarray,
+) -> np.ndarray:
+    """Clip the rows ``floor`` marks (count series) at zero and keep every interval around the
+    mean; bounds are changed in place, the clipped mean is returned."""
+    mean = mean.copy()
+    if floor.any():
+        mean[floor] = np.clip(mean[floor], 0, None)
+        for bounds in (lower, upper):
+            for values in bounds.values():
+                values[floor] = np.clip(values[floor], 0, None)
+    for level, values in lower.items():
+        lower[level] = np.minimum(values, mean)
+    for level, values in upper.items():
+        upper[level] = np.maximum(values, mean)
+    return mean
 
 
 def _model_bounds(forecast: Forecast, level: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,10 +2,13 @@
 
 ``train`` reads the store as of a watermark, computes the balance (series forecasts, supply,
 demand, gap distribution, drivers), applies the employment rules to observed outcomes
-(warnings), recommends next year's quotas over the balance's joint samples, and stores all of it
-as the outputs of one run — with the samples as an artifact for what-if scenarios — in one
+(warnings), recommends next year's quotas over the balance's joint samples, replays the balance
+from earlier cut years on the store as it was then (:mod:`forecasting.balance_backtest`),
+compares the run with the served one (:mod:`forecasting.changes`), and stores all of it as the
+outputs of one run — with the samples as an artifact for what-if scenarios — in one
 transaction. A run that fails is marked failed with its error and keeps no outputs; the run the
-API serves changes only when a new run succeeds.
+API serves changes only when a new run succeeds and passes every gate
+(:mod:`forecasting.promotion`).
 """
 
 from __future__ import annotations
@@ -23,9 +26,17 @@ from data.store.runs import RunRecord
 from data.vocabulary import DEFAULT_CITY_REGION
 from features.rates import primary_fields
 from features.talent import TalentData
-from forecasting.balance import BalanceResult, compute_balance, realised_balance
-from forecasting.balance_backtest import score_balance, score_persistence
-from forecasting.promotion import GateResult, Gates, backtest_records, check_gates
+from forecasting.balance import BalanceResult, compute_balance
+from forecasting.balance_backtest import replay_balance
+from forecasting.changes import ChangeSettings, compare_with_served
+from forecasting.promotion import (
+    GateResult,
+    Gates,
+    backtest_records,
+    check_balance_backtest,
+    check_gates,
+    with_checks,
+)
 from forecasting.quotas import QuotaSettings, recommend_quotas
 from forecasting.rules import Policy, evaluate_rules, quota_limits
 from forecasting.scenarios import ARTIFACT_NAME, BalanceSamples, samples_from_balance
@@ -36,12 +47,13 @@ log = logging.getLogger(__name__)
 #: The stages of a run, in the order they run (the keys of a run's ``timings``).
 STAGES: Final = (
     "load",
+    "balance_backtest",
     "supply",
     "demand",
     "balance",
     "warnings",
     "quotas",
-    "balance_backtest",
+    "changes",
     "artifacts",
 )
 
@@ -49,7 +61,8 @@ STAGES: Final = (
 @dataclass(frozen=True)
 class TrainingConfig:
     """Everything a run depends on besides the data: balance settings, the employment rules in
-    force and the quota optimiser's levers. Recorded with every run (``to_dict``)."""
+    force, the quota optimiser's levers, the gates and how a run is compared with the served
+    one. Recorded with every run (``to_dict``)."""
 
     balance: BalanceSettings = field(default_factory=BalanceSettings)
     policy: Policy = field(default_factory=Policy.default)
@@ -58,6 +71,7 @@ class TrainingConfig:
     #: How many cut years the balance is replayed from and scored (0: none). The cuts are 4,
     #: 5, 6, ... years before the last observed year, so that a few realised years follow.
     balance_backtest_cuts: int = 3
+    changes: ChangeSettings = field(default_factory=ChangeSettings)
 
     def __post_init__(self) -> None:
         if not 0 <= self.balance_backtest_cuts <= 10:
@@ -72,6 +86,7 @@ class TrainingConfig:
             "quotas": asdict(self.quotas),
             "gates": self.gates.to_dict(),
             "balance_backtest_cuts": self.balance_backtest_cuts,
+            "changes": self.changes.to_dict(),
         }
 
 
@@ -158,7 +173,21 @@ def train(
         started = time.perf_counter()
         data = TalentData.from_store(store, as_of=watermark, city_region=city_region)
         timings["load"] = time.perf_counter() - started
-        result = compute_balance(data, config.balance)
+
+        # The balance backtest runs first: with demand_model "auto" it chooses, on the city's
+        # own history, the demand model the run then computes with.
+        started = time.perf_counter()
+        balance_scores = replay_balance(
+            store,
+            data,
+            config.balance,
+            config.balance_backtest_cuts,
+            as_of=watermark,
+            city_region=city_region,
+        )
+        timings["balance_backtest"] = time.perf_counter() - started
+        chosen = balance_scores.get("demand_model", config.balance.resolved_demand_model)
+        result = compute_balance(data, replace(config.balance, demand_model=chosen))
         timings.update(result.seconds)
 
         started = time.perf_counter()
@@ -180,8 +209,18 @@ def train(
         timings["quotas"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        balance_scores = replay_balance(data, config)
-        timings["balance_backtest"] = time.perf_counter() - started
+        champion = store.served_run()
+        change_check, changes = compare_with_served(
+            store,
+            champion,
+            result,
+            watermark=watermark,
+            balance_settings=config.balance,
+            settings=config.changes,
+            gates=config.gates,
+            city_region=city_region,
+        )
+        timings["changes"] = time.perf_counter() - started
 
         started = time.perf_counter()
         outputs = {
@@ -192,14 +231,19 @@ def train(
         artifacts = {ARTIFACT_NAME: samples.to_bytes()}
         timings["artifacts"] = time.perf_counter() - started  # serialising the samples
         backtests = pd.concat([result.supply.backtests, result.demand.backtests], ignore_index=True)
-        champion = store.served_run()
-        gates = check_gates(outputs, backtests, config.gates, champion)
+        balance_check = check_balance_backtest(
+            pd.DataFrame(balance_scores.get("balance_backtest", [])), config.gates
+        )
+        gates = with_checks(
+            check_gates(outputs, backtests, config.gates, champion), balance_check, change_check
+        )
         metrics = {
             **run_metrics(result),
             **policy_metrics(warnings, recommendations),
             "backtest": backtest_records(backtests),
             "gates": gates.to_dict(),
             **balance_scores,
+            **({"changes": changes} if changes else {}),
         }
         finished = store.finish_run(
             run.id, outputs, metrics=metrics, timings=timings, artifacts=artifacts
@@ -223,41 +267,6 @@ def train(
         except Exception:
             log.exception("run %s could not be logged to the tracker", finished.id)
     return trained
-
-
-def replay_balance(data: TalentData, config: TrainingConfig) -> dict[str, Any]:
-    """The balance replayed from ``config.balance_backtest_cuts`` cut years and scored on the
-    gaps that followed, next to persistence (see :mod:`forecasting.balance_backtest`).
-
-    Cut years with too little history before them are skipped (and named).
-    """
-    if config.balance_backtest_cuts == 0:
-        return {}
-    realised = realised_balance(data)
-    last = data.last_year
-    rows: list[dict[str, Any]] = []
-    skipped: list[str] = []
-    settings = replace(config.balance, n_samples=min(config.balance.n_samples, 500))
-    for cut in range(last - 4, last - 4 - config.balance_backtest_cuts, -1):
-        try:
-            horizon = replace(settings, horizon=last - cut)
-            rows.append(score_balance(cut, data, realised, horizon))
-        except ValueError as error:
-            skipped.append(f"{cut}: {error}")
-            continue
-        rows.append(score_persistence(cut, realised))
-    table = pd.DataFrame(rows)
-    measures = ["direction", "rank corr", "macro-F1", "coverage 80"]
-    means = table.groupby("method")[measures].mean() if not table.empty else pd.DataFrame()
-    summary = {
-        str(method): {k: None if pd.isna(v) else round(float(v), 4) for k, v in row.items()}
-        for method, row in means.to_dict(orient="index").items()
-    }
-    return {
-        "balance_backtest": backtest_records(table.drop(columns="seconds", errors="ignore")),
-        "balance_backtest_summary": summary,
-        "balance_backtest_skipped": skipped,
-    }
 
 
 def run_metrics(result: BalanceResult) -> dict[str, Any]:

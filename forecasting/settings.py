@@ -9,9 +9,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-#: ``tightness`` is the default: on the demo's balance backtest (experiments/benchmarks/
-#: balance_backtest.py) it was the best of the three on every measure.
-DEMAND_MODELS = ("tightness", "combined", "direct")
+#: How postings are forecast before they are turned into openings: ``direct`` (the annual
+#: postings themselves), ``tightness`` (postings ÷ supply, forecast and multiplied by the
+#: supply sample: right where industry grows with its talent pool, but it copies every supply
+#: error into demand) or ``combined`` (the two averaged in log space). ``auto`` (the default)
+#: lets the run's balance backtest choose between direct and tightness on the city's own
+#: history (:func:`forecasting.balance_backtest.replay_balance`); without a backtest it is
+#: ``direct``. See experiments/benchmarks/balance_worlds.py and balance_backtest.py.
+DEMAND_MODELS = ("auto", "direct", "tightness", "combined")
+#: The candidates ``auto`` chooses between.
+AUTO_CANDIDATES = ("direct", "tightness")
 
 
 @dataclass(frozen=True)
@@ -24,8 +31,11 @@ class BalanceSettings:
     summed (experiments/benchmarks/hiring_aggregation.py: yearly totals forecast directly are
     better once a yearly backtest window fits, monthly ones before); ``survey_prior_strength``:
     how many past surveys' worth of weight the association's overall bias gets when estimating
-    its bias for one field; ``demand_model``: how hiring becomes demand (see
-    :func:`forecasting.demand.forecast_demand`).
+    its bias for one field; ``demand_model``: how postings are forecast (see
+    :func:`forecasting.demand.forecast_demand`); ``posting_scales``: postings per opening set
+    by the admin for some fields, as (field, scale, source) — otherwise every scale is
+    estimated (:mod:`forecasting.scales`); ``supply_response``: whether in-field entry rates
+    move with forecast tightness (:func:`forecasting.supply.respond_to_tightness`).
     """
 
     horizon: int = 10
@@ -34,7 +44,9 @@ class BalanceSettings:
     n_jobs: int = 1
     monthly_hiring_below_years: int = 6
     survey_prior_strength: float = 3.0
-    demand_model: str = "tightness"
+    demand_model: str = "auto"
+    posting_scales: tuple[tuple[str, float, str], ...] = ()
+    supply_response: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.horizon <= 30:
@@ -49,6 +61,22 @@ class BalanceSettings:
             )
         if self.survey_prior_strength < 0:
             raise ValueError("survey_prior_strength must not be negative")
+        for entry in self.posting_scales:
+            if len(entry) != 3 or not float(entry[1]) > 0 or not str(entry[2]).strip():
+                raise ValueError(
+                    "posting_scales entries are (field_code, postings per opening > 0, "
+                    f"source of that number), got {entry!r}"
+                )
+
+    @property
+    def resolved_demand_model(self) -> str:
+        """The demand model a balance computes with (``auto`` before a backtest chose)."""
+        return AUTO_CANDIDATES[0] if self.demand_model == "auto" else self.demand_model
+
+    @property
+    def admin_scales(self) -> dict[str, tuple[float, str]]:
+        """The admin's posting scales by field: (postings per opening, source)."""
+        return {str(f): (float(v), str(src)) for f, v, src in self.posting_scales}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

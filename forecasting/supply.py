@@ -10,6 +10,11 @@ weight(p, f) × graduates(p, y) × placement × in-field × local retention (DES
 - **Rates** start from each programme's recent rates, shrunk toward its group
   (:mod:`features.rates`), and move with its group's forecast trend (the engine on the logit of
   the group rate), plus a persistent programme-level uncertainty from the shrinkage.
+- **The market pulls.** A tight field draws more of its graduates into it. Where the history
+  shows that response (:mod:`forecasting.scales`: logit(in-field share) moves by β per unit
+  of log tightness), the in-field rate does not follow its own trend but the forecast
+  tightness of its main field, sample by sample (:func:`respond_to_tightness`): a booming
+  field's supply grows with its demand instead of staying at today's share.
 
 Everything is computed on joint samples (samples × programmes × years), so the uncertainty of
 intake, rates and their combination carries through to the balance without assuming anything
@@ -27,8 +32,9 @@ import pandas as pd
 from data.vocabulary import LEVELS
 from features.panel import Panel
 from features.rates import completion_rates, group_rate_history, outcome_rates, primary_fields
-from features.talent import TalentData, expit, logit, programme_key, programme_keys
+from features.talent import TalentData, expit, logit, programme_key, programme_keys, split_key
 from forecasting.engine import BACKTEST_COLUMNS, ForecastEngine, backtest_report
+from forecasting.joint import JointDraws
 from forecasting.settings import BalanceSettings
 from models.base import Forecast
 
@@ -69,8 +75,20 @@ class SupplyResult:
     backtests: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
-def forecast_supply(data: TalentData, settings: BalanceSettings) -> SupplyResult:
-    """Joint supply samples for the ``settings.horizon`` years after ``data.last_year``."""
+def forecast_supply(
+    data: TalentData,
+    settings: BalanceSettings,
+    frozen_rates: tuple[str, ...] = (),
+    joint: JointDraws | None = None,
+) -> SupplyResult:
+    """Joint supply samples for the ``settings.horizon`` years after ``data.last_year``.
+
+    ``frozen_rates`` (of ``placement``, ``infield``, ``local``) stay at their current values
+    instead of following their group's trend: they are moved later by the market
+    (:func:`respond_to_tightness`), and a trend on top would count the same move twice.
+    ``joint`` makes every engine draw its samples from the same backtest origins as the
+    other engines of the run (:mod:`forecasting.joint`).
+    """
     rng = np.random.default_rng(settings.seed)
     last = data.last_year
     years = np.arange(last + 1, last + settings.horizon + 1)
@@ -85,7 +103,7 @@ def forecast_supply(data: TalentData, settings: BalanceSettings) -> SupplyResult
     durations = programmes["duration_years"].to_numpy(dtype=int)
 
     reports: list[pd.DataFrame] = []
-    intake, intake_forecast = _intake_samples(data, keys, years, settings, reports)
+    intake, intake_forecast = _intake_samples(data, keys, years, settings, reports, joint=joint)
     graduates, from_cohorts = _graduate_samples(
         data,
         keys=keys,
@@ -99,14 +117,22 @@ def forecast_supply(data: TalentData, settings: BalanceSettings) -> SupplyResult
 
     current = outcome_rates(data).set_index("key").reindex(list(keys))
     rates, rate_forecast = _rate_samples(
-        data, current=current, keys=keys, years=years, settings=settings, rng=rng, reports=reports
+        data,
+        current=current,
+        keys=keys,
+        years=years,
+        settings=settings,
+        rng=rng,
+        reports=reports,
+        frozen=frozen_rates,
+        joint=joint,
     )
     base = np.prod(
         [_fill(current[name], programmes["level"]).to_numpy() for name in RATE_NAMES], axis=0
     )
     product = np.prod([rates[name] for name in RATE_NAMES], axis=0)
 
-    weights = _weights(catalog.crosswalk, keys, fields)
+    weights = crosswalk_matrix(catalog.crosswalk, keys, fields)
     level_of = programmes["level"].to_numpy()
     by_field_level = _aggregate(graduates * product, weights, level_of, levels)
     at_base = _aggregate(graduates * base[None, :, None], weights, level_of, levels)
@@ -148,7 +174,7 @@ def observed_supply(data: TalentData) -> pd.DataFrame:
     keys = tuple(programme_keys(programmes))
     fields = tuple(data.catalog.fields["field_code"])
     current = outcome_rates(data).set_index("key").reindex(list(keys))
-    weights = _weights(data.catalog.crosswalk, keys, fields)
+    weights = crosswalk_matrix(data.catalog.crosswalk, keys, fields)
     return realised_supply(data, current, weights, keys, fields)
 
 
@@ -159,16 +185,32 @@ def realised_supply(
     keys: tuple[str, ...],
     fields: tuple[str, ...],
 ) -> pd.DataFrame:
-    """Observed supply per field, level and year from outcome counts.
+    """Observed supply per field, level and year from outcome counts (see
+    :func:`outcome_flows`)."""
+    flows = outcome_flows(data, current, weights, keys, fields)
+    if flows.empty:
+        return pd.DataFrame(columns=["field_code", "level", "year", "supply"])
+    return flows.loc[:, ["field_code", "level", "year", "supply"]]
 
-    placed × (in field ÷ placed) × (local ÷ placed); where a year lacks the in-field or local
-    count (not collected then), the programme's current rate stands in.
+
+def outcome_flows(
+    data: TalentData,
+    current: pd.DataFrame,
+    weights: np.ndarray,
+    keys: tuple[str, ...],
+    fields: tuple[str, ...],
+) -> pd.DataFrame:
+    """Graduates, placed, potential (placed × local share: graduates available to the city's
+    fields) and supply (placed × in-field share × local share) per field, level and year,
+    through the crosswalk.
+
+    Where a year lacks the in-field or local count (not collected then), the programme's
+    current rate (``current``, as :func:`features.rates.outcome_rates` gives) stands in.
     """
     outcomes = data.outcomes
     if outcomes.empty:
-        return pd.DataFrame(columns=["field_code", "level", "year", "supply"])
-    key = programme_keys(outcomes)
-    frame = outcomes.assign(key=key)
+        return pd.DataFrame()
+    frame = outcomes.assign(key=programme_keys(outcomes))
     frame = frame[frame["key"].isin(set(keys))]
     placed = frame["placed"].astype(float)
     safe = placed.where(placed > 0)
@@ -178,15 +220,28 @@ def realised_supply(
     local = (frame["employed_locally"].astype(float) / safe).fillna(
         frame["key"].map(current["local"])
     )
-    frame = frame.assign(contribution=(placed * infield * local).fillna(0.0))
+    values = {
+        "graduates": frame["graduates"].astype(float).fillna(0.0),
+        "placed": placed.fillna(0.0),
+        "potential": (placed * local).fillna(0.0),
+        "supply": (placed * infield * local).fillna(0.0),
+    }
     position = {k: i for i, k in enumerate(keys)}
     rows = []
     for (level, year), group in frame.groupby(["level", "year"]):
-        vector = np.zeros(len(keys))
-        vector[[position[k] for k in group["key"]]] = group["contribution"].to_numpy()
-        totals = vector @ weights
+        index = [position[k] for k in group["key"]]
+        totals = {}
+        for name, column in values.items():
+            vector = np.zeros(len(keys))
+            vector[index] = column.loc[group.index].to_numpy()
+            totals[name] = vector @ weights
         rows += [
-            {"field_code": f, "level": level, "year": int(year), "supply": float(totals[j])}
+            {
+                "field_code": f,
+                "level": level,
+                "year": int(year),
+                **{name: float(total[j]) for name, total in totals.items()},
+            }
             for j, f in enumerate(fields)
         ]
     return pd.DataFrame(rows)
@@ -198,6 +253,8 @@ def _intake_samples(
     years: np.ndarray,
     settings: BalanceSettings,
     reports: list[pd.DataFrame],
+    *,
+    joint: JointDraws | None = None,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Entrant sample paths (samples, years) per programme still enrolling; closed programmes
     (no entrants in the last two years) and programmes without intake data get zero."""
@@ -214,7 +271,7 @@ def _intake_samples(
     active = panel.take(open_positions)
     engine = ForecastEngine(len(years), n_jobs=settings.n_jobs).fit(active)
     reports.append(backtest_report("enrollment", engine))
-    paths = engine.sample(settings.n_samples, seed=settings.seed)
+    paths = engine.sample(settings.n_samples, seed=settings.seed, joint=joint)
     for index, key in enumerate(active.ids):
         samples[key] = paths[:, index, :]
     return samples, forecast_frame("enrollment", engine.predict(), engine.selection_.label)
@@ -260,9 +317,12 @@ def _rate_samples(
     settings: BalanceSettings,
     rng: np.random.Generator,
     reports: list[pd.DataFrame],
+    frozen: tuple[str, ...] = (),
+    joint: JointDraws | None = None,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Rate paths per programme: its current (shrunk) rate moved by its group's forecast
-    trend, plus a persistent programme effect drawn from the shrinkage uncertainty."""
+    trend (unless ``frozen``), plus a persistent programme effect drawn from the shrinkage
+    uncertainty."""
     history = group_rate_history(data)
     levels = pd.Series([k.split("|")[1] for k in keys], index=list(keys))
     fields = primary_fields(data.catalog).reindex(list(keys)).fillna("other")
@@ -274,7 +334,7 @@ def _rate_samples(
         panel = Panel.from_frame(history.drop(columns="trials"), gaps="interpolate")
         engine = ForecastEngine(len(years), n_jobs=settings.n_jobs, non_negative=False).fit(panel)
         reports.append(backtest_report("rate", engine))
-        paths = engine.sample(n, seed=settings.seed + 1)
+        paths = engine.sample(n, seed=settings.seed + 1, joint=joint)
         recent = np.array([np.mean(y[-3:]) for _, y in panel])
         for index, series_id in enumerate(panel.ids):
             trend[series_id] = paths[:, index, :] - recent[index]
@@ -293,10 +353,49 @@ def _rate_samples(
         shift = np.zeros((n, len(keys), len(years)))
         for p, key in enumerate(keys):
             series_id = f"{name}|{fields[key]}|{levels[key]}"
-            if series_id in trend:
+            if series_id in trend and name not in frozen:
                 shift[:, p, :] = trend[series_id]
         rates[name] = expit(base[None, :, None] + effect[:, :, None] + shift)
     return rates, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def respond_to_tightness(
+    supply: SupplyResult,
+    openings: np.ndarray,
+    log_scales: np.ndarray,
+    recent_index: np.ndarray,
+    beta: np.ndarray,
+) -> SupplyResult:
+    """Supply with in-field rates moved by each main field's forecast tightness.
+
+    For programme p of main field f and level l, in sample s and year t:
+    logit(in-field) += β_s × Δx, where Δx = log(openings × k_s ÷ graduates available) −
+    the cell's recent tightness index (``recent_index``, (fields, levels), NaN where unknown)
+    is the change of log tightness since the last observed years (the scale k cancels).
+    ``openings`` is (samples, fields, levels, years), ``log_scales`` (samples, fields) and
+    ``beta`` (samples,) the response drawn per sample. Δx is kept within ±1.5: beyond that
+    the history shows nothing to extrapolate from.
+    """
+    level_of = np.array([split_key(key)[1] for key in supply.programmes])
+    available = _aggregate(
+        supply.graduates * supply.rates["placement"] * supply.rates["local"],
+        supply.weights,
+        level_of,
+        supply.levels,
+    )
+    postings_equivalent = openings * np.exp(log_scales)[:, :, None, None]
+    index = np.log(np.maximum(postings_equivalent, 1e-9) / np.maximum(available, 1e-9))
+    delta = np.clip(index - recent_index[None, :, :, None], -1.5, 1.5)
+    delta = np.where(np.isfinite(delta), delta, 0.0)
+    main = supply.weights.argmax(axis=1)
+    level_position = {lv: i for i, lv in enumerate(supply.levels)}
+    rows = np.array([level_position[lv] for lv in level_of])
+    per_programme = delta[:, main, rows, :]  # (samples, programmes, years)
+    infield = expit(logit(supply.rates["infield"]) + beta[:, None, None] * per_programme)
+    rates = {**supply.rates, "infield": infield}
+    product = np.prod([rates[name] for name in RATE_NAMES], axis=0)
+    by_field_level = _aggregate(supply.graduates * product, supply.weights, level_of, supply.levels)
+    return dataclasses.replace(supply, rates=rates, by_field_level=by_field_level)
 
 
 def concat_reports(reports: list[pd.DataFrame]) -> pd.DataFrame:
@@ -328,7 +427,9 @@ def forecast_frame(kind: str, forecast: Forecast, model: str) -> pd.DataFrame:
     return frame
 
 
-def _weights(crosswalk: pd.DataFrame, keys: tuple[str, ...], fields: tuple[str, ...]) -> np.ndarray:
+def crosswalk_matrix(
+    crosswalk: pd.DataFrame, keys: tuple[str, ...], fields: tuple[str, ...]
+) -> np.ndarray:
     """Programme × field crosswalk weights as a matrix (rows sum to 1)."""
     position = {k: i for i, k in enumerate(keys)}
     column = {f: j for j, f in enumerate(fields)}

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from data.store import RunRecord, Store, StoreError
-from forecasting.promotion import PromotionError, promote, rollback
+from forecasting.promotion import PromotionError, not_served_reason, promote, rollback
 from serving.cli_keys import cli_actor
 from serving.console import EXIT_REJECTED, err, open_configured, out, settings_of
 from serving.settings import Settings
@@ -29,7 +29,7 @@ def runs_list(
     finally:
         store.dispose()
     table = Table(title="Training runs")
-    for column in ("run", "status", "watermark", "finished", "gates", "served", "error"):
+    for column in ("run", "status", "watermark", "finished", "gates", "served", "error / why"):
         table.add_column(column, overflow="fold")
     for record in records:
         gates = record.metrics.get("gates", {})
@@ -40,7 +40,7 @@ def runs_list(
             record.finished_at.strftime("%Y-%m-%d %H:%M") if record.finished_at else "",
             "" if not gates else ("passed" if gates.get("passed") else "failed"),
             "served" if record.served else "",
-            (record.error or "")[:80],
+            escape((record.error or not_served_reason(record) or "")[:300]),
         )
     out.print(table)
 

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     train_jobs: int = Field(
         default=-1, ge=-1, description="Worker processes for training (-1: one per core)."
     )
+    posting_scales: str = Field(
+        default="",
+        description="Postings per opening set by the admin for some fields, with the source "
+        "of each figure: 'ai=2.5:association census 2024;ic=1.8:platform audit' (other fields "
+        "are estimated).",
+    )
 
     quota_max_change: float = Field(
         default=0.2,
@@ -84,6 +90,42 @@ class Settings(BaseSettings):
         ge=0,
         le=10,
         description="Cut years each retrain replays the balance from, to score it (0: none).",
+    )
+    balance_gate: bool = Field(
+        default=True,
+        description="Keep a run from being served when its balance backtest loses to "
+        "persistence (plain or with a trend) on both rank correlation and shortage flags.",
+    )
+    change_gate: bool = Field(
+        default=True,
+        description="Keep a run from being served when its large moves against the served run "
+        "are explained by a few new upload rows (an admin decides).",
+    )
+    change_p_threshold: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="A cell moved when its P(shortage) changed by more than this since the "
+        "served run.",
+    )
+    change_gap_share: float = Field(
+        default=0.25,
+        gt=0,
+        description="A cell also moved when its median gap changed by more than this share of "
+        "the served run's median supply (and at least 20 persons).",
+    )
+    change_few_rows: int = Field(
+        default=200,
+        ge=0,
+        description="Uploads explaining a large move are few when they total fewer rows than "
+        "this (or less than 2% of the rows stored).",
+    )
+    change_max_uploads: int = Field(
+        default=5,
+        ge=0,
+        le=50,
+        description="Leave each new upload out to find what moved the forecast when at most "
+        "this many arrived since the served run (0: attribute by driver only).",
     )
     accuracy_drift_margin: float = Field(
         default=0.5,
@@ -147,6 +189,12 @@ class Settings(BaseSettings):
             )
         return " ".join(fields)
 
+    @field_validator("posting_scales")
+    @classmethod
+    def _posting_scales(cls, value: str) -> str:
+        parse_posting_scales(value)
+        return value
+
     @field_validator("retrain_timezone")
     @classmethod
     def _time_zone(cls, value: str) -> str:
@@ -184,14 +232,19 @@ class Settings(BaseSettings):
 
     def balance_settings(self) -> BalanceSettings:
         return BalanceSettings(
-            horizon=self.horizon_years, n_samples=self.samples, n_jobs=self.train_jobs
+            horizon=self.horizon_years,
+            n_samples=self.samples,
+            n_jobs=self.train_jobs,
+            posting_scales=parse_posting_scales(self.posting_scales),
         )
 
     def training_config(self) -> TrainingConfig:
         """The configuration of a training run (rules and quota levers included)."""
         # Imported here: the pipeline pulls in every model library, which a process that only
         # ingests or serves should not pay for at start-up.
+        from forecasting.changes import ChangeSettings
         from forecasting.pipeline import TrainingConfig
+        from forecasting.promotion import Gates
         from forecasting.quotas import QuotaSettings
         from forecasting.rules import Policy
 
@@ -209,7 +262,14 @@ class Settings(BaseSettings):
             balance=self.balance_settings(),
             policy=policy,
             quotas=quotas,
+            gates=Gates(balance_gate=self.balance_gate, change_gate=self.change_gate),
             balance_backtest_cuts=self.balance_backtest_cuts,
+            changes=ChangeSettings(
+                p_threshold=self.change_p_threshold,
+                gap_share=self.change_gap_share,
+                few_rows=self.change_few_rows,
+                max_uploads=self.change_max_uploads,
+            ),
         )
 
     def tracker(self) -> MlflowTracker | None:
@@ -238,3 +298,28 @@ def read_policy(path: Path) -> dict[str, Any]:
         raise ValueError(f"policy file {path} is not valid JSON: {error}") from None
     Policy.from_dict(mapping)  # raises PolicyError (a ValueError) naming the bad rule or key
     return dict(mapping)
+
+
+def parse_posting_scales(text: str) -> tuple[tuple[str, float, str], ...]:
+    """``field=scale:source;...`` as (field, postings per opening, source) entries.
+
+    The source is required: a scale that nobody can trace back is a number planners cannot
+    check, and the run records it next to every demand figure it shapes.
+    """
+    entries: list[tuple[str, float, str]] = []
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        field, _, rest = part.partition("=")
+        number, _, source = rest.partition(":")
+        try:
+            value = float(number)
+        except ValueError:
+            value = float("nan")
+        if not field.strip() or not value > 0 or not source.strip():
+            raise ValueError(
+                f"posting_scales entry {part!r} is not 'field=postings per opening:source', "
+                "e.g. 'ai=2.5:association census 2024'"
+            )
+        entries.append((field.strip(), value, source.strip()))
+    return tuple(entries)

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from data.catalog import Catalog, catalog_from_frames
+from data.vocabulary import LEVELS, Kind
+from features.talent import TalentData
 from forecasting.scenarios import BalanceSamples
 from serving.settings import Settings
 
@@ -22,6 +25,9 @@ def xlsx_bytes(frame: pd.DataFrame) -> bytes:
     frame.to_excel(buffer, index=False, engine="openpyxl")
     return buffer.getvalue()
 
+
+#: Years of the steady one-programme city (:func:`steady_data`).
+STEADY_YEARS = range(2010, 2026)
 
 SAMPLES = 200
 YEARS = np.arange(2026, 2032)
@@ -77,3 +83,66 @@ class Demo:
 
 def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
+
+
+def tiny_catalog(default_catalog: Catalog, programmes: list[tuple[str, str, int, str]]) -> Catalog:
+    """The default fields with only the given programmes (code, level, duration, field)."""
+    rows = [
+        {
+            "programme_code": code,
+            "level": level,
+            "name_zh": code,
+            "name_en": code,
+            "duration_years": duration,
+            "field_code": field,
+            "weight": 1.0,
+            "verified": "yes",
+            "source": "test",
+        }
+        for code, level, duration, field in programmes
+    ]
+    rows += [
+        {
+            "programme_code": "other",
+            "level": level,
+            "name_zh": "其他",
+            "name_en": "Other",
+            "duration_years": 3,
+            "field_code": "other",
+            "weight": 1.0,
+            "verified": "n/a",
+            "source": "test",
+        }
+        for level in LEVELS
+    ]
+    return catalog_from_frames(default_catalog.fields, pd.DataFrame(rows))
+
+
+def steady_data(catalog: Catalog, postings: float) -> TalentData:
+    """One bachelor AI programme: 100,000 entrants a year, 90% complete, 80/90 placed, half of
+    them in the field, a quarter of them in the city: supply = 100000·0.9·(8/9)·0.5·0.25."""
+    enrollment = pd.DataFrame(
+        {
+            "year": list(STEADY_YEARS),
+            "programme_code": "080717T",
+            "level": "bachelor",
+            "enrolled": 100_000,
+        }
+    )
+    graduates = enrollment.rename(columns={"enrolled": "graduates"}).assign(graduates=90_000)
+    outcomes = graduates.assign(placed=80_000, employed_in_field=40_000, employed_locally=20_000)
+    hiring = pd.DataFrame(
+        {
+            "period": [str(y) for y in range(2016, 2026)],
+            "field_code": "ai",
+            "level": "bachelor",
+            "postings": postings,
+        }
+    )
+    frames = {
+        Kind.ENROLLMENT: enrollment,
+        Kind.GRADUATES: graduates,
+        Kind.OUTCOMES: outcomes,
+        Kind.HIRING: hiring,
+    }
+    return TalentData.from_observations(catalog, frames)

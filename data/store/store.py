@@ -11,11 +11,12 @@ keys) writes its audit row (:mod:`data.store.access`) in that same transaction. 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from importlib import resources
+from numbers import Integral
 from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
@@ -38,6 +39,7 @@ from data.store.tables import (
     store_key,
     uploads,
 )
+from data.store.vintages import vintage_query
 from data.vocabulary import Kind, Role
 
 if TYPE_CHECKING:
@@ -304,18 +306,28 @@ class Store:
         return int(value or 0)
 
     def observations(
-        self, kind: Kind | str, *, as_of: int | None = None, history: bool = False
+        self,
+        kind: Kind | str,
+        *,
+        as_of: int | None = None,
+        history: bool = False,
+        exclude: Collection[int] = (),
     ) -> pd.DataFrame:
         """Observations of one kind as of upload ``as_of`` (default: everything stored).
 
         With ``history=False`` each key has one row, from the latest upload ≤ ``as_of``; with
         ``history=True`` every stored version is returned, oldest first, so that a planner can
-        see what was corrected and when.
+        see what was corrected and when. ``exclude`` reads the store as if those uploads had
+        never been made (a key they superseded shows its earlier value again): this is how a
+        change between two runs is traced to the uploads that caused it.
         """
         kind = Kind(kind)
         table = observations[kind]
         key = store_key(kind)
-        condition = sa.true() if as_of is None else table.c.upload_id <= as_of
+        condition = sa.and_(
+            sa.true() if as_of is None else table.c.upload_id <= as_of,
+            _not_in(table.c.upload_id, exclude),
+        )
         if history:
             query = sa.select(table).where(condition).order_by(*table.c[key], table.c.upload_id)
         else:
@@ -332,9 +344,12 @@ class Store:
             frame = pd.read_sql(query, connection)
         return _typed(kind, frame)
 
-    def catalog(self, as_of: int | None = None) -> Catalog:
-        """The catalog version in force at upload ``as_of`` (default: the newest)."""
-        query = sa.select(sa.func.max(uploads.c.id)).where(uploads.c.kind == CATALOG_KIND)
+    def catalog(self, as_of: int | None = None, *, exclude: Collection[int] = ()) -> Catalog:
+        """The catalog version in force at upload ``as_of`` (default: the newest), ignoring the
+        catalog uploads in ``exclude`` (see :meth:`observations`)."""
+        query = sa.select(sa.func.max(uploads.c.id)).where(
+            uploads.c.kind == CATALOG_KIND, _not_in(uploads.c.id, exclude)
+        )
         if as_of is not None:
             query = query.where(uploads.c.id <= as_of)
         with self.engine.connect() as connection:
@@ -352,6 +367,16 @@ class Store:
                 connection,
             )
         return catalog_from_frames(fields.drop(columns="upload_id"), long.drop(columns="upload_id"))
+
+    def vintage(self, year: int, *, as_of: int | None = None) -> int | None:
+        """The newest upload ≤ ``as_of`` such that no upload up to it holds an observation
+        dated after ``year``: the store as of it is what was known at the end of ``year``
+        (catalog included), see :mod:`data.store.vintages`. None when no upload qualifies."""
+        if isinstance(year, bool) or not isinstance(year, Integral):
+            raise StoreError(f"year must be a whole year such as 2021, got {year!r}")
+        with self.engine.connect() as connection:
+            value = connection.execute(vintage_query(int(year), as_of)).scalar()
+        return None if value is None else int(value)
 
     # -- runs (see data.store.runs) ---------------------------------------------------------
 
@@ -568,6 +593,12 @@ class Store:
         """Record the run executed under ``holder``'s lease, so that a process recovering the
         lease after a crash can mark it failed; False if ``holder`` lost the lease."""
         return self._leases.attach_run(name, holder, run_id)
+
+
+def _not_in(column: sa.ColumnElement[Any], ids: Collection[int]) -> sa.ColumnElement[bool]:
+    """``column NOT IN ids`` (always true for no ids)."""
+    values = sorted({int(i) for i in ids})
+    return column.not_in(values) if values else sa.true()
 
 
 def _period_frequencies(periods: pd.Series) -> pd.Series:

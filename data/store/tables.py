@@ -328,6 +328,24 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
         index=("source", "field_code"),
         unique=False,
     ),
+    "demand_scales": OutputSpec(
+        table="run_demand_scales",
+        description=(
+            "Postings per opening of each field (the scale that turns postings into openings), "
+            "with its 80% interval and where it came from: hires, outcome rates, the admin, or "
+            "the prior across fields."
+        ),
+        columns=(
+            _text("field_code", 40, nullable=False),
+            *_floats("scale_p10", "scale_p50", "scale_p90", nullable=False),
+            _text("source", 300, nullable=False),
+            _int("hires_years"),
+            _text("note", 300),
+        ),
+        key=("field_code",),
+        index=("field_code",),
+        unique=True,
+    ),
     "warnings": OutputSpec(
         table="run_warnings",
         description=(

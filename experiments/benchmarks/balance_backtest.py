@@ -10,11 +10,12 @@ per programme through the crosswalk). Per cut and overall:
 - rank correlation: Spearman correlation of the field ranking by demand/supply ratio with the
   realised one, per level and year, averaged;
 - macro-F1 of shortage flags (P(shortage) > 0.5 vs realised gap > 0, both classes);
-- coverage of the 80% interval of the gap.
+- coverage of the 80% interval of the gap, per cell and of the city and field totals.
 
-The baseline, measured in the same run, is persistence: the last observed ratio
+The baselines, measured in the same run, are persistence: the last observed ratio
 demand/supply carried forward (its 80% interval from the spread of past changes of the ratio
-over the same number of years).
+over the same number of years), and persistence with a trend (that ratio moved on by its
+damped recent trend, see forecasting/balance_backtest.py).
 
     python experiments/benchmarks/balance_backtest.py
 """
@@ -32,7 +33,12 @@ from data.vocabulary import Kind
 from experiments.benchmarks.recording import command_line, record
 from features.talent import TalentData
 from forecasting.balance import realised_balance
-from forecasting.balance_backtest import score_balance, score_persistence
+from forecasting.balance_backtest import (
+    MEASURES,
+    score_balance,
+    score_persistence,
+    score_persistence_trend,
+)
 from forecasting.settings import DEMAND_MODELS, BalanceSettings
 
 KEY = ["field_code", "level"]
@@ -50,8 +56,16 @@ def score(
     rows = [
         score_balance(cut, data, realised, replace(settings, demand_model=model))
         for model in DEMAND_MODELS
+        if model != "auto"
     ]
-    return [*rows, score_persistence(cut, realised)]
+    # The baselines start from the balance as it was known at the cut (scales estimated from
+    # the data of then), like the balance itself: the newest scales would tell them the future.
+    history = realised_balance(data.cut(cut))
+    return [
+        *rows,
+        score_persistence(cut, realised, history),
+        score_persistence_trend(cut, realised, history),
+    ]
 
 
 def main() -> None:
@@ -66,9 +80,7 @@ def main() -> None:
     settings = BalanceSettings(n_samples=args.samples, n_jobs=args.jobs)
     rows = [row for cut in args.cuts for row in score(cut, data, realised, settings)]
     detail = pd.DataFrame(rows)
-    summary = detail.groupby("method", as_index=False)[
-        ["direction", "rank corr", "macro-F1", "coverage 80"]
-    ].mean()
+    summary = detail.groupby("method", as_index=False)[MEASURES].mean()
     tables = {"Per cut year": detail.round(3), "Mean over cut years": summary.round(3)}
     for title, table in tables.items():
         print(f"\n{title}\n")

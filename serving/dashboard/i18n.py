@@ -85,6 +85,12 @@ ZH: Final[dict[str, str]] = {
     "chart_demand": "需求",
     "chart_gap": "缺口",
     "zero_line": "供需平衡",
+    "scale_title": "需求按人计",
+    "scale_note": (
+        "该领域平均每个真实岗位发布 {p50} 条招聘信息（80% 区间 {p10}–{p90}），依据：{source}。"
+        "需求 = 招聘信息数 ÷ 该系数。"
+    ),
+    "scale_unknown": "本次运行未记录招聘信息与岗位的换算系数。",
     "drivers_title": "缺口构成（相对基准年，期望值）",
     "drivers_note": "缺口 = 基准年缺口 + 需求增长 + 调查修正 + 培养管道 + 比率变化（单位：人）。",
     "drivers_sum_note": "“全部层次”为各层次之和。",
@@ -190,6 +196,9 @@ ZH: Final[dict[str, str]] = {
     "status_running": "运行中",
     "status_succeeded": "成功",
     "status_failed": "失败",
+    "held": "待管理员决定",
+    "held_reason": "未自动发布的原因",
+    "changes_since_served": "与当时发布的运行相比的变化",
     "metric_first_forecast_year": "首个预测年",
     "metric_horizon": "预测年数",
     "metric_cells_short_in_first_year": "首年短缺单元",
@@ -310,6 +319,12 @@ EN: Final[dict[str, str]] = {
     "chart_demand": "Demand",
     "chart_gap": "Gap",
     "zero_line": "Balance",
+    "scale_title": "Demand in persons",
+    "scale_note": (
+        "This field posts {p50} postings per real opening (80% interval {p10}–{p90}), from: "
+        "{source}. Demand = postings ÷ this scale."
+    ),
+    "scale_unknown": "This run recorded no postings-per-opening scale.",
     "drivers_title": "What drives the gap (since the base year, expected values)",
     "drivers_note": (
         "Gap = base year's gap + demand growth + survey adjustment + cohort pipeline + rates "
@@ -431,6 +446,9 @@ EN: Final[dict[str, str]] = {
     "status_running": "running",
     "status_succeeded": "succeeded",
     "status_failed": "failed",
+    "held": "kept as challenger",
+    "held_reason": "Not served automatically because",
+    "changes_since_served": "Moves since the run served then",
     "metric_first_forecast_year": "First forecast year",
     "metric_horizon": "Horizon (years)",
     "metric_cells_short_in_first_year": "Cells short in first year",

@@ -105,6 +105,8 @@ def field_page(page: Page, field_code: str, level: OptionalText = None) -> HTMLR
     years = tables.forecast_years(balance, last)[: tables.FEEDING_YEARS]
     drivers = page.cache.output(page.store, run.id, "drivers")
     supply = page.cache.output(page.store, run.id, "programme_supply")
+    scales = page.cache.output(page.store, run.id, "demand_scales")
+    scale = scales[scales["field_code"] == field_code]
     return render(
         page,
         "field.html",
@@ -112,6 +114,7 @@ def field_page(page: Page, field_code: str, level: OptionalText = None) -> HTMLR
         levels=levels,
         level=chosen,
         figures=figures,
+        scale=scale.iloc[0].to_dict() if len(scale) else None,
         drivers=tables.driver_rows(drivers, field_code, chosen),
         driver_columns=tables.DRIVER_COLUMNS,
         feeding=tables.feeding_programmes(catalog, supply, field_code, chosen, years, page.lang),

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from data.schemas import SCHEMAS
 from data.vocabulary import Kind, Role
+from forecasting.promotion import not_served_reason
 from serving.api.routes.uploads import ASSOCIATION_KINDS
 from serving.auth import UPLOADERS
 from serving.dashboard.i18n import Translate
@@ -96,6 +97,19 @@ def _script_strings(t: Translate) -> dict[str, object]:
 
 @router.get("/runs", response_class=HTMLResponse)
 def runs(page: Page) -> HTMLResponse:
-    """Training runs, newest first, with status, watermark, timings and key metrics."""
+    """Training runs, newest first, with status, watermark, timings and key metrics; a run
+    kept as challenger says why (its failed gates) and what moved since the run served when
+    it was trained, so that an admin can decide on it here rather than in the logs."""
     records = page.store.runs(limit=RECENT_RUNS)
-    return render(page, "runs.html", runs=records, key_metrics=KEY_METRICS)
+    return render(
+        page,
+        "runs.html",
+        runs=records,
+        key_metrics=KEY_METRICS,
+        held={record.id: reason for record in records if (reason := not_served_reason(record))},
+        changes={
+            record.id: record.metrics["changes"].get("summary", [])
+            for record in records
+            if isinstance(record.metrics.get("changes"), dict)
+        },
+    )

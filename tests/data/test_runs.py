@@ -34,6 +34,9 @@ from data.store import runs as runs_module
 from data.store.tables import metadata, run_artifacts
 from data.store.tables import runs as runs_table
 
+#: The newest migration: a store upgraded to "head" is at this revision.
+HEAD = "0006"
+
 CONFIG: dict[str, Any] = {"horizon": 6, "levels": [80, 95], "models": {"ets": True}}
 METRICS: dict[str, Any] = {"mase": {"hiring": 0.91, "enrollment": 0.62}, "coverage_80": 0.79}
 TIMINGS: dict[str, float] = {"features": 1.5, "fit": 42.25, "balance": 0.75}
@@ -109,6 +112,17 @@ def sample_outputs() -> dict[str, pd.DataFrame]:
                 "log_bias": [0.18, np.nan],
                 "factor": [0.835, 1.0],
                 "residual_sd": [0.07, np.nan],
+            }
+        ),
+        "demand_scales": pd.DataFrame(
+            {
+                "field_code": ["ic", "ai"],
+                "scale_p10": [1.4, 0.9],
+                "scale_p50": [1.8, 2.2],
+                "scale_p90": [2.3, 5.0],
+                "source": ["hires", "outcome rates"],
+                "hires_years": [8, 0],
+                "note": ["", "no hires or admin scale to anchor the level"],
             }
         ),
         "warnings": pd.DataFrame(
@@ -867,11 +881,11 @@ def _schema(store: Store) -> tuple[str, set[str]]:
 
 
 def test_downgrade_to_0002_and_upgrade_again(store: Store) -> None:
-    new_tables = {"run_warnings", "run_recommendations", "run_artifacts"}
+    new_tables = {"run_warnings", "run_recommendations", "run_artifacts", "run_demand_scales"}
     run = succeeded_run(store)
     store.set_served(run.id)
     version, tables = _schema(store)
-    assert version == "0005"
+    assert version == HEAD
     assert new_tables <= tables
 
     _migrate(store, "downgrade", "0002")
@@ -886,7 +900,7 @@ def test_downgrade_to_0002_and_upgrade_again(store: Store) -> None:
 
     _migrate(store, "upgrade", "head")
     version, tables = _schema(store)
-    assert version == "0005"
+    assert version == HEAD
     assert new_tables <= tables
     with store.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), metadata) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -57,9 +58,27 @@ def test_annual_hiring_interpolates_missing_months_and_drops_incomplete_years(
         ]
     )
     annual = data(default_catalog, hiring).annual_hiring()
-    assert annual.to_dict("records") == [
-        {"field_code": "ai", "level": "bachelor", "year": 2020, "postings": 120.0}
-    ]
+    records = annual.to_dict("records")
+    assert len(records) == 1
+    assert records[0] | {"hires": None} == {
+        "field_code": "ai",
+        "level": "bachelor",
+        "year": 2020,
+        "postings": 120.0,
+        "hires": None,
+    }
+    assert np.isnan(records[0]["hires"]), "no hires reported: unknown, not zero"
+
+
+def test_annual_hires_need_every_period_of_the_year(default_catalog: Catalog) -> None:
+    full = monthly("ai", "bachelor", 2020, dict.fromkeys(range(1, 13), 10.0)).assign(hires=4.0)
+    partial = monthly("ai", "bachelor", 2021, dict.fromkeys(range(1, 13), 10.0)).assign(
+        hires=[4.0] * 11 + [np.nan]
+    )
+    annual = data(default_catalog, pd.concat([full, partial])).annual_hiring()
+    hires = annual.set_index("year")["hires"]
+    assert hires[2020] == pytest.approx(48.0)
+    assert np.isnan(hires[2021]), "a year with a month unreported has no annual hires"
 
 
 def test_level_less_postings_are_spread_by_level_shares(default_catalog: Catalog) -> None:

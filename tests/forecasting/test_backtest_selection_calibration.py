@@ -126,3 +126,35 @@ def test_each_step_is_calibrated_on_the_nearest_origins_reaching_it() -> None:
     assert high[2] == pytest.approx(8.0, abs=0.5), "step 3 is reached by offset 4 only"
     assert pooled.quantiles(80)[1][0] > 3, "pooling lets far origins widen the first steps"
     assert low[0] == pytest.approx(-0.8, abs=0.05)
+
+
+def test_a_calibration_as_of_an_origin_uses_only_what_was_known_then() -> None:
+    """As of offset 2: rows of that origin (and newer) are left out, older rows are cut to the
+    steps whose actuals preceded it, and offsets count from then."""
+    errors = np.arange(24, dtype=float).reshape(6, 4)
+    errors[:2, 2:] = np.nan  # origin 2: a near-end window, two steps known
+    offsets = np.array([2, 2, 4, 4, 6, 6])
+    calibration = calibrate(errors, np.zeros_like(errors), np.ones(6), offsets, nearest=2)
+    then = calibration.as_of(2)
+    assert then.offsets is not None
+    assert then.offsets.tolist() == [2, 2, 4, 4]
+    assert then.horizon == 4
+    assert np.isnan(then.errors[:2, 2:]).all(), "origin 4 had seen two steps by then"
+    np.testing.assert_array_equal(then.errors[2:], errors[4:])
+    assert calibration.as_of(6).empty
+    with pytest.raises(ValueError, match="offsets"):
+        calibrate(errors, np.zeros_like(errors), np.ones(6)).as_of(2)
+
+
+def test_complete_paths_and_the_errors_each_step_is_calibrated_on() -> None:
+    errors = np.arange(24, dtype=float).reshape(6, 4)
+    errors[:2, 2:] = np.nan
+    offsets = np.array([2, 2, 4, 4, 6, 6])
+    nearest = calibrate(errors, np.zeros_like(errors), np.ones(6), offsets, nearest=1)
+    paths, origins = nearest.complete_paths()
+    assert origins.tolist() == [4, 4, 6, 6], "every whole path, whatever the nearest rule"
+    np.testing.assert_array_equal(paths, errors[2:])
+    assert nearest.step_errors(0).tolist() == [0.0, 4.0], "step 1: the offset-2 origin"
+    assert nearest.step_errors(3).tolist() == [11.0, 15.0], "step 4: offset 4 reaches it first"
+    pooled = calibrate(errors, np.zeros_like(errors), np.ones(6), offsets, nearest=None)
+    assert pooled.step_errors(0).size == 6

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
+from support import steady_data, tiny_catalog
 
-from data.catalog import Catalog, catalog_from_frames
-from data.vocabulary import LEVELS, Kind
+from data.catalog import Catalog
+from data.vocabulary import Kind
 from features.rates import completion_rates, outcome_rates, shrink
 from features.talent import TalentData
 from forecasting.balance import compute_balance, shortage_ranking
@@ -16,64 +19,6 @@ from forecasting.settings import BalanceSettings
 
 YEARS = range(2010, 2026)
 SETTINGS = BalanceSettings(horizon=6, n_samples=200)
-
-
-def tiny_catalog(default_catalog: Catalog, programmes: list[tuple[str, str, int, str]]) -> Catalog:
-    """The default fields with only the given programmes (code, level, duration, field)."""
-    rows = [
-        {
-            "programme_code": code,
-            "level": level,
-            "name_zh": code,
-            "name_en": code,
-            "duration_years": duration,
-            "field_code": field,
-            "weight": 1.0,
-            "verified": "yes",
-            "source": "test",
-        }
-        for code, level, duration, field in programmes
-    ]
-    rows += [
-        {
-            "programme_code": "other",
-            "level": level,
-            "name_zh": "其他",
-            "name_en": "Other",
-            "duration_years": 3,
-            "field_code": "other",
-            "weight": 1.0,
-            "verified": "n/a",
-            "source": "test",
-        }
-        for level in LEVELS
-    ]
-    return catalog_from_frames(default_catalog.fields, pd.DataFrame(rows))
-
-
-def steady_data(catalog: Catalog, postings: float) -> TalentData:
-    """One bachelor AI programme: 100,000 entrants a year, 90% complete, 80/90 placed, half of
-    them in the field, a quarter of them in the city: supply = 100000·0.9·(8/9)·0.5·0.25."""
-    enrollment = pd.DataFrame(
-        {"year": list(YEARS), "programme_code": "080717T", "level": "bachelor", "enrolled": 100_000}
-    )
-    graduates = enrollment.rename(columns={"enrolled": "graduates"}).assign(graduates=90_000)
-    outcomes = graduates.assign(placed=80_000, employed_in_field=40_000, employed_locally=20_000)
-    hiring = pd.DataFrame(
-        {
-            "period": [str(y) for y in range(2016, 2026)],
-            "field_code": "ai",
-            "level": "bachelor",
-            "postings": postings,
-        }
-    )
-    frames = {
-        Kind.ENROLLMENT: enrollment,
-        Kind.GRADUATES: graduates,
-        Kind.OUTCOMES: outcomes,
-        Kind.HIRING: hiring,
-    }
-    return TalentData.from_observations(catalog, frames)
 
 
 @pytest.fixture
@@ -98,8 +43,12 @@ def test_cohorts_already_enrolled_give_the_exact_supply(steady: TalentData) -> N
     assert not programme.loc[2030, "from_enrolled_cohorts"]
 
 
+#: The admin states that AI postings are openings (one posting per opening).
+POSTINGS_ARE_OPENINGS = replace(SETTINGS, posting_scales=(("ai", 1.0, "test: known"),))
+
+
 def test_demand_certainly_above_supply_is_a_certain_shortage(steady: TalentData) -> None:
-    result = compute_balance(steady, SETTINGS)
+    result = compute_balance(steady, POSTINGS_ARE_OPENINGS)
     future = result.balance[
         (result.balance["field_code"] == "ai")
         & (result.balance["level"] == "bachelor")
@@ -114,7 +63,7 @@ def test_demand_certainly_above_supply_is_a_certain_shortage(steady: TalentData)
 
 def test_demand_certainly_below_supply_is_no_shortage(default_catalog: Catalog) -> None:
     catalog = tiny_catalog(default_catalog, [("080717T", "bachelor", 4, "ai")])
-    result = compute_balance(steady_data(catalog, 2_000), SETTINGS)
+    result = compute_balance(steady_data(catalog, 2_000), POSTINGS_ARE_OPENINGS)
     future = result.balance[
         (result.balance["field_code"] == "ai") & (result.balance["year"] > 2025)
     ]
@@ -271,6 +220,8 @@ def test_survey_bias_is_learned_and_shrunk(default_catalog: Catalog) -> None:
         catalog, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), surveys
     )
     table = survey_bias(data, realised, strength=3.0).set_index("field_code")
-    assert table.loc["ic", "factor"] == pytest.approx(1.5, rel=0.01)
+    # Ten surveys learn the bias, shrunk a little toward the association's overall bias,
+    # which (eleven surveys) is itself shrunk a little toward no bias.
+    assert 1.45 < table.loc["ic", "factor"] < 1.5
     assert table.loc["ic", "n_surveys"] == 10
-    assert table.loc["ai", "factor"] == pytest.approx(1.5, rel=0.01), "shrunk toward 1.5 too"
+    assert 1.3 < table.loc["ai", "factor"] < table.loc["ic", "factor"], "one survey: shrunk"

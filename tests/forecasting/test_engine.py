@@ -107,6 +107,7 @@ def test_report_explains_the_choice() -> None:
     assert report.selection.score <= float(best["score"]) * 1.003
     assert report.selection.members in set(report.combinations["members"])
     assert set(report.coverage) == {80, 95}
+    assert report.coverage_rows == 20, "scored on every series at the newest origin"
     assert report.seconds["total"] > 0
     assert engine.predict(levels=(50,)).levels == (50,)
 

@@ -21,13 +21,21 @@ CONFIG = TrainingConfig(
 
 
 @pytest.mark.slow
-def test_training_the_demo_stores_a_complete_served_run(store: Store) -> None:
+def test_training_the_demo_stores_a_complete_run_served_if_it_passes_the_gates(
+    store: Store,
+) -> None:
     load_demo(store)
     result = train(store, CONFIG)
     run = result.run
     assert run.status == "succeeded"
-    assert run.served
-    assert store.served_run() == run
+    # Served exactly when every gate passed. Of the gates, only the balance backtest may hold
+    # the demo back: whether the balance beats persistence on these data is the model's
+    # result, not the pipeline's (the gate itself is tested on score tables).
+    checks = {check["name"]: check for check in run.metrics["gates"]["checks"]}
+    assert {name for name, check in checks.items() if not check["passed"]} <= {"balance_backtest"}
+    assert run.served is run.metrics["gates"]["passed"]
+    served = run if run.served else None
+    assert store.served_run() == served
     assert run.watermark == store.watermark()
     assert run.config["balance"]["horizon"] == 5
     assert run.config["policy"]["rules"][0]["code"] == "moe_2011_reduce"
@@ -54,13 +62,35 @@ def test_training_the_demo_stores_a_complete_served_run(store: Store) -> None:
     # Backtests per series kind, the quality gates and the balance replayed from 2021.
     backtest = pd.DataFrame(run.metrics["backtest"])
     chosen = backtest[backtest["model"] == "selected"].set_index("kind")
-    assert {"enrollment", "rate", "tightness"} <= set(chosen.index)
+    assert {"enrollment", "rate"} <= set(chosen.index)
+    assert {"hiring", "tightness"} & set(chosen.index), "demand: postings or tightness"
     assert (chosen["relative"] < 1.2).all(), "the chosen forecasts are about as good as naive"
-    assert run.metrics["gates"]["passed"] is True
     summary = run.metrics["balance_backtest_summary"]
-    assert set(summary) == {"balance, tightness demand (default)", "persistence"}
-    assert [row["cut"] for row in run.metrics["balance_backtest"]] == [2021, 2021]
-    assert "balance_backtest" in run.timings
+    # Demand model "auto": both candidates replayed, the better one chosen and computed with.
+    chosen_model = run.metrics["demand_model"]
+    other = "tightness" if chosen_model == "direct" else "direct"
+    balance_method = f"balance, {chosen_model} demand"
+    assert set(summary) == {
+        balance_method,
+        f"candidate, {other} demand",
+        "persistence",
+        "persistence with trend",
+    }
+    assert run.config["balance"]["demand_model"] == "auto"
+    assert (chosen_model == "tightness") == ("tightness" in run.metrics["demand_approach"])
+    assert summary[balance_method]["coverage 80 city"] is not None
+    assert summary[balance_method]["coverage 80 level"] is not None
+    rows = run.metrics["balance_backtest"]
+    assert [row["cut"] for row in rows] == [2021] * 4
+    # The demo is loaded in one upload per kind spanning every year: no vintage of 2021 held.
+    assert {row["vintage"] for row in rows} == {"revised data: no vintage held"}
+    assert run.metrics["balance_backtest_vintages"] == [
+        {"cut": 2021, "vintage": "revised data: no vintage held", "upload": None}
+    ]
+    assert checks["balance_backtest"]["detail"].startswith("balance backtest: ")
+    assert "rank correlation/macro-F1" in checks["balance_backtest"]["detail"]
+    assert checks["changes"]["detail"] == "no served run to compare with (first run)"
+    assert {"balance_backtest", "changes"} <= set(run.timings)
 
     # Warnings: the demo's planted cases, as observed up to 2025.
     warnings = store.run_output(run.id, "warnings")
@@ -112,7 +142,7 @@ def test_training_the_demo_stores_a_complete_served_run(store: Store) -> None:
     failed = store.latest_run(status="failed")
     assert failed is not None
     assert "QuotaError" in (failed.error or "")
-    assert store.served_run() == run
+    assert store.served_run() == served
     assert store.run_output(failed.id, "recommendations").empty
     with pytest.raises(UnknownArtifact, match="has no artifacts"):
         store.run_artifact(failed.id, ARTIFACT_NAME)

@@ -159,6 +159,20 @@ def test_forecasts_by_kind_and_programme(client: TestClient, trained_demo: Demo)
     assert "unknown kind 'weather'" in unknown.json()["detail"]
 
 
+def test_demand_scales_say_how_postings_became_persons(
+    client: TestClient, trained_demo: Demo
+) -> None:
+    planner = trained_demo.keys["planner"]
+    every = get(client, "/demand-scales", planner)
+    fields = {row["field_code"] for row in every["items"]}
+    assert {"ic", "ai"} <= fields
+    (ic,) = get(client, "/demand-scales", planner, field="ic")["items"]
+    assert 0 < ic["scale_p10"] <= ic["scale_p50"] <= ic["scale_p90"]
+    assert ic["source"] == "hires", "the demo reports hires for every field"
+    unknown = client.get(f"{API}/demand-scales", params={"field": "nope"}, headers=bearer(planner))
+    assert unknown.status_code == 422
+
+
 def test_drivers_add_up_to_the_gap(client: TestClient, trained_demo: Demo) -> None:
     rows = get(client, "/drivers", trained_demo.keys["planner"], field="ic", level="bachelor")
     assert rows["total"] > 0

@@ -55,6 +55,7 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ),
     ("GET", "/balance"): Request({"params": {"field": OWN}}, {"params": {"field": OTHER}}),
     ("GET", "/drivers"): Request({"params": {"field": OWN}}, {"params": {"field": OTHER}}),
+    ("GET", "/demand-scales"): Request({"params": {"field": OWN}}, {"params": {"field": OTHER}}),
     ("GET", "/shortages"): Request({"params": {"level": "bachelor"}}),
     ("GET", "/warnings"): Request({}),
     ("GET", "/recommendations"): Request({"params": {"field": OWN}}),

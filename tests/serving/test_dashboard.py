@@ -105,7 +105,7 @@ def outputs(trained_demo: Demo) -> Iterator[dict[str, Any]]:
             "catalog": store.catalog(as_of=run.watermark),
             **{
                 name: store.run_output(run.id, name)
-                for name in ("balance", "recommendations", "warnings", "drivers")
+                for name in ("balance", "recommendations", "warnings", "drivers", "demand_scales")
             },
         }
     finally:
@@ -343,6 +343,11 @@ def test_the_field_page_draws_fan_charts_of_ic(
     assert len(rows_of(html, "feeding")) == len(linked)
     for code in linked["programme_code"]:
         assert f"<code>{code}</code>" in html
+    # Demand in persons: the postings-per-opening scale the run used, with its source.
+    scale = outputs["demand_scales"].set_index("field_code").loc["ic"]
+    assert f"{scale['scale_p50']:.2f}" in html
+    assert f"{scale['scale_p10']:.2f}–{scale['scale_p90']:.2f}" in html
+    assert str(scale["source"]) in html
 
 
 def test_the_field_page_per_level(planner: TestClient, outputs: dict[str, Any]) -> None:

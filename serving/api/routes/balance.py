@@ -1,4 +1,5 @@
-"""``/balance``, ``/shortages`` and ``/drivers``: the talent balance of a run."""
+"""``/balance``, ``/shortages``, ``/drivers`` and ``/demand-scales``: the talent balance of a
+run."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ router = APIRouter(tags=["balance"])
 Reader = Annotated[Principal, Depends(Allow(READERS))]
 BalanceRow = output_row_model("balance")
 DriverRow = output_row_model("drivers")
+ScaleRow = output_row_model("demand_scales")
 LevelOrAll = Literal[(*LEVELS, ALL_LEVELS)]  # type: ignore[valid-type]
 FieldQuery = Annotated[
     str | None, Query(description="Field code, or 'all' for the total over fields.")
@@ -128,6 +130,38 @@ def drivers(
         run,
         principal,
         lambda: where(frame, field_code=field, level=level, year=year),
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get(
+    "/demand-scales",
+    response_model=Page[ScaleRow],  # type: ignore[valid-type]
+    summary="Postings per opening of each field",
+)
+def demand_scales(
+    request: Request,
+    principal: Reader,
+    run: RunDep,
+    store: StoreDep,
+    cache: CacheDep,
+    catalog: CatalogDep,
+    field: FieldQuery = None,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> Response:
+    """How many postings a field publishes per real opening (median and 80% interval), and
+    where that came from (hires, outcome rates, the admin, or the prior across fields): the
+    scale by which the run turned postings into demand in persons."""
+    _check_field(principal, set(catalog.fields["field_code"]), field)
+    frame = cache.output(store, run.id, "demand_scales")
+    return paged(
+        request,
+        cache,
+        run,
+        principal,
+        lambda: where(frame, field_code=field),
         limit=limit,
         offset=offset,
     )

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from data.store.runs import RunRecord
 from data.store.tables import RunStatus
 from forecasting.pipeline import create_run
-from forecasting.promotion import PromotionError, promote, rollback
+from forecasting.promotion import PromotionError, not_served_reason, promote, rollback
 from models.registry import REGISTRY
 from serving.api.cache import ServingCache
 from serving.api.deps import Allow, CacheDep, RunDep, SettingsDep, StoreDep
@@ -29,7 +29,8 @@ Admin = Annotated[Principal, Depends(Allow(ADMINS))]
 
 class RunOut(BaseModel):
     """A training run: its data watermark, status, metrics, stage timings and whether it is
-    the one the API serves."""
+    the one the API serves. ``metrics.gates`` holds every gate check, ``metrics.changes`` the
+    comparison with the run served when it was trained (moved cells and what moved them)."""
 
     id: int
     status: RunStatus
@@ -43,10 +44,22 @@ class RunOut(BaseModel):
     metrics: dict[str, Any]
     timings: dict[str, float]
     config: dict[str, Any]
+    not_served_reason: str | None = Field(
+        default=None,
+        description="Why a succeeded run was kept as challenger instead of being served: its "
+        "failed gate checks (null for a run that passed them, or is served).",
+        examples=[
+            "large moves since run 7 (served) come from few new rows: P(shortage) of ic "
+            "bachelor 2027-2030 moved 1.00→0.01; explained by upload #41 (demand_survey, "
+            "25 rows, tj_ic_association) (kept for an admin's decision)"
+        ],
+    )
 
     @classmethod
     def of(cls, record: RunRecord) -> RunOut:
-        return cls.model_validate(record, from_attributes=True)
+        run = cls.model_validate(record, from_attributes=True)
+        run.not_served_reason = not_served_reason(record)
+        return run
 
 
 class RunRequest(BaseModel):

@@ -1,0 +1,53 @@
+"""Surveys move demand within bounds: a few low uploads cannot overturn the postings forecast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecasting.demand import MAX_SURVEY_SHARE, _combine_with_surveys
+
+YEARS = np.arange(2026, 2031)
+
+
+def combine(headcount: float, residual_sd: float, n_surveys: int = 1) -> np.ndarray:
+    """IC bachelor openings forecast at ~5,000 (±10%), and ``n_surveys`` associations each
+    stating ``headcount`` for every year with the given track record (no bias)."""
+    rng = np.random.default_rng(0)
+    openings = np.exp(rng.normal(np.log(5000), 0.1, (2000, 1, 1, len(YEARS))))
+    sources = [f"assoc{i}" for i in range(n_surveys)]
+    surveys = pd.DataFrame(
+        [(s, 2025, int(y), "ic", "bachelor", headcount) for s in sources for y in YEARS],
+        columns=["source", "survey_year", "target_year", "field_code", "level", "headcount"],
+    )
+    bias = pd.DataFrame(
+        {
+            "source": sources,
+            "field_code": "ic",
+            "n_surveys": 3,
+            "log_bias": 0.0,
+            "factor": 1.0,
+            "residual_sd": residual_sd,
+        }
+    )
+    combined = _combine_with_surveys(
+        openings, surveys, bias, years=YEARS, fields=("ic",), levels=("bachelor",), seed=1
+    )
+    return combined[:, 0, 0, :]
+
+
+def test_a_survey_in_line_with_the_forecast_narrows_it() -> None:
+    alone = combine(5000, residual_sd=10.0)  # a useless survey changes nothing
+    helped = combine(5200, residual_sd=0.15)
+    assert np.median(helped) == np.clip(np.median(helped), 4900, 5200)
+    assert np.std(np.log(helped)) < np.std(np.log(alone))
+
+
+def test_two_low_surveys_cannot_overturn_the_forecast() -> None:
+    # Two associations with a perfect-looking record state a third of the forecast.
+    combined = combine(1776, residual_sd=0.15, n_surveys=2)
+    median = float(np.median(combined))
+    assert median > 3500, f"surveys outweighed the postings forecast: median {median:.0f}"
+    # Together they never get more than MAX_SURVEY_SHARE of the weight (in log space).
+    floor = np.exp(MAX_SURVEY_SHARE * np.log(1776) + (1 - MAX_SURVEY_SHARE) * np.log(5000))
+    assert median >= 0.95 * floor
