@@ -1,4 +1,4 @@
-"""Column contracts of the upload kinds (DESIGN.md, "Upload files").
+"""Column contracts of the upload kinds (the README's table of upload files).
 
 One :class:`KindSchema` per kind says which columns a file must and may have, what each column
 holds, which columns identify an observation (the *key*: a later upload with the same key

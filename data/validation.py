@@ -368,7 +368,7 @@ def _parse_field(cells: _Cells, context: ValidationContext, problems: _Problems)
 def parse_period(text: str) -> tuple[str, str] | None:
     """Canonical period text and its frequency (Y, Q or M), or ``None`` if malformed.
 
-    Canonical forms are ``YYYY``, ``YYYY-Qn`` and ``YYYY-MM`` (DESIGN.md); common spellings
+    Canonical forms are ``YYYY``, ``YYYY-Qn`` and ``YYYY-MM`` (see the README); common spellings
     such as ``2023Q2``, ``2023/05``, ``2023年5月`` and Excel month dates are accepted.
     """
     for pattern, freq in _PERIOD_PATTERNS:

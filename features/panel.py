@@ -1,9 +1,9 @@
 """The panel: many regular time series in one validated container.
 
-Every forecasting job starts from a long frame ``series_id, period, value`` (DESIGN.md,
-"Generic series file"). :meth:`Panel.from_frame` validates it once, at the boundary, with
-errors that name the problem, the affected series and a fix; everything after it (models,
-backtests, the engine) trusts the panel and works on plain NumPy arrays.
+Every forecasting job starts from a long frame ``series_id, period, value`` (the README,
+"An analyst forecasts a file of series"). :meth:`Panel.from_frame` validates it once, at the
+boundary, with errors that name the problem, the affected series and a fix; everything after
+it (models, backtests, the engine) trusts the panel and works on plain NumPy arrays.
 
 Storage follows the "grouped array" layout: all values concatenated in one float array, with
 ``indptr`` marking where each series starts, so cutting, chunking and shipping series to worker

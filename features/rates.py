@@ -1,6 +1,6 @@
 """Rates behind supply: completion, placement, entering the field, staying in the city.
 
-Every rate is estimated from counts, never stored as the truth (DESIGN.md). A small or new
+Every rate is estimated from counts, never stored as the truth. A small or new
 programme's raw rate is mostly noise (28 of 30 placed says little), so each programme's rate is
 shrunk toward the rate of its group — programmes of the same main field and level — by
 empirical Bayes: the group's spread of true rates, estimated from all its programmes, decides

@@ -1,4 +1,4 @@
-"""The generic series file (DESIGN.md): ``series_id,period,value`` in, forecasts out.
+"""The generic series file: ``series_id,period,value`` in, forecasts out (see the README).
 
 Any forecasting job outside the talent data (an analyst's own file) goes through here. Reading
 reuses the upload readers, so CSV in UTF-8 or GBK, XLSX and JSON all work, and errors name the
@@ -51,7 +51,7 @@ def read_series_file(
 
 
 def forecast_file(frame: pd.DataFrame, levels: Sequence[int]) -> bytes:
-    """Forecast rows as CSV bytes (UTF-8), columns in the order of DESIGN.md."""
+    """Forecast rows as CSV bytes (UTF-8), columns in the order the README documents."""
     columns = ["series_id", "period", "forecast"]
     for level in sorted(levels):
         columns += [f"lo_{level}", f"hi_{level}"]

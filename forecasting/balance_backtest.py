@@ -116,8 +116,8 @@ def replay_balance(
     """
     if cuts == 0:
         return {}
+    last = today.last_year  # first: without enrollment there is nothing to replay
     realised = realised_balance(today, settings.admin_scales)
-    last = today.last_year
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     vintages: list[dict[str, Any]] = []

@@ -1,7 +1,7 @@
 """Supply: how many graduates of each field and level enter the city's workforce each year.
 
 Supply of field f, level l, year y = Σ over programmes p of level l of
-weight(p, f) × graduates(p, y) × placement × in-field × local retention (DESIGN.md, Methods).
+weight(p, f) × graduates(p, y) × placement × in-field × local retention.
 
 - **Graduates** follow the cohort pipeline: graduates(p, y) = entrants(p, y − duration) ×
   completion(p). For the next ``duration`` years the entrants are cohorts already enrolled

@@ -70,7 +70,7 @@ class Forecast:
         return tuple(sorted(self.lower))
 
     def to_frame(self) -> pd.DataFrame:
-        """Long format of DESIGN.md: ``series_id, period, forecast, lo_80, hi_80, ...``."""
+        """The long forecast format (README): ``series_id, period, forecast, lo_80, hi_80, ...``."""
         h = self.mean.shape[1]
         data: dict[str, Any] = {
             "series_id": np.repeat(np.array(self.ids, dtype=object), h),

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: DESIGN.md "Layout": which top-level packages each package may import.
+#: The layering of the packages (README, "Architecture"): which top-level packages each may import.
 ALLOWED = {
     "data": set(),
     "features": {"data"},
@@ -40,7 +40,7 @@ def test_imports_point_down_the_layer_table(package: str) -> None:
         wrong = _imported_packages(path) - ALLOWED[package] - {package}
         if wrong:
             offenders[str(path.relative_to(ROOT))] = sorted(wrong)
-    assert not offenders, f"imports against the layering of DESIGN.md: {offenders}"
+    assert not offenders, f"imports against the layering of the packages: {offenders}"
 
 
 def test_importing_every_module_does_no_work(tmp_path: Path) -> None:

@@ -26,9 +26,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(300), nullable=False),
         sa.Column("hires_years", sa.Integer, nullable=True),
         sa.Column("note", sa.String(300), nullable=True),
-        sa.UniqueConstraint(
-            "run_id", "field_code", name="uq_run_demand_scales_run_id_field_code"
-        ),
+        sa.UniqueConstraint("run_id", "field_code", name="uq_run_demand_scales_run_id_field_code"),
     )
 
 
