@@ -360,7 +360,8 @@ def _combine_with_surveys(
         if row.field_code not in field_index:
             continue
         f, j = field_index[row.field_code], year_index[int(row.target_year)]
-        corrected = float(row.headcount) / float(row.factor)
+        # A stated need of zero is floored at one person, like the postings samples: log space.
+        corrected = max(float(row.headcount) / float(row.factor), 1.0)
         if row.level == ALL_LEVELS:
             medians = np.median(hiring[:, f, :, j], axis=0)
             shares = medians / medians.sum() if medians.sum() > 0 else None

@@ -51,3 +51,9 @@ def test_two_low_surveys_cannot_overturn_the_forecast() -> None:
     # Together they never get more than MAX_SURVEY_SHARE of the weight (in log space).
     floor = np.exp(MAX_SURVEY_SHARE * np.log(1776) + (1 - MAX_SURVEY_SHARE) * np.log(5000))
     assert median >= 0.95 * floor
+
+
+def test_a_survey_stating_no_need_is_finite() -> None:
+    combined = combine(0, residual_sd=0.15)
+    assert np.isfinite(combined).all()
+    assert float(np.median(combined)) < 5000, "a stated need of zero pulls demand down"
