@@ -110,7 +110,7 @@ def compute_balance(data: TalentData, settings: BalanceSettings) -> BalanceResul
         supply = respond_to_tightness(
             supply,
             demand.combined,
-            log_scales[:, [fields.index(f) for f in supply.fields]],
+            demand.log_scales,
             recent_tightness(market, supply.fields, supply.levels),
             beta,
         )
@@ -326,11 +326,10 @@ def realised_balance(
     supply = observed_supply(data)
     fields = tuple(data.catalog.fields["field_code"])
     scales = estimate_scales(market_history(data), fields, admin_scales)
-    median = dict(zip(fields, np.exp(scales.quantiles(0.5)), strict=True))
     hiring = data.annual_hiring()
-    demand = hiring.assign(
-        demand=hiring["postings"] / hiring["field_code"].map(median).fillna(1.0)
-    ).loc[:, ["field_code", "level", "year", "demand"]]
+    demand = hiring.assign(demand=scales.openings(hiring)).loc[
+        :, ["field_code", "level", "year", "demand"]
+    ]
     frame = supply.merge(demand, on=["field_code", "level", "year"], how="inner")
     frame["gap"] = frame["demand"] - frame["supply"]
     frame["ratio"] = np.minimum(frame["demand"] / frame["supply"].clip(lower=1e-9), MAX_RATIO)

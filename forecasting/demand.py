@@ -18,9 +18,10 @@
 4. **Combination.** For each field, level and year with corrected surveys, the postings-based
    sample and the surveys are averaged in log space with precision weights, sample by sample.
    A survey is never credited with more precision than its own past accuracy supports, the
-   surveys of a cell together never outweigh the postings-based forecast, and a survey far
-   outside the forecast's range counts less the further out it lies: a few small uploads can
-   move a field's demand, not overturn it.
+   surveys of a cell together carry at most MAX_SURVEY_SHARE of the weight, and a survey far
+   outside the forecast's range counts less the further out it lies; years beyond the
+   surveys' reach keep the last surveyed year's adjustment. A run whose large moves come
+   from a few new rows waits for an admin (:mod:`forecasting.changes`).
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ CARRY_SURVEY_ADJUSTMENT = True
 @dataclass(frozen=True)
 class DemandResult:
     """Demand samples in openings, shape (samples, fields, levels, years), from postings
-    alone (``hiring``) and combined with surveys (``combined``); ``postings`` the forecast
-    postings themselves and ``log_scales`` (samples, fields) the scale drawn per sample.
+    alone (``hiring``) and combined with surveys (``combined``); ``log_scales`` (samples,
+    fields of the supply's order) the log postings-per-opening drawn per sample.
 
     ``observed`` marks (field, level) cells with hiring data: cells without any have no
     demand estimate and are left out of the balance.
@@ -78,7 +79,6 @@ class DemandResult:
     forecasts: pd.DataFrame
     history: pd.DataFrame
     approach: str
-    postings: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     log_scales: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     scales: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     #: The engines' backtest reports (:func:`forecasting.engine.backtest_report`) by kind.
@@ -96,7 +96,7 @@ def forecast_demand(
 ) -> DemandResult:
     """Joint demand samples (openings) for the years after ``data.last_year``.
 
-    ``settings.demand_model`` picks how postings are forecast: ``direct`` forecasts
+    ``settings.resolved_demand_model`` picks how postings are forecast: ``direct`` forecasts
     the annual postings themselves; ``tightness`` forecasts the ratio of postings to supply
     and multiplies it by the business-as-usual supply sample; ``combined`` averages the two
     in log space, sample by sample. ``log_scales`` (samples, fields) are draws of each
@@ -106,13 +106,9 @@ def forecast_demand(
     """
     fields, levels = supply.fields, supply.levels
     years = np.arange(data.last_year + 1, data.last_year + settings.horizon + 1)
-    median_scale = dict(zip(scales.fields, np.exp(scales.quantiles(0.5)), strict=True))
-    postings_history = data.annual_hiring().rename(columns={"postings": "demand"})
-    history = postings_history.assign(
-        postings=postings_history["demand"],
-        demand=postings_history["demand"]
-        / postings_history["field_code"].map(median_scale).fillna(1.0),
-    )
+    hiring_history = data.annual_hiring()
+    postings_history = hiring_history.rename(columns={"postings": "demand"})
+    history = hiring_history.assign(demand=scales.openings(hiring_history))
     shape = (settings.n_samples, len(fields), len(levels), len(years))
     reports: list[pd.DataFrame] = []
     hiring = np.zeros(shape)
@@ -152,9 +148,8 @@ def forecast_demand(
             hiring = np.where(both[None, :, :, None], mixed, hiring)
         forecasts = pd.concat([forecasts, tight_forecasts], ignore_index=True)
         approach += f" + {settings.resolved_demand_model}"
-    postings = hiring
-    scale_of = np.exp(log_scales[:, [scales.fields.index(f) for f in fields]])
-    openings = postings / scale_of[:, :, None, None]
+    log_scales = log_scales[:, [scales.fields.index(f) for f in fields]]
+    openings = hiring / np.exp(log_scales)[:, :, None, None]
     bias = survey_bias(data, history, settings.survey_prior_strength)
     combined = _combine_with_surveys(
         openings, data.surveys, bias, years=years, fields=fields, levels=levels, seed=settings.seed
@@ -168,7 +163,6 @@ def forecast_demand(
         forecasts,
         history,
         approach + ", in openings",
-        postings=postings,
         log_scales=log_scales,
         scales=scales.table(),
         backtests=concat_reports(reports),

@@ -21,9 +21,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from features.rates import outcome_rates
-from features.talent import TalentData, programme_keys
-from forecasting.supply import crosswalk_matrix, outcome_flows
+from features.talent import TalentData
+from forecasting.supply import observed_flows
 
 MARKET_COLUMNS: Final = (
     "field_code",
@@ -42,7 +41,7 @@ MARKET_COLUMNS: Final = (
 
 def market_history(data: TalentData) -> pd.DataFrame:
     """Observed market per field, level and year where both hiring and outcomes exist."""
-    flows = _outcome_flows(data)
+    flows = observed_flows(data)
     hiring = data.annual_hiring()
     if flows.empty or hiring.empty:
         return pd.DataFrame(columns=list(MARKET_COLUMNS))
@@ -54,14 +53,3 @@ def market_history(data: TalentData) -> pd.DataFrame:
         tightness_index=np.log(frame["postings"] / frame["potential"]),
     )
     return frame.loc[:, list(MARKET_COLUMNS)].reset_index(drop=True)
-
-
-def _outcome_flows(data: TalentData) -> pd.DataFrame:
-    """Graduates, placed, potential and supply per field, level and year via the crosswalk."""
-    if data.outcomes.empty:
-        return pd.DataFrame()
-    keys = tuple(programme_keys(data.catalog.programmes))
-    fields = tuple(data.catalog.fields["field_code"])
-    current = outcome_rates(data).set_index("key").reindex(list(keys))
-    weights = crosswalk_matrix(data.catalog.crosswalk, keys, fields)
-    return outcome_flows(data, current, weights, keys, fields)

@@ -1,10 +1,11 @@
 """The training pipeline: one data watermark and one configuration in, one complete run out.
 
-``train`` reads the store as of a watermark, computes the balance (series forecasts, supply,
-demand, gap distribution, drivers), applies the employment rules to observed outcomes
-(warnings), recommends next year's quotas over the balance's joint samples, replays the balance
-from earlier cut years on the store as it was then (:mod:`forecasting.balance_backtest`),
-compares the run with the served one (:mod:`forecasting.changes`), and stores all of it as the
+``train`` reads the store as of a watermark, replays the balance from earlier cut years on the
+store as it was then (:mod:`forecasting.balance_backtest`; with demand model ``auto`` this
+also chooses how demand is forecast), computes the balance (series forecasts, supply, demand,
+gap distribution, drivers), applies the employment rules to observed outcomes (warnings),
+recommends next year's quotas over the balance's joint samples, compares the run with the
+served one (:mod:`forecasting.changes`), and stores all of it as the
 outputs of one run — with the samples as an artifact for what-if scenarios — in one
 transaction. A run that fails is marked failed with its error and keeps no outputs; the run the
 API serves changes only when a new run succeeds and passes every gate
@@ -187,7 +188,8 @@ def train(
         )
         timings["balance_backtest"] = time.perf_counter() - started
         chosen = balance_scores.get("demand_model", config.balance.resolved_demand_model)
-        result = compute_balance(data, replace(config.balance, demand_model=chosen))
+        run_balance = replace(config.balance, demand_model=chosen)
+        result = compute_balance(data, run_balance)
         timings.update(result.seconds)
 
         started = time.perf_counter()
@@ -215,7 +217,7 @@ def train(
             champion,
             result,
             watermark=watermark,
-            balance_settings=config.balance,
+            balance_settings=run_balance,  # leave-one-upload-out recomputes as this run did
             settings=config.changes,
             gates=config.gates,
             city_region=city_region,

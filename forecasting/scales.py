@@ -124,6 +124,12 @@ class ScaleEstimate:
         shared = rng.normal(0, self.shared_sd, (n_samples, 1))
         return draws + shared * self.relative_weight[None, :]
 
+    def openings(self, hiring: pd.DataFrame) -> pd.Series:
+        """Postings of a frame with field_code and postings columns, in openings (÷ each
+        field's median scale; a field the estimate does not know keeps its postings)."""
+        median = dict(zip(self.fields, np.exp(self.quantiles(0.5)), strict=True))
+        return hiring["postings"] / hiring["field_code"].map(median).fillna(1.0)
+
     def table(self) -> pd.DataFrame:
         """The scales as a run output: field, interval of postings per opening, source."""
         low, mid, high = (np.exp(self.quantiles(q)) for q in (0.1, 0.5, 0.9))
@@ -280,13 +286,15 @@ def _fit_relation(market: pd.DataFrame, column: str) -> Relation:
     frame = frame[frame.groupby(["field_code", "level"])["year"].transform("size") >= 3]
     if frame.empty:
         return Relation(column, 0.0, np.inf, 0, 0)
-    for name in ("x", "yc"):
-        source = "tightness_index" if name == "x" else "y"
-        weighted = (frame[source] * frame["w"]).groupby([frame["field_code"], frame["level"]])
-        mean = weighted.transform("sum") / frame.groupby(["field_code", "level"])["w"].transform(
-            "sum"
-        )
-        frame[name] = frame[source] - mean
+    by_cell = [frame["field_code"], frame["level"]]
+    cell_weight = frame.groupby(by_cell)["w"].transform("sum")
+
+    def centred(values: pd.Series) -> pd.Series:
+        """Deviation from the cell's weighted mean: the scale, constant per field, cancels."""
+        return values - (values * frame["w"]).groupby(by_cell).transform("sum") / cell_weight
+
+    frame["x"] = centred(frame["tightness_index"])
+    frame["yc"] = centred(frame["y"])
     sxx = float((frame["w"] * frame["x"] ** 2).sum())
     if sxx <= 0:
         return Relation(column, 0.0, np.inf, 0, 0)

@@ -170,12 +170,22 @@ def forecast_supply(
 
 def observed_supply(data: TalentData) -> pd.DataFrame:
     """Realised supply per field, level and year, from the outcome counts alone."""
-    programmes = data.catalog.programmes
-    keys = tuple(programme_keys(programmes))
+    flows = observed_flows(data)
+    if flows.empty:
+        return pd.DataFrame(columns=["field_code", "level", "year", "supply"])
+    return flows.loc[:, ["field_code", "level", "year", "supply"]]
+
+
+def observed_flows(data: TalentData) -> pd.DataFrame:
+    """:func:`outcome_flows` of the data's own catalog, with its programmes' current rates
+    standing in for uncollected counts (empty without outcomes)."""
+    if data.outcomes.empty:
+        return pd.DataFrame()
+    keys = tuple(programme_keys(data.catalog.programmes))
     fields = tuple(data.catalog.fields["field_code"])
     current = outcome_rates(data).set_index("key").reindex(list(keys))
     weights = crosswalk_matrix(data.catalog.crosswalk, keys, fields)
-    return realised_supply(data, current, weights, keys, fields)
+    return outcome_flows(data, current, weights, keys, fields)
 
 
 def realised_supply(
