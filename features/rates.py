@@ -25,6 +25,9 @@ MIN_GROUP_SIZE: Final = 3
 #: never let the prior vanish for programmes of a few dozen graduates.
 STRENGTH_BOUNDS: Final = (5.0, 5000.0)
 RATE_NAMES: Final = ("placement", "infield", "local")
+#: Pseudo-graduates added to each year's rate of a group, at the group's rate so far
+#: (:func:`group_rate_history`).
+YEAR_PSEUDO_TRIALS: Final = 5.0
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,16 @@ def outcome_rates(data: TalentData, recent_years: int = 3) -> pd.DataFrame:
 def group_rate_history(data: TalentData) -> pd.DataFrame:
     """Yearly rates per (rate, main field, level) group, as logits, for trend forecasting.
 
-    Long frame: series_id ``rate|field|level``, period (year), value (logit of the pooled
-    rate), trials (its denominator).
+    Long frame: series_id ``rate|field|level``, period (year), value (logit of the group's
+    rate that year), trials (its denominator).
+
+    A group of a few graduates a year has raw rates of 0/3 or 3/3, whose logits (±9) would
+    dominate any trend fitted to them. Each year's rate therefore gets
+    :data:`YEAR_PSEUDO_TRIALS` pseudo-graduates at the group's rate over that year and all
+    before it (never a later one: backtests of the trend must not see the future). A year of
+    three graduates then sits mostly at the group's rate; a year of a hundred keeps its own.
+    The strength is deliberately small and fixed rather than estimated: the year-to-year
+    spread of a group's rate is mostly the market moving it, which the trend must follow.
     """
     outcomes = data.outcomes
     fields = primary_fields(data.catalog)
@@ -163,14 +174,18 @@ def group_rate_history(data: TalentData) -> pd.DataFrame:
     pooled = counts.groupby(["field_code", "level", "year"], as_index=False).sum(numeric_only=True)
     parts = []
     for name in RATE_NAMES:
-        usable = pooled[pooled[f"{name}_n"] > 0]
+        usable = pooled[pooled[f"{name}_n"] > 0].sort_values(["field_code", "level", "year"])
+        successes, trials = usable[f"{name}_s"], usable[f"{name}_n"]
+        group = [usable["field_code"], usable["level"]]
+        earlier = successes.groupby(group).cumsum() / trials.groupby(group).cumsum()
+        smoothed = (successes + YEAR_PSEUDO_TRIALS * earlier) / (trials + YEAR_PSEUDO_TRIALS)
         parts.append(
             pd.DataFrame(
                 {
                     "series_id": name + "|" + usable["field_code"] + "|" + usable["level"],
                     "period": usable["year"].astype(int).astype(str),
-                    "value": logit(usable[f"{name}_s"] / usable[f"{name}_n"]),
-                    "trials": usable[f"{name}_n"],
+                    "value": logit(smoothed),
+                    "trials": trials,
                 }
             )
         )

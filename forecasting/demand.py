@@ -35,6 +35,7 @@ import pandas as pd
 from data.vocabulary import ALL_LEVELS
 from features.panel import Panel
 from features.talent import KEY_SEPARATOR, TalentData
+from forecasting.counts import fit_counts, frame_in_counts, sample_counts
 from forecasting.engine import ForecastEngine, backtest_report
 from forecasting.joint import JointDraws
 from forecasting.scales import ScaleEstimate
@@ -295,13 +296,14 @@ def _yearly_paths(
     # balance years; one ending later (hiring data newer than enrollment) is read from its
     # first forecast year on.
     lags = [max(data.last_year - period.year, 0) for period in panel.last_periods()]
-    engine = ForecastEngine(len(years) + max(lags), n_jobs=settings.n_jobs).fit(panel)
+    engine = fit_counts(panel, len(years) + max(lags), n_jobs=settings.n_jobs)
     reports.append(backtest_report("hiring", engine))
-    paths = engine.sample(settings.n_samples, seed=settings.seed + 2, joint=joint)
+    paths = sample_counts(engine, settings.n_samples, seed=settings.seed + 2, joint=joint)
     aligned = np.stack(
         [paths[:, index, lag : lag + len(years)] for index, lag in enumerate(lags)], axis=1
     )
-    return aligned, panel.ids, forecast_frame("hiring", engine.predict(), engine.selection_.label)
+    frame = forecast_frame("hiring", engine.predict(), engine.selection_.label)
+    return aligned, panel.ids, frame_in_counts(frame)
 
 
 def _monthly_paths(
@@ -314,15 +316,16 @@ def _monthly_paths(
     panel = data.hiring_panel(monthly=True)
     end = pd.Period(f"{int(years[-1])}-12", freq="M")
     steps = max(int((end - min(panel.last_periods())).n), 1)
-    engine = ForecastEngine(steps, n_jobs=settings.n_jobs).fit(panel)
+    engine = fit_counts(panel, steps, n_jobs=settings.n_jobs)
     reports.append(backtest_report("hiring_monthly", engine))
-    paths = engine.sample(settings.n_samples, seed=settings.seed + 2, joint=joint)
+    paths = sample_counts(engine, settings.n_samples, seed=settings.seed + 2, joint=joint)
     annual = np.zeros((settings.n_samples, panel.n_series, len(years)))
     for index, periods in enumerate(panel.future_periods(steps)):
         calendar = np.array([p.year for p in periods])
         for j, year in enumerate(years):
             annual[:, index, j] = paths[:, index, calendar == year].sum(axis=1)
-    return annual, panel.ids, forecast_frame("hiring", engine.predict(), engine.selection_.label)
+    frame = forecast_frame("hiring", engine.predict(), engine.selection_.label)
+    return annual, panel.ids, frame_in_counts(frame)
 
 
 def _combine_with_surveys(

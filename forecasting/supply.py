@@ -33,6 +33,7 @@ from data.vocabulary import LEVELS
 from features.panel import Panel
 from features.rates import completion_rates, group_rate_history, outcome_rates, primary_fields
 from features.talent import TalentData, expit, logit, programme_key, programme_keys, split_key
+from forecasting.counts import fit_counts, frame_in_counts, sample_counts
 from forecasting.engine import BACKTEST_COLUMNS, ForecastEngine, backtest_report
 from forecasting.joint import JointDraws
 from forecasting.settings import BalanceSettings
@@ -279,12 +280,13 @@ def _intake_samples(
     if not open_positions:
         return samples, pd.DataFrame()
     active = panel.take(open_positions)
-    engine = ForecastEngine(len(years), n_jobs=settings.n_jobs).fit(active)
+    engine = fit_counts(active, len(years), n_jobs=settings.n_jobs)
     reports.append(backtest_report("enrollment", engine))
-    paths = engine.sample(settings.n_samples, seed=settings.seed, joint=joint)
+    paths = sample_counts(engine, settings.n_samples, seed=settings.seed, joint=joint)
     for index, key in enumerate(active.ids):
         samples[key] = paths[:, index, :]
-    return samples, forecast_frame("enrollment", engine.predict(), engine.selection_.label)
+    frame = forecast_frame("enrollment", engine.predict(), engine.selection_.label)
+    return samples, frame_in_counts(frame)
 
 
 def _graduate_samples(
