@@ -3,8 +3,7 @@
 Hiring and intake move multiplicatively: a field booming at 10% a year adds more postings
 each year, and a planner raises a quota by a share, not by a fixed number of places. Forecast
 on the raw scale, a linear trend extrapolates such a series too low (10% a year over six years
-is +77%, its straight line +60%) and selection scores errors in persons, so the few largest
-series decide the model for all. On ``log(1 + count)`` a constant growth rate is a straight
+is +77%, its straight line +60%). On ``log(1 + count)`` a constant growth rate is a straight
 line, errors are relative, and the back-transformed samples are never negative. Sample paths
 are transformed one by one, so their quantiles are the quantiles of the counts; the point
 forecast shown (``forecast``) is then the median, not the mean.

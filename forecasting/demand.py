@@ -1,9 +1,10 @@
 """Demand: openings for new graduates per field, level and year, in persons.
 
-1. **Postings.** Annual postings per field and level are forecast with the engine, as joint
-   sample paths. With enough complete years the yearly totals are forecast directly; with
-   fewer, the monthly series are forecast and summed per year (the better of the two in each
-   regime, see experiments/benchmarks/hiring_aggregation.py).
+1. **Postings.** Annual postings per field and level are forecast with the engine on the log
+   scale (:mod:`forecasting.counts`), as joint sample paths. With enough complete years the
+   yearly totals are forecast directly; with fewer, the monthly series are forecast and
+   summed per year (the better of the two in each regime, see
+   experiments/benchmarks/hiring_aggregation.py).
 2. **Openings.** Postings are not openings: each field posts an opening k_f times on average.
    Every sample divides the postings path by a draw of its field's scale k_f from the
    posterior of :mod:`forecasting.scales` (hires, the market-clearing evidence in outcome
@@ -35,7 +36,7 @@ import pandas as pd
 from data.vocabulary import ALL_LEVELS
 from features.panel import Panel
 from features.talent import KEY_SEPARATOR, TalentData
-from forecasting.counts import fit_counts, frame_in_counts, sample_counts
+from forecasting.counts import VALUE_COLUMNS, fit_counts, frame_in_counts, sample_counts
 from forecasting.engine import ForecastEngine, backtest_report
 from forecasting.joint import JointDraws
 from forecasting.scales import ScaleEstimate
@@ -222,7 +223,7 @@ def _tightness_paths(
         paths[:, f, lv, :] = ratio * supply.by_field_level[:, f, lv, :]
         observed[f, lv] = True
     frame = forecast_frame("tightness", engine.predict(), engine.selection_.label)
-    for column_name in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95"):
+    for column_name in VALUE_COLUMNS:
         frame[column_name] = np.exp(frame[column_name].to_numpy())
     return paths, observed, frame
 

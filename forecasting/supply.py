@@ -5,7 +5,8 @@ weight(p, f) × graduates(p, y) × placement × in-field × local retention.
 
 - **Graduates** follow the cohort pipeline: graduates(p, y) = entrants(p, y − duration) ×
   completion(p). For the next ``duration`` years the entrants are cohorts already enrolled
-  (observed); after that they are forecast intake (the engine's sample paths), which is exactly
+  (observed); after that they are forecast intake (the engine's sample paths, on the log scale:
+  :mod:`forecasting.counts`), which is exactly
   what a quota decides.
 - **Rates** start from each programme's recent rates, shrunk toward its group
   (:mod:`features.rates`), and move with its group's forecast trend (the engine on the logit of
@@ -33,7 +34,7 @@ from data.vocabulary import LEVELS
 from features.panel import Panel
 from features.rates import completion_rates, group_rate_history, outcome_rates, primary_fields
 from features.talent import TalentData, expit, logit, programme_key, programme_keys, split_key
-from forecasting.counts import fit_counts, frame_in_counts, sample_counts
+from forecasting.counts import VALUE_COLUMNS, fit_counts, frame_in_counts, sample_counts
 from forecasting.engine import BACKTEST_COLUMNS, ForecastEngine, backtest_report
 from forecasting.joint import JointDraws
 from forecasting.settings import BalanceSettings
@@ -352,7 +353,7 @@ def _rate_samples(
             trend[series_id] = paths[:, index, :] - recent[index]
         predicted = engine.predict()
         frame = forecast_frame("rate", predicted, engine.selection_.label)
-        for column in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95"):
+        for column in VALUE_COLUMNS:
             frame[column] = expit(frame[column].to_numpy())
         frame["kind"] = frame["series_id"].str.split("|").str[0] + "_rate"
         frames.append(frame)
