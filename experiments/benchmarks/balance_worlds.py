@@ -14,6 +14,13 @@ move) is scored against the true openings and supply:
 - with a ``demand_scales`` run output (postings per opening, estimated), the median
   |log(estimated / true scale)| and the coverage of the true scale by its 80% interval.
 
+Where the product's remaining error comes from is measured by substituting one part of the
+truth into its forecast (rows ``if known: ...``, next to the same score of the unchanged
+medians; flags are then median demand ÷ median supply > 1): its median
+demand rescaled by estimated ÷ true posting scale (what a perfect scale would give), the true
+demand of late-boom fields (whose growth starts in the last three observed years, so
+postings show little of it yet), all true demand, and the true supply.
+
 Baselines, on the same cells: (a) the last observed postings ÷ realised supply carried forward;
 (b) the same with postings converted to openings by one city-wide scale, Σ postings ÷ Σ hires
 over the fields that report hires in the last three observed years — what a careful analyst
@@ -52,6 +59,14 @@ TOTAL = "all"
 MAX_RATIO = 100.0
 #: Scored years, relative to the last observed year.
 FIRST_AHEAD, LAST_AHEAD = 2, 6
+#: Information ceilings: the product's forecast with one part replaced by the truth.
+CEILINGS = {
+    "none": "product medians, nothing known",
+    "scale": "if known: posting scales",
+    "late_boom": "if known: late-boom demand",
+    "demand": "if known: demand",
+    "supply": "if known: supply",
+}
 BASELINES = {
     "a": "a: postings/supply",
     "b": "b: postings/city scale/supply",
@@ -98,6 +113,44 @@ def score_run(balance: pd.DataFrame, truth: pd.DataFrame, last_year: int) -> dic
         rows[(rows["field_code"] == TOTAL) & (rows["level"] != TOTAL)], by_level, ["level", "year"]
     )
     return scores
+
+
+def ceilings(
+    balance: pd.DataFrame, city: SimulatedCity, scales: pd.DataFrame | None
+) -> dict[str, dict[str, float]]:
+    """Spearman and macro-F1 of the product's medians with one part replaced by the truth
+    (module docstring): how much each part of the forecast costs."""
+    years = scored_years(city.last_year)
+    rows = balance[
+        balance["year"].isin(years) & (balance["field_code"] != TOTAL) & (balance["level"] != TOTAL)
+    ]
+    truth = city.truth.loc[:, [*KEY, "demand", "supply"]]
+    cells = rows.merge(truth.rename(columns={"demand": "demand_t", "supply": "supply_t"}), on=KEY)
+    demand, supply = cells["demand_p50"], cells["supply_p50"]
+    late = cells["field_code"].map(city.trajectories) == "late_boom"
+    variants = {
+        "none": (demand, supply),
+        "late_boom": (demand.where(~late, cells["demand_t"]), supply),
+        "demand": (cells["demand_t"], supply),
+        "supply": (demand, cells["supply_t"]),
+    }
+    if scales is not None and not scales.empty:
+        estimated = cells["field_code"].map(scales.set_index("field_code")["scale_p50"])
+        true_scale = cells["field_code"].map(
+            city.truth[city.truth["year"] == city.last_year]
+            .groupby("field_code")["posting_scale"]
+            .first()
+        )
+        variants["scale"] = (demand * estimated / true_scale, supply)
+    results = {}
+    for name in CEILINGS:
+        if name not in variants:
+            continue
+        numerator, denominator = variants[name]
+        ratio = np.minimum(numerator / denominator.clip(lower=1e-9), MAX_RATIO)
+        forecast = cells.loc[:, KEY].assign(ratio=ratio, short=ratio > 1)
+        results[name] = score_ratios(forecast, city.truth, years)
+    return results
 
 
 def _coverage(forecast: pd.DataFrame, truth: pd.DataFrame, key: list[str]) -> float:
@@ -193,6 +246,8 @@ def run_city(world: str, seed: int, args: argparse.Namespace) -> list[dict[str, 
     rows = [{**common, "method": "product", **product, "seconds": seconds}]
     for name, scores in baselines(city).items():
         rows.append({**common, "method": BASELINES[name], **scores})
+    for name, scores in ceilings(result.balance.balance, city, scales).items():
+        rows.append({**common, "method": CEILINGS[name], **scores})
     return rows
 
 
@@ -217,7 +272,7 @@ def main() -> None:
             print(f"{world} seed {seed}: trained in {city_rows[0]['seconds']:.1f} s", flush=True)
     detail = pd.DataFrame(rows)
     measures = [c for c in detail.columns if c not in ("world", "seed", "method")]
-    order = ["product", *BASELINES.values()]
+    order = ["product", *BASELINES.values(), *CEILINGS.values()]
     tables = {}
     for world in args.worlds:
         part = detail[detail["world"] == world].groupby("method", sort=False)[measures].mean()

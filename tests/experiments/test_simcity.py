@@ -15,7 +15,9 @@ from data.schemas import SCHEMAS
 from data.store import Store
 from data.vocabulary import Kind
 from experiments.benchmarks.balance_worlds import (
+    CEILINGS,
     baselines,
+    ceilings,
     city_scale,
     scale_scores,
     score_run,
@@ -287,3 +289,37 @@ def test_scale_scores_of_an_exact_estimate() -> None:
     scores = scale_scores(estimate, truth, 2025)
     assert scores["scale_log_error"] == pytest.approx(np.log(2) / 2)
     assert scores["scale_coverage80"] == pytest.approx(0.5)
+
+
+def test_each_ceiling_puts_back_exactly_the_part_of_the_truth_it_names(
+    city: SimulatedCity,
+) -> None:
+    balance = perfect_balance(city.truth)
+    true_scale = (
+        city.truth[city.truth["year"] == city.last_year]
+        .groupby("field_code")["posting_scale"]
+        .first()
+    )
+    # Every other field's scale estimated 3× too high: its demand comes out 3× too low.
+    error = pd.Series(
+        [3.0 if i % 2 else 1.0 for i in range(len(true_scale))], index=true_scale.index
+    )
+    scales = pd.DataFrame({"field_code": true_scale.index, "scale_p50": true_scale * error})
+    cells = balance["field_code"] != "all"
+    divisor = balance["field_code"].map(error).where(cells, 1.0)
+    wrong_demand = balance.assign(
+        demand_p50=balance["demand"] / divisor, supply_p50=balance["supply"]
+    )
+    scores = ceilings(wrong_demand, city, scales)
+    assert set(scores) == set(CEILINGS)
+    assert scores["scale"] == pytest.approx({"spearman": 1.0, "macro_f1": 1.0})
+    assert scores["demand"] == pytest.approx({"spearman": 1.0, "macro_f1": 1.0})
+    assert scores["supply"]["spearman"] < 0.99
+    assert scores["none"] == scores["supply"]  # supply was already the truth
+    wrong_supply = balance.assign(
+        demand_p50=balance["demand"], supply_p50=balance["supply"] * divisor
+    )
+    scores = ceilings(wrong_supply, city, None)
+    assert "scale" not in scores  # no estimated scales, nothing to put back
+    assert scores["supply"] == pytest.approx({"spearman": 1.0, "macro_f1": 1.0})
+    assert scores["demand"]["spearman"] < 0.99
