@@ -11,7 +11,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Final
 
-from data.catalog import build_catalog, load_default_catalog
+import pandas as pd
+
+from data.catalog import Catalog, build_catalog, load_default_catalog
 from data.readers import DEFAULT_MAX_BYTES, read_table
 from data.store import Store, StoredUpload, StoreError
 from data.validation import ValidationContext, validate
@@ -50,6 +52,53 @@ def open_store(url: str) -> Store:
     return store
 
 
+@dataclass(frozen=True)
+class PreparedUpload:
+    """A file read and validated, ready to store: what :func:`prepare_upload` hands over."""
+
+    kind: Kind
+    rows: pd.DataFrame
+    file_format: str
+    encoding: str | None
+
+
+def prepare_upload(
+    kind: Kind | str,
+    content: bytes,
+    *,
+    catalog: Catalog,
+    filename: str | None = None,
+    options: IngestOptions | None = None,
+) -> PreparedUpload:
+    """Read and validate one file against ``catalog`` without touching the store (so that
+    the server can run it in another process); raises
+    :class:`~data.problems.UploadRejected` on any problem."""
+    kind = _kind(kind)
+    options = options or IngestOptions()
+    table = read_table(content, filename, max_bytes=options.max_bytes)
+    context = ValidationContext(
+        catalog=catalog,
+        city_region=options.city_region,
+        max_year=options.max_year,
+        allowed_fields=options.allowed_fields,
+    )
+    return PreparedUpload(kind, validate(table, kind, context), table.format.value, table.encoding)
+
+
+def store_upload(
+    store: Store, prepared: PreparedUpload, *, uploader: str, filename: str | None = None
+) -> StoredUpload:
+    """Store a prepared upload in one transaction (identical content: the earlier upload)."""
+    return store.add_observations(
+        prepared.kind,
+        prepared.rows,
+        uploader=uploader,
+        filename=filename,
+        file_format=prepared.file_format,
+        encoding=prepared.encoding,
+    )
+
+
 def ingest_file(
     store: Store,
     kind: Kind | str,
@@ -63,24 +112,10 @@ def ingest_file(
 
     Identical content uploaded before returns the earlier upload with ``created=False``.
     """
-    kind = _kind(kind)
-    options = options or IngestOptions()
-    table = read_table(content, filename, max_bytes=options.max_bytes)
-    context = ValidationContext(
-        catalog=store.catalog(),
-        city_region=options.city_region,
-        max_year=options.max_year,
-        allowed_fields=options.allowed_fields,
+    prepared = prepare_upload(
+        kind, content, catalog=store.catalog(), filename=filename, options=options
     )
-    rows = validate(table, kind, context)
-    return store.add_observations(
-        kind,
-        rows,
-        uploader=uploader,
-        filename=filename,
-        file_format=table.format.value,
-        encoding=table.encoding,
-    )
+    return store_upload(store, prepared, uploader=uploader, filename=filename)
 
 
 def ingest_catalog(

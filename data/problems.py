@@ -11,7 +11,7 @@ from typing import Any, Final
 
 #: A file with more problems than this is reported with the first ones and a count of the rest:
 #: nobody reads ten thousand lines, and the first hundred show what is wrong.
-MAX_REPORTED_PROBLEMS: Final = 1000
+MAX_REPORTED_PROBLEMS: Final = 100
 
 
 @dataclass(frozen=True, order=True)
@@ -54,6 +54,11 @@ class UploadRejected(ValueError):
         self.total = total if total is not None else len(ordered)
         self.problems = ordered[:MAX_REPORTED_PROBLEMS]
         super().__init__(self.summary())
+
+    def __reduce__(self) -> tuple[type[UploadRejected], tuple[list[Problem], int]]:
+        # Rebuilt from its problems when it crosses a process boundary (the server validates
+        # uploads in worker processes); the default would pass only the message.
+        return (UploadRejected, (self.problems, self.total))
 
     def summary(self, limit: int = 20) -> str:
         lines = [f"upload rejected: {self.total} problem(s); nothing was stored"]

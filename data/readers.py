@@ -12,16 +12,18 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import itertools
 import json
 import math
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePath
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from data.problems import Problem, UploadRejected
@@ -30,6 +32,25 @@ ROW_COLUMN: Final = "_row"
 
 #: Default ceiling on an upload's size; settings can raise it for bulk loads.
 DEFAULT_MAX_BYTES: Final = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds on what one file may hold beyond its size, so that a small hostile file (an
+    .xlsx that unpacks to gigabytes, a CSV of 100,000 columns, JSON nested 100,000 deep)
+    is refused early with the bound named instead of exhausting memory or time.
+
+    Every upload kind has about ten columns and cells of a few dozen characters; the
+    defaults are far above any real file.
+    """
+
+    max_columns: int = 200
+    max_cell_chars: int = 1000
+    max_rows: int = 5_000_000
+    #: An .xlsx may unpack to this many times ``max_bytes`` (real workbooks: 3-10×).
+    max_unpack_ratio: float = 20.0
+    #: Digits of an integer in a JSON file (Python refuses more than 4,300 with a crash).
+    max_json_digits: int = 40
 
 
 class FileFormat(StrEnum):
@@ -75,8 +96,11 @@ def read_table(
     filename: str | None = None,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: ReadLimits | None = None,
 ) -> RawTable:
-    """Read any supported file into a :class:`RawTable`, or reject it with a file-level problem."""
+    """Read any supported file into a :class:`RawTable`, or reject it with a file-level problem
+    (or the rows and cells that pass ``limits``)."""
+    limits = limits or ReadLimits()
     if len(content) > max_bytes:
         raise UploadRejected(
             [
@@ -92,11 +116,11 @@ def read_table(
         raise UploadRejected([Problem(None, None, "file is empty")])
     fmt = detect_format(content, filename)
     if fmt is FileFormat.XLSX:
-        table = _read_xlsx(content)
+        table = _read_xlsx(content, limits, max_unpacked=int(max_bytes * limits.max_unpack_ratio))
     elif fmt is FileFormat.JSON:
-        table = _read_json(content)
+        table = _read_json(content, limits)
     else:
-        table = _read_csv(content)
+        table = _read_csv(content, limits)
     if table.frame.empty:
         raise UploadRejected([Problem(None, None, "file has a header but no data rows")])
     return table
@@ -143,26 +167,35 @@ def paused_garbage_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _read_csv(content: bytes) -> RawTable:
+def _read_csv(content: bytes, limits: ReadLimits) -> RawTable:
     with paused_garbage_collection():
-        return _parse_csv(content)
+        return _parse_csv(content, limits)
 
 
-def _parse_csv(content: bytes) -> RawTable:
+def _parse_csv(content: bytes, limits: ReadLimits) -> RawTable:
     text, encoding = decode_text(content)
     first_line = text.split("\n", 1)[0]
     delimiter = max((",", "\t", ";"), key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    quoted = '"' in text
     try:
         header = next(reader)
-        if '"' in text:
+        _check_width(len(header), limits)
+        # One more record than allowed is enough to know the file has too many.
+        records = itertools.islice(reader, limits.max_rows + 1)
+        if quoted:
             # Quoted cells may span lines: ask the reader where each record ends.
-            numbered = [(reader.line_num, record) for record in reader]
+            numbered = [(reader.line_num, record) for record in records]
         else:
             # One record per line: numbering by position is exact and much faster.
-            numbered = list(enumerate(reader, start=2))
+            numbered = list(enumerate(records, start=2))
     except csv.Error as error:
         raise UploadRejected([Problem(reader.line_num, None, f"malformed CSV: {error}")]) from error
+    _check_length(len(numbered), limits)
+    # A cell is never longer than its line: only a file with a long line (or quoted cells,
+    # which may span lines) needs its cells measured.
+    if quoted or _longest_line_bytes(content) > limits.max_cell_chars:
+        _check_cells(((line, header, record) for line, record in numbered), limits)
     _check_header(header, row=1)
     width = len(header)
     # A record is blank when every cell is empty (a blank line, or ",,," from a spreadsheet).
@@ -185,9 +218,10 @@ def _parse_csv(content: bytes) -> RawTable:
     return RawTable(frame, FileFormat.CSV, encoding)
 
 
-def _read_xlsx(content: bytes) -> RawTable:
+def _read_xlsx(content: bytes, limits: ReadLimits, *, max_unpacked: int) -> RawTable:
     from openpyxl import load_workbook  # heavy; only files that are XLSX pay for it
 
+    _check_unpacked_size(content, max_unpacked)
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
@@ -200,6 +234,7 @@ def _read_xlsx(content: bytes) -> RawTable:
         header_cells = next(rows_iter, None)
         if header_cells is None:
             raise UploadRejected([Problem(None, None, "the first worksheet is empty")])
+        _check_width(len(header_cells), limits)
         header = [_cell_text(cell) for cell in header_cells]
         while header and header[-1] == "":
             header.pop()
@@ -209,7 +244,9 @@ def _read_xlsx(content: bytes) -> RawTable:
         rows: list[int] = []
         problems: list[Problem] = []
         for number, cells in enumerate(rows_iter, start=2):
+            _check_length(number - 1, limits)
             texts = [_cell_text(cell) for cell in cells]
+            _check_cells([(number, header, texts)], limits)
             if any(texts[width:]):
                 problems.append(Problem(number, None, "has values right of the last header"))
                 continue
@@ -245,10 +282,29 @@ def _cell_text(value: Any) -> str:
 _JSON_CONTAINERS: Final = ("records", "rows", "data")
 
 
-def _read_json(content: bytes) -> RawTable:
+def _read_json(content: bytes, limits: ReadLimits) -> RawTable:
     text, encoding = decode_text(content)
+
+    def bounded_int(digits: str) -> int:
+        if len(digits.lstrip("-")) > limits.max_json_digits:
+            raise UploadRejected(
+                [
+                    Problem(
+                        None,
+                        None,
+                        f"a number has {len(digits.lstrip('-')):,} digits, over the limit of "
+                        f"{limits.max_json_digits}",
+                    )
+                ]
+            )
+        return int(digits)
+
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_int=bounded_int)
+    except RecursionError:
+        raise UploadRejected(
+            [Problem(None, None, "JSON is nested too deeply; send a flat list of records")]
+        ) from None
     except json.JSONDecodeError as error:
         raise UploadRejected(
             [
@@ -277,6 +333,7 @@ def _read_json(content: bytes) -> RawTable:
         raise UploadRejected([Problem(None, None, "JSON must be a list of records")])
     if not document:
         raise UploadRejected([Problem(None, None, "file has no records")])
+    _check_length(len(document), limits)
     header: list[str] = []
     seen: set[str] = set()
     problems: list[Problem] = []
@@ -288,6 +345,7 @@ def _read_json(content: bytes) -> RawTable:
             if key not in seen:
                 seen.add(key)
                 header.append(str(key))
+                _check_width(len(header), limits)
     if problems:
         raise UploadRejected(problems)
     records: list[list[str]] = []
@@ -305,6 +363,7 @@ def _read_json(content: bytes) -> RawTable:
         records.append(texts)
     if problems:
         raise UploadRejected(problems)
+    _check_cells(((number, header, texts) for number, texts in enumerate(records, start=1)), limits)
     frame = pd.DataFrame(records, columns=header, dtype=object)
     frame[ROW_COLUMN] = list(range(1, len(records) + 1))
     return RawTable(frame, FileFormat.JSON, encoding)
@@ -324,3 +383,80 @@ def _check_header(header: list[str], row: int) -> None:
             seen[name] = position
     if problems:
         raise UploadRejected(problems)
+
+
+def _check_width(columns: int, limits: ReadLimits) -> None:
+    if columns > limits.max_columns:
+        raise UploadRejected(
+            [
+                Problem(
+                    1,
+                    None,
+                    f"file has {columns:,} columns, over the limit of {limits.max_columns}; "
+                    "upload only the columns of its kind",
+                )
+            ]
+        )
+
+
+def _check_length(records: int, limits: ReadLimits) -> None:
+    if records > limits.max_rows:
+        raise UploadRejected(
+            [
+                Problem(
+                    None,
+                    None,
+                    f"file has more than {limits.max_rows:,} records; split it into several "
+                    "uploads",
+                )
+            ]
+        )
+
+
+def _check_cells(records: Iterable[tuple[int, list[str], list[str]]], limits: ReadLimits) -> None:
+    """Refuse cells longer than the limit, naming each (the cell itself is not echoed)."""
+    problems = []
+    for row, header, texts in records:
+        for position, text in enumerate(texts):
+            if len(text) > limits.max_cell_chars:
+                column = header[position] if position < len(header) else None
+                problems.append(
+                    Problem(
+                        row,
+                        column,
+                        f"cell has {len(text):,} characters, over the limit of "
+                        f"{limits.max_cell_chars:,}",
+                    )
+                )
+    if problems:
+        raise UploadRejected(problems)
+
+
+def _longest_line_bytes(content: bytes) -> int:
+    """Bytes in the longest line (at least its characters, in any encoding), at C speed."""
+    breaks = np.flatnonzero(np.frombuffer(content, dtype=np.uint8) == ord("\n"))
+    edges = np.concatenate(([-1], breaks, [len(content)]))
+    return int(np.diff(edges).max()) - 1
+
+
+def _check_unpacked_size(content: bytes, limit: int) -> None:
+    """Refuse an .xlsx whose parts unpack to more than ``limit`` bytes, before unpacking:
+    a zip archive states each part's size, and Python's reader stops at the stated size."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise UploadRejected(
+            [Problem(None, None, f"file is not a readable .xlsx workbook ({error})")]
+        ) from error
+    if unpacked > limit:
+        raise UploadRejected(
+            [
+                Problem(
+                    None,
+                    None,
+                    f"workbook unpacks to {unpacked:,} bytes, over the limit of {limit:,}; "
+                    "save it as CSV or split it",
+                )
+            ]
+        )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Final, Literal
 
 from data.store import RunRecord, Store, StoreError
@@ -67,11 +68,18 @@ class RetrainOutcome:
     recovered_run_id: int | None = None
     interrupted: tuple[int, ...] = ()
     result: TrainingResult | None = field(default=None, compare=False, repr=False)
+    #: When the lease that made this call skip expires unless its holder renews it.
+    lease_expires: datetime | None = None
 
     def describe(self) -> str:
         """One line for logs and the command line."""
         if self.status == "skipped":
-            return f"skipped: {self.holder} holds the retrain lease"
+            until = (
+                f" until {self.lease_expires:%Y-%m-%d %H:%M:%S} UTC (renewed while it trains)"
+                if self.lease_expires is not None
+                else ""
+            )
+            return f"skipped: {self.holder} holds the retrain lease{until}"
         text = f"run #{self.run.id}" if self.run is not None else "no run"
         if self.status == "failed":
             text += f" failed: {self.error}"
@@ -129,8 +137,9 @@ def retrain(
             lease = store.acquire_lease(RETRAIN_LEASE, holder, ttl)
         if lease is None:
             other = current.holder if current is not None else "another process"
-            log.info("retrain skipped: %s holds the retrain lease", other)
-            return RetrainOutcome("skipped", other)
+            until = current.expires_at if current is not None else None
+            log.info("retrain skipped: %s holds the retrain lease until %s", other, until)
+            return RetrainOutcome("skipped", other, lease_expires=until)
 
     run: RunRecord | None = None
     interrupted: tuple[int, ...] = ()

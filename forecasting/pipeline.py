@@ -14,6 +14,7 @@ API serves changes only when a new run succeeds and passes every gate
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -140,6 +141,33 @@ def create_run(
     return store.create_run(
         watermark, recorded, code_version=code_version(), requested_by=requested_by
     )
+
+
+def queue_run(
+    store: Store,
+    config: TrainingConfig,
+    *,
+    city_region: str = DEFAULT_CITY_REGION,
+    as_of: int | None = None,
+    requested_by: str = "system",
+) -> tuple[RunRecord, bool]:
+    """A pending run as :func:`create_run` makes it, unless an identical one (same data
+    watermark, configuration and city) is already waiting: then that one, and False. Ten
+    clicks on "retrain" queue one retrain, not ten."""
+    watermark = as_of if as_of is not None else store.watermark()
+    wanted = _comparable({**config.to_dict(), "city_region": city_region})
+    for waiting in store.runs(status="pending"):
+        if waiting.watermark == watermark and _comparable(waiting.config) == wanted:
+            return waiting, False
+    created = create_run(
+        store, config, city_region=city_region, as_of=watermark, requested_by=requested_by
+    )
+    return created, True
+
+
+def _comparable(config: dict[str, Any]) -> str:
+    """A configuration as the store keeps it (JSON: tuples become lists), for comparison."""
+    return json.dumps(config, sort_keys=True, default=str)
 
 
 def train(

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from data.ingest import open_store
 from data.store import Store, StoreError
 from serving.api.cache import ServingCache
+from serving.api.guards import JsonBodyGuard, SecurityHeaders
 from serving.api.routes import (
     accuracy,
     balance,
@@ -28,6 +29,7 @@ from serving.api.routes import (
     scenarios,
     uploads,
 )
+from serving.api.throttle import FailureThrottle
 from serving.settings import Settings
 from serving.worker import RunWorker
 
@@ -61,6 +63,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         finally:
             if worker is not None:
                 worker.stop()
+            uploads_workers = getattr(app.state, "upload_workers", None)
+            if uploads_workers is not None:
+                uploads_workers.shutdown()
             if owned:
                 app.state.store.dispose()
 
@@ -82,6 +87,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.cache = ServingCache()
+    app.state.auth_throttle = FailureThrottle(
+        settings.auth_failure_limit, settings.auth_failure_window_seconds
+    )
     if store is not None:
         app.state.store = store
     api = APIRouter(prefix=API_PREFIX)
@@ -90,6 +98,8 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.include_router(api)
     app.include_router(health.router)
     _install_error_handlers(app)
+    app.add_middleware(JsonBodyGuard)
+    app.add_middleware(SecurityHeaders)  # outermost: refusals by the guards get them too
     from serving.dashboard import install as install_dashboard
 
     install_dashboard(app)

@@ -43,6 +43,23 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(
         default=100.0, gt=0, le=2048, description="Largest accepted upload, in megabytes."
     )
+    auth_failure_limit: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="Failed keys from one address (or with one key prefix) within the window "
+        "after which further attempts get 429 until the window has passed.",
+    )
+    auth_failure_window_seconds: float = Field(
+        default=60.0, gt=0, le=86_400, description="The window of auth_failure_limit, seconds."
+    )
+    upload_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Uploads parsed and stored at once (each holds its file in memory); "
+        "further uploads wait their turn while every other request is answered.",
+    )
     horizon_years: int = Field(
         default=10, ge=1, le=30, description="Years ahead the balance is forecast."
     )

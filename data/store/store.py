@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from importlib import resources
 from numbers import Integral
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
@@ -32,6 +33,7 @@ from data.store.bulk import bulk_insert
 from data.store.engine import create_engine
 from data.store.tables import (
     CATALOG_KIND,
+    MAX_FILENAME_CHARS,
     UPLOAD_STATUS_ACCEPTED,
     catalog_fields,
     catalog_programmes,
@@ -228,6 +230,7 @@ class Store:
         existing = self.find_upload(kind, sha)
         if existing is not None:
             return StoredUpload(existing, created=False)
+        filename = fit_filename(filename)
         try:
             with self.engine.begin() as connection:
                 upload_id = connection.execute(
@@ -630,3 +633,13 @@ def _typed(kind: Kind, frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.astype(dict.fromkeys(integer_columns, "Int64"))
     text_columns = [c for c in out.columns if c not in integer_columns]
     return out.astype(dict.fromkeys(text_columns, object)).reset_index(drop=True)
+
+
+def fit_filename(filename: str | None, limit: int = MAX_FILENAME_CHARS) -> str | None:
+    """A file name that fits the uploads table on every backend: a longer one keeps its
+    beginning and its extension (SQLite would store it whole, PostgreSQL would refuse it)."""
+    if filename is None or len(filename) <= limit:
+        return filename
+    suffix = PurePath(filename).suffix
+    suffix = suffix if 0 < len(suffix) <= 16 else ""
+    return filename[: limit - len(suffix) - 1] + "…" + suffix

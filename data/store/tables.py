@@ -45,6 +45,8 @@ metadata = sa.MetaData(
 CATALOG_KIND: Final = "catalog"
 
 UPLOAD_STATUS_ACCEPTED: Final = "accepted"
+#: Longest file name the uploads table holds (the store shortens longer ones).
+MAX_FILENAME_CHARS: Final = 255
 
 uploads = sa.Table(
     "uploads",
@@ -52,7 +54,7 @@ uploads = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("uploader", sa.String(100), nullable=False),
-    sa.Column("filename", sa.String(255), nullable=True),
+    sa.Column("filename", sa.String(MAX_FILENAME_CHARS), nullable=True),
     sa.Column("file_format", sa.String(8), nullable=True),
     sa.Column("encoding", sa.String(16), nullable=True),
     sa.Column("content_sha256", sa.String(64), nullable=False),

@@ -81,6 +81,8 @@ class ServingCache:
         self._samples = _LRU(MAX_SAMPLES)
         self._responses = _LRU(MAX_RESPONSES)
         self._keys = _LRU(MAX_KEYS)
+        # Hashes the store did not know, and when: asked again within key_ttl, not looked up.
+        self._unknown_keys = _LRU(MAX_KEYS)
         self._served: tuple[float, RunRecord | None] | None = None
         self._lock = threading.Lock()
         # Lookups under way (the served run; key hashes): one at a time per entry.
@@ -128,19 +130,25 @@ class ServingCache:
 
     def key(self, store: Store, key_hash: str) -> KeyRecord | None:
         """The active key with this hash, from the store unless :meth:`known_key` has it; an
-        active key is remembered for ``key_ttl`` seconds, a revoked or unknown one forgotten."""
+        active key is remembered for ``key_ttl`` seconds, and so is the store's "no such key"
+        (a client repeating a wrong key does not cost a lookup per request)."""
         with self._lock:
             record = self._key_now(key_hash)
             if record is not None:
                 return record
+            missed = self._unknown_keys.get(key_hash)
+            if missed is not None and time.monotonic() - missed < self.key_ttl:
+                return None
             self._refreshing_keys.add(key_hash)
         try:
             now = time.monotonic()
             record = store.key_by_hash(key_hash)
             if record is None:
                 self._keys.pop(key_hash)
+                self._unknown_keys.put(key_hash, now)
             else:
                 self._keys.put(key_hash, (now, record))
+                self._unknown_keys.pop(key_hash)
         finally:
             with self._lock:
                 self._refreshing_keys.discard(key_hash)

@@ -14,10 +14,11 @@ seconds (2): a revoked key stops working within that time, not at once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -27,6 +28,8 @@ from data.store.runs import RunRecord
 from data.store.tables import RunStatus
 from data.vocabulary import Role
 from serving.api.cache import ServingCache
+from serving.api.throttle import FailureThrottle, subjects
+from serving.api.workers import UploadWorkers
 from serving.auth import Principal, hash_key
 from serving.settings import Settings
 
@@ -58,7 +61,27 @@ async def get_cache(request: Request) -> ServingCache:
     return _cache(request)
 
 
+async def get_upload_workers(request: Request) -> UploadWorkers:
+    """The worker processes that read uploads (``settings.upload_concurrency`` of them).
+    Created on first use, inside the event loop, and kept on the app until it shuts down."""
+    workers: UploadWorkers | None = getattr(request.app.state, "upload_workers", None)
+    if workers is None:
+        settings: Settings = request.app.state.settings
+        workers = UploadWorkers(settings.upload_concurrency)
+        request.app.state.upload_workers = workers
+    return workers
+
+
+#: Largest id a run or upload can have: PostgreSQL's INTEGER. A larger id in a path, query or
+#: body is refused with 422 at the boundary instead of reaching the database.
+MAX_RECORD_ID = 2**31 - 1
+#: Years a query may name; anything else is not a year this service can hold.
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+RunId = Annotated[int, Path(ge=1, le=MAX_RECORD_ID, description="A run's id.")]
+UploadId = Annotated[int, Path(ge=1, le=MAX_RECORD_ID, description="An upload's id.")]
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+UploadWorkersDep = Annotated[UploadWorkers, Depends(get_upload_workers)]
 StoreDep = Annotated[Store, Depends(get_store)]
 CacheDep = Annotated[ServingCache, Depends(get_cache)]
 
@@ -72,7 +95,8 @@ async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from the bearer key (or the dashboard's cookie); 401 without a valid key.
+    """The caller, from the bearer key (or the dashboard's cookie); 401 without a valid key,
+    429 (with ``Retry-After``) after too many failures from the address or the key prefix.
 
     An active key is looked up in the store at most once per ``cache.key_ttl`` seconds.
     """
@@ -84,13 +108,14 @@ async def get_principal(
             "`talentcast keys create`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    key_hash = hash_key(secret)
     cache = _cache(request)
-    record = cache.known_key(key_hash)
+    record = cache.known_key(hash_key(secret))
     if record is None:
-        record = await run_in_threadpool(cache.key, _store(request), key_hash)
+        refuse_if_throttled(request, secret)
+        record = await run_in_threadpool(cache.key, _store(request), hash_key(secret))
     principal = _principal(record)
     if principal is None:
+        _throttle(request).failed(*subjects(_address(request), secret))
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "unknown or revoked API key",
@@ -101,10 +126,44 @@ async def get_principal(
 
 def principal_of(request: Request, secret: str | None) -> Principal | None:
     """The caller with this key secret, or None (for the dashboard's session cookie, which
-    authenticates the same way as the API and shares its key cache)."""
+    authenticates the same way as the API and shares its key cache and failure counts)."""
     if not secret:
         return None
-    return _principal(_cache(request).key(_store(request), hash_key(secret)))
+    cache = _cache(request)
+    record = cache.known_key(hash_key(secret))
+    if record is None:
+        if throttled_for(request, secret) is not None:
+            return None
+        record = cache.key(_store(request), hash_key(secret))
+    principal = _principal(record)
+    if principal is None:
+        _throttle(request).failed(*subjects(_address(request), secret))
+    return principal
+
+
+def throttled_for(request: Request, secret: str) -> float | None:
+    """Seconds until this address and key prefix may try again, or None."""
+    return _throttle(request).retry_after(*subjects(_address(request), secret))
+
+
+def refuse_if_throttled(request: Request, secret: str) -> None:
+    wait = throttled_for(request, secret)
+    if wait is not None:
+        seconds = math.ceil(wait)
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed keys from this address or with this key; try again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+def _throttle(request: Request) -> FailureThrottle:
+    throttle: FailureThrottle = request.app.state.auth_throttle
+    return throttle
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 def _principal(record: KeyRecord | None) -> Principal | None:
@@ -138,7 +197,11 @@ async def get_run(
     request: Request,
     run_id: Annotated[
         int | None,
-        Query(ge=1, description="Read this run instead of the served one (any succeeded run)."),
+        Query(
+            ge=1,
+            le=MAX_RECORD_ID,
+            description="Read this run instead of the served one (any succeeded run).",
+        ),
     ] = None,
 ) -> RunRecord:
     """The run a read is answered from: the served run, or ``run_id`` if given."""

@@ -32,7 +32,9 @@ DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 5000
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip (next page: offset + limit).")]
+Offset = Annotated[
+    int, Query(ge=0, le=2**31 - 1, description="Rows to skip (next page: offset + limit).")
+]
 
 
 class Page(BaseModel, Generic[Row]):

@@ -7,12 +7,13 @@ on another site can neither read it nor make the browser send it with a forged r
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from serving.api.deps import KEY_COOKIE, principal_of
+from serving.api.deps import KEY_COOKIE, principal_of, throttled_for
 from serving.dashboard.i18n import translator
 from serving.dashboard.render import (
     PAGE_HEADERS,
@@ -83,6 +84,11 @@ def login(
 ) -> Response:
     """Check the key (by its hash, as the API does) and keep it in the session cookie."""
     target = safe_next(next)
+    wait = throttled_for(request, key.strip())
+    if wait is not None:
+        refused = _login_form(request, target, error=True, status_code=429)
+        refused.headers["Retry-After"] = str(math.ceil(wait))
+        return refused
     if principal_of(request, key.strip()) is None:
         return _login_form(request, target, error=True, status_code=401)
     base = str(request.scope.get("root_path", "")).rstrip("/")

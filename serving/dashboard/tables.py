@@ -235,6 +235,25 @@ def filter_warnings(
     return frame.sort_values(["programme_code", "level", "rule"]).reset_index(drop=True)
 
 
+#: A text cell starting with one of these is a formula to Excel and LibreOffice.
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
 def export_frame(filtered: pd.DataFrame) -> pd.DataFrame:
-    """The columns of the recommendations export (codes as headers, for re-use in scripts)."""
-    return filtered.loc[:, list(EXPORT_COLUMNS)]
+    """The columns of the recommendations export (codes as headers, for re-use in scripts).
+
+    Text cells that a spreadsheet would run as a formula (programme names and messages come
+    from uploads) are prefixed with an apostrophe, which spreadsheets show as text; numbers
+    stay numbers, negative ones included."""
+    frame = filtered.loc[:, list(EXPORT_COLUMNS)].copy()
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].map(neutralise_formula)
+    return frame
+
+
+def neutralise_formula(value: object) -> object:
+    """``value`` with a leading apostrophe if it is text that starts like a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

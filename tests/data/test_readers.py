@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 import pandas as pd
 import pytest
 from support import csv_bytes, xlsx_bytes
 
 from data.problems import UploadRejected
-from data.readers import ROW_COLUMN, FileFormat, read_table
+from data.readers import ROW_COLUMN, FileFormat, ReadLimits, read_table
 
 FRAME = pd.DataFrame(
     {
@@ -116,3 +118,74 @@ def test_oversized_file_is_rejected_before_parsing() -> None:
 def test_reading_does_not_interpret_values() -> None:
     content = b"year,enrolled\n 2019 ,1.50\nnan,-3\n"
     assert _cells(content, "x.csv") == [[" 2019 ", "1.50"], ["nan", "-3"]]
+
+
+def _refusal(content: bytes, filename: str, **kwargs: object) -> list[str]:
+    with pytest.raises(UploadRejected) as rejected:
+        read_table(content, filename, **kwargs)  # type: ignore[arg-type]
+    return [str(problem) for problem in rejected.value.problems]
+
+
+@pytest.mark.parametrize("filename", ["wide.csv", "wide.json", "wide.xlsx"])
+def test_a_file_of_too_many_columns_is_refused_with_the_limit(filename: str) -> None:
+    wide = pd.DataFrame([[1] * 300], columns=[f"c{i}" for i in range(300)])
+    content = {
+        "wide.csv": csv_bytes(wide, "utf-8"),
+        "wide.json": wide.to_json(orient="records").encode(),
+        "wide.xlsx": xlsx_bytes(wide),
+    }[filename]
+    problems = _refusal(content, filename)
+    assert any("columns, over the limit of 200" in problem for problem in problems), problems
+
+
+def test_long_cells_are_named_by_row_and_column_without_echoing_them() -> None:
+    secret = "x" * 5000
+    plain = f"year,note\n2024,ok\n2025,{secret}\n".encode()
+    quoted = f'year,note\n2024,"ok"\n2025,"{secret[:2500]}\n{secret[:2500]}"\n'.encode()
+    records = json.dumps([{"year": 2024, "note": "ok"}, {"year": 2025, "note": secret}]).encode()
+    for content, filename, row in (
+        (plain, "a.csv", 3),
+        (quoted, "b.csv", 4),
+        (records, "c.json", 2),
+    ):
+        problems = _refusal(content, filename)
+        assert len(problems) == 1
+        assert problems[0].startswith(f"row {row}, column 'note': cell has"), problems
+        assert "over the limit of 1,000" in problems[0]
+        assert "xxxx" not in problems[0]
+
+
+def test_too_many_records_are_refused_before_the_rest_is_read() -> None:
+    content = ("year,value\n" + "2024,1\n" * 5).encode()
+    problems = _refusal(content, "a.csv", limits=ReadLimits(max_rows=3))
+    assert problems == ["file: file has more than 3 records; split it into several uploads"]
+    assert len(read_table(content, "a.csv", limits=ReadLimits(max_rows=5)).frame) == 5
+
+
+def test_an_xlsx_that_unpacks_far_beyond_its_size_is_refused_before_unpacking() -> None:
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b" " * 30_000_000)
+    content = bomb.getvalue()
+    assert len(content) < 100_000
+    problems = _refusal(content, "bomb.xlsx", max_bytes=1_000_000)
+    assert len(problems) == 1
+    assert "unpacks to 30,000,0" in problems[0]
+    assert "over the limit of 20,000,000" in problems[0]
+    # an ordinary workbook is well within the default ratio
+    assert len(read_table(xlsx_bytes(FRAME), "ok.xlsx", max_bytes=100_000).frame) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'[{"year": ' + b"9" * 5000 + b"}]", "a number has 5,000 digits, over the limit of 40"),
+        (b'[{"year": -' + b"9" * 41 + b"}]", "a number has 41 digits"),
+    ],
+)
+def test_hostile_json_is_refused_with_a_reason(content: bytes, reason: str) -> None:
+    problems = _refusal(content, "x.json")
+    assert len(problems) == 1
+    assert reason in problems[0], problems

@@ -363,3 +363,16 @@ def test_catalog_round_trips_through_the_store(store: Store, default_catalog: Ca
         read_table(csv_bytes(stored.to_long_programmes()), "p.csv"),
     )
     assert len(rebuilt.programmes) == len(default_catalog.programmes)
+
+
+def test_a_file_name_longer_than_the_column_is_shortened_alike_on_every_backend(
+    store: Store,
+) -> None:
+    frame = SAMPLES[Kind.OUTCOMES]
+    name = "就业" * 200 + ".csv"  # 404 characters; PostgreSQL would refuse it whole
+    stored = ingest_file(store, "outcomes", csv_bytes(frame, "utf-8"), filename=name, uploader="t")
+    kept = store.upload(stored.upload.id).filename
+    assert kept is not None
+    assert len(kept) == 255
+    assert kept.startswith("就业就业")
+    assert kept.endswith("….csv")

@@ -128,13 +128,17 @@ def test_a_live_lease_skips_the_retrain_without_creating_a_run(
 ) -> None:
     assert store.acquire_lease(RETRAIN_LEASE, "scheduler@other:7", 60) is not None
     outcome = retrain(store, CHEAP, holder="scheduler@host:1")
-    assert outcome == RetrainOutcome("skipped", "scheduler@other:7")
-    assert outcome.describe() == "skipped: scheduler@other:7 holds the retrain lease"
-    assert store.runs() == []
-    assert fake_train.calls == []
     held = store.lease(RETRAIN_LEASE)
     assert held is not None
     assert held.holder == "scheduler@other:7"
+    assert outcome == RetrainOutcome("skipped", "scheduler@other:7", lease_expires=held.expires_at)
+    # the refusal says who holds the lease and until when
+    assert outcome.describe() == (
+        "skipped: scheduler@other:7 holds the retrain lease until "
+        f"{held.expires_at:%Y-%m-%d %H:%M:%S} UTC (renewed while it trains)"
+    )
+    assert store.runs() == []
+    assert fake_train.calls == []
 
 
 def test_queued_runs_are_executed_oldest_first_before_new_ones(
@@ -403,7 +407,9 @@ def test_a_retrain_killed_mid_run_is_recovered_by_the_next_one(
         left = (lease.expires_at - datetime.now(UTC)).total_seconds()
         assert left > 2, "the heartbeat (every ttl/4) should have left most of the lease"
         early = retrain(store, CHEAP, holder="rescuer", ttl_seconds=60)
-        assert early == RetrainOutcome("skipped", "victim")
+        assert (early.status, early.holder, early.run) == ("skipped", "victim", None)
+        assert early.lease_expires is not None
+        assert early.lease_expires >= lease.expires_at  # the victim's last heartbeat or later
 
         wait_for(lambda: not store.lease(RETRAIN_LEASE).live, 2 * ttl, "the lease to expire")
         outcome = retrain(store, CHEAP, holder="rescuer", ttl_seconds=60)

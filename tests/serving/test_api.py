@@ -312,8 +312,13 @@ def test_uploads_over_http_are_all_or_nothing(writer: TestClient, writable: Demo
         store.dispose()
     own = writer.get(f"{API}/uploads/{record['id']}", headers=bearer(ic))
     assert own.status_code == 200
+    # another's upload answers exactly as a missing one: ids do not reveal what exists
     others = writer.get(f"{API}/uploads/1", headers=bearer(ic))
-    assert others.status_code == 403
+    missing = writer.get(f"{API}/uploads/99999", headers=bearer(ic))
+    assert others.status_code == missing.status_code == 404
+    assert others.json()["detail"].replace(" 1 ", " N ") == missing.json()["detail"].replace(
+        " 99999 ", " N "
+    )
     listed = writer.get(f"{API}/uploads", headers=bearer(ic)).json()
     assert [row["id"] for row in listed] == [record["id"], 6]  # and its demo survey
     assert len(writer.get(f"{API}/uploads", headers=bearer(writable.keys["admin"])).json()) > 10
@@ -331,9 +336,17 @@ def test_upload_limits_kind_and_size(writer: TestClient, writable: Demo) -> None
     assert "larger than the limit" in too_large.json()["detail"]
     unknown = upload(writer, writable.keys["admin"], "salaries", HIRING_OK)
     assert unknown.status_code == 422
-    no_file = writer.post(f"{API}/uploads/hiring", headers=bearer(writable.keys["admin"]))
-    assert no_file.status_code == 422
-    assert "file" in no_file.json()["detail"]
+    admin = bearer(writable.keys["admin"])
+    no_body = writer.post(f"{API}/uploads/hiring", headers=admin)
+    assert no_body.status_code == 415
+    assert "multipart/form-data" in no_body.json()["detail"]
+    no_file = writer.post(f"{API}/uploads/hiring", headers=admin, files={"note": (None, "x")})
+    other_field = writer.post(
+        f"{API}/uploads/hiring", headers=admin, files={"attachment": ("h.csv", HIRING_OK)}
+    )
+    for response in (no_file, other_field):
+        assert response.status_code == 422, response.text
+        assert "no field 'file'" in response.json()["detail"]
 
 
 @pytest.mark.slow
@@ -363,3 +376,94 @@ def test_a_queued_run_is_executed_and_served(writer: TestClient, writable: Demo)
     time.sleep(1.1)
     page = writer.get(f"{API}/balance", params={"limit": 1}, headers=admin).json()
     assert page["run_id"] == run["id"]
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/runs/9223372036854775808", "run_id"),  # past SQLite's 64-bit integers
+        ("/runs/2147483648", "run_id"),  # past PostgreSQL's INTEGER
+        ("/uploads/2147483648", "upload_id"),
+        ("/balance?run_id=2147483648", "run_id"),
+        ("/accuracy?run_id=99999999999999999999", "run_id"),
+        ("/balance?year=100000", "year"),
+        ("/shortages?year=-5", "year"),
+        ("/recommendations?intake_year=3000", "intake_year"),
+    ],
+)
+def test_ids_and_years_out_of_range_are_refused_naming_the_parameter(
+    client: TestClient, trained_demo: Demo, path: str, parameter: str
+) -> None:
+    response = client.get(API + path, headers=bearer(trained_demo.keys["admin"]))
+    assert response.status_code == 422, response.text
+    assert parameter in response.json()["detail"]
+
+
+def test_an_out_of_range_run_cannot_be_promoted(client: TestClient, trained_demo: Demo) -> None:
+    admin = bearer(trained_demo.keys["admin"])
+    response = client.post(f"{API}/runs/2147483648/promote", headers=admin)
+    assert response.status_code == 422
+    assert "run_id" in response.json()["detail"]
+    queued = client.post(f"{API}/runs", headers=admin, json={"as_of": 2**40})
+    assert queued.status_code == 422
+    assert "as_of" in queued.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, 422, "nested deeper than 32 levels"),
+        (b'{"quotas": ' + b"[" * 40 + b"]" * 40 + b"}", 422, "nested deeper than 32 levels"),
+        (b'{"quotas": [{"quota": ' + b"9" * 5000 + b"}]}", 422, "more than 40 digits"),
+        (b'{"quotas": [], "pad": "' + b"x" * (2 << 20) + b'"}', 413, "larger than"),
+    ],
+)
+def test_hostile_json_bodies_get_a_clear_refusal_not_a_server_error(
+    client: TestClient, trained_demo: Demo, body: bytes, code: int, reason: str
+) -> None:
+    headers = {**bearer(trained_demo.keys["planner"]), "Content-Type": "application/json"}
+    response = client.post(f"{API}/scenarios", headers=headers, content=body)
+    assert response.status_code == code, response.text[:300]
+    assert reason in response.json()["detail"]
+    assert len(response.content) < 1000, "the refusal must not echo the body"
+
+
+def test_every_response_forbids_sniffing_and_framing(
+    client: TestClient, trained_demo: Demo
+) -> None:
+    answers = [
+        client.get("/healthz"),
+        client.get(f"{API}/fields"),  # 401: no key
+        client.get(f"{API}/fields", headers=bearer(trained_demo.keys["planner"])),
+        client.get("/static/dashboard.css"),
+        client.post(
+            f"{API}/scenarios",
+            headers={**bearer(trained_demo.keys["planner"]), "Content-Type": "application/json"},
+            content=b"[" * 100,
+        ),  # refused by the JSON guard
+    ]
+    assert [answer.status_code for answer in answers] == [200, 401, 200, 200, 422]
+    for answer in answers:
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-frame-options"] == "DENY"
+    page = client.get("/login")
+    # a dashboard page keeps its own, fuller policy
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_identical_run_requests_coalesce_into_the_waiting_run(
+    writer: TestClient, writable: Demo
+) -> None:
+    admin = bearer(writable.keys["admin"])
+    first = writer.post(f"{API}/runs", headers=admin)
+    assert first.status_code == 202
+    again = [writer.post(f"{API}/runs", headers=admin) for _ in range(3)]
+    # the same waiting run, named in the answer: ten clicks are one retrain
+    assert [answer.status_code for answer in again] == [200, 200, 200]
+    assert {answer.json()["id"] for answer in again} == {first.json()["id"]}
+    older = writer.post(f"{API}/runs", headers=admin, json={"as_of": first.json()["watermark"] - 1})
+    assert older.status_code == 202  # other data: another run
+    assert older.json()["id"] != first.json()["id"]
+    pending = writer.get(f"{API}/runs", params={"status": "pending"}, headers=admin).json()
+    assert len(pending) == 2

@@ -24,7 +24,7 @@ from serving.app import create_app
 from serving.auth import issue_key
 from serving.dashboard import plotly_js_path
 from serving.dashboard.i18n import EN, ZH
-from serving.dashboard.tables import EXPORT_COLUMNS
+from serving.dashboard.tables import EXPORT_COLUMNS, export_frame
 
 PAGES = ("/", "/fields/ic", "/programmes", "/uploads", "/runs", "/api/docs")
 TEMPLATES = Path(__file__).parents[2] / "serving" / "dashboard" / "templates"
@@ -528,7 +528,7 @@ def test_the_api_reference_is_rendered_from_the_openapi_document(planner: TestCl
             assert f"{badge} <code>{path}</code>" in html, (method, path)
     assert "What-if scenario" in html  # a summary
     assert "Read this run instead of the served one" in html  # a parameter's description
-    assert "integer ≥ 1 | null" in html  # its type
+    assert "integer ≥ 1 ≤ 2147483647 | null" in html  # its type and range
     assert "Page_BalanceRow_" in html  # a response model
     assert "multipart/form-data" in html  # a request body
     assert "&#34;080717T&#34;" in html or "&quot;080717T&quot;" in html  # an example
@@ -681,3 +681,19 @@ def test_the_session_cookie_authenticates_uploads(writer: TestClient, trained_de
     html = writer.get("/uploads").text
     assert f"#{upload_id}</td>" in html
     assert "ok.csv" in html
+
+
+def test_exported_text_that_a_spreadsheet_would_run_is_kept_as_text() -> None:
+    names = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "集成电路设计"]
+    rows = pd.DataFrame({column: ["x"] * len(names) for column in EXPORT_COLUMNS})
+    rows = rows.assign(programme_name=names, change=[-5, 3, -1, 0, 2])
+    exported = export_frame(rows)
+    assert exported["programme_name"].tolist() == [
+        '\'=HYPERLINK("http://x","y")',
+        "'+1+1",
+        "'-2+3",
+        "'@SUM(A1)",
+        "集成电路设计",
+    ]
+    assert exported["change"].tolist() == [-5, 3, -1, 0, 2]  # numbers stay numbers
+    assert rows["programme_name"].tolist() == names  # the caller's frame is untouched

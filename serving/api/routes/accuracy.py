@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from data.store.tables import RunStatus
 from forecasting.accuracy import score_vintages
-from serving.api.deps import Allow, CacheDep, SettingsDep, StoreDep
+from serving.api.deps import MAX_RECORD_ID, Allow, CacheDep, SettingsDep, StoreDep
 from serving.api.pages import check_field_scope, page_body, run_headers
 from serving.auth import READERS, Principal
 
@@ -55,7 +55,9 @@ def accuracy(
     store: StoreDep,
     cache: CacheDep,
     settings: SettingsDep,
-    run_id: Annotated[int | None, Query(ge=1, description="Score only this run.")] = None,
+    run_id: Annotated[
+        int | None, Query(ge=1, le=MAX_RECORD_ID, description="Score only this run.")
+    ] = None,
     kind: Literal["enrollment", "hiring"] | None = None,
     field: Annotated[str | None, Query(description="Field code, or 'all'.")] = None,
     runs: Annotated[int, Query(ge=1, le=50, description="Newest runs to score.")] = 10,

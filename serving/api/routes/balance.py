@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from data.vocabulary import ALL_LEVELS, LEVELS
 from forecasting.balance import TOTAL, shortage_ranking
-from serving.api.deps import Allow, CacheDep, CatalogDep, RunDep, StoreDep
+from serving.api.deps import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    Allow,
+    CacheDep,
+    CatalogDep,
+    RunDep,
+    StoreDep,
+)
 from serving.api.pages import (
     DEFAULT_LIMIT,
     Limit,
@@ -33,7 +41,7 @@ LevelOrAll = Literal[(*LEVELS, ALL_LEVELS)]  # type: ignore[valid-type]
 FieldQuery = Annotated[
     str | None, Query(description="Field code, or 'all' for the total over fields.")
 ]
-YearQuery = Annotated[int | None, Query(description="One year.")]
+YearQuery = Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR, description="One year.")]
 
 
 def _check_field(principal: Principal, catalog_fields: set[str], field: str | None) -> None:
@@ -81,7 +89,12 @@ def shortages(
     store: StoreDep,
     cache: CacheDep,
     year: Annotated[
-        int | None, Query(description="Target year (default: the first forecast year).")
+        int | None,
+        Query(
+            ge=FIRST_YEAR,
+            le=LAST_YEAR,
+            description="Target year (default: the first forecast year).",
+        ),
     ] = None,
     level: LevelOrAll = ALL_LEVELS,
     limit: Limit = DEFAULT_LIMIT,

@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from data.vocabulary import LEVELS
-from serving.api.deps import Allow, CacheDep, CatalogDep, RunDep, StoreDep
+from serving.api.deps import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    Allow,
+    CacheDep,
+    CatalogDep,
+    RunDep,
+    StoreDep,
+)
 from serving.api.pages import (
     DEFAULT_LIMIT,
     Limit,
@@ -79,7 +87,12 @@ def recommendations(
     cache: CacheDep,
     catalog: CatalogDep,
     intake_year: Annotated[
-        int | None, Query(description="The intake year (a run recommends for one year).")
+        int | None,
+        Query(
+            ge=FIRST_YEAR,
+            le=LAST_YEAR,
+            description="The intake year (a run recommends for one year).",
+        ),
     ] = None,
     programme: ProgrammeQuery = None,
     level: LevelName | None = None,

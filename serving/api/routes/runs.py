@@ -8,15 +8,24 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from data.store.runs import RunRecord
 from data.store.tables import RunStatus
-from forecasting.pipeline import create_run
+from forecasting.pipeline import queue_run
 from forecasting.promotion import PromotionError, not_served_reason, promote, rollback
 from models.registry import REGISTRY
 from serving.api.cache import ServingCache
-from serving.api.deps import Allow, CacheDep, RunDep, SettingsDep, StoreDep
+from serving.api.deps import (
+    MAX_RECORD_ID,
+    Allow,
+    CacheDep,
+    RunDep,
+    RunId,
+    SettingsDep,
+    StoreDep,
+)
 from serving.auth import ADMINS, READERS, Principal
 from serving.settings import Settings
 
@@ -65,7 +74,9 @@ class RunOut(BaseModel):
 class RunRequest(BaseModel):
     """What to train on (default: everything stored now)."""
 
-    as_of: int | None = Field(default=None, ge=1, description="Upload id to read the store as of.")
+    as_of: int | None = Field(
+        default=None, ge=1, le=MAX_RECORD_ID, description="Upload id to read the store as of."
+    )
 
 
 @router.get("/runs", response_model=list[RunOut], summary="Runs, newest first")
@@ -81,7 +92,7 @@ def runs(
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, summary="One run")
-def run(run_id: int, principal: Reader, store: StoreDep) -> RunOut:
+def run(run_id: RunId, principal: Reader, store: StoreDep) -> RunOut:
     return RunOut.of(store.run(run_id))  # UnknownRun → 404 (see serving.app)
 
 
@@ -90,28 +101,32 @@ def run(run_id: int, principal: Reader, store: StoreDep) -> RunOut:
     response_model=RunOut,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Queue a training run",
+    responses={200: {"model": RunOut, "description": "An identical run was already queued."}},
 )
-def queue_run(
+def queue(
     principal: Admin, store: StoreDep, settings: SettingsDep, body: RunRequest | None = None
-) -> RunOut:
-    """Queue a run on the store as of ``as_of`` (default: now). It is created pending and
-    picked up by the server's run worker (or `talentcast scheduler`); poll ``GET /runs/{id}``.
-    A run that succeeds becomes the served run."""
+) -> JSONResponse:
+    """Queue a run on the store as of ``as_of`` (default: now). It is created pending (202)
+    and picked up by the server's run worker (or `talentcast scheduler`); poll
+    ``GET /runs/{id}``. If an identical run (same data, configuration and city) is already
+    waiting, that run is returned instead (200): requests coalesce. A run that succeeds
+    becomes the served run."""
     watermark = body.as_of if body and body.as_of is not None else store.watermark()
     store.upload(watermark)  # UnknownUpload → 404
-    record = create_run(
+    record, created = queue_run(
         store,
         settings.training_config(),
         city_region=settings.city_region,
         as_of=watermark,
         requested_by=principal.name,
     )
-    return RunOut.of(record)
+    code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+    return JSONResponse(RunOut.of(record).model_dump(mode="json"), status_code=code)
 
 
 @router.post("/runs/{run_id}/promote", response_model=RunOut, summary="Serve a run")
 def promote_run(
-    run_id: int, principal: Admin, store: StoreDep, settings: SettingsDep, cache: CacheDep
+    run_id: RunId, principal: Admin, store: StoreDep, settings: SettingsDep, cache: CacheDep
 ) -> RunOut:
     """Serve this succeeded run now, whatever its quality gates said (audited); the MLflow
     alias ``champion`` follows."""

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, UploadFile, status
+from anyio import to_thread
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from data.ingest import ingest_file
+from data.ingest import prepare_upload, store_upload
 from data.problems import UploadRejected
-from data.store import UploadRecord
+from data.store import Store, UnknownUpload, UploadRecord
 from data.validation import FOREIGN_FIELD_REASON
 from data.vocabulary import Kind, Role
-from serving.api.deps import Allow, SettingsDep, StoreDep
+from serving.api.deps import Allow, SettingsDep, StoreDep, UploadId, UploadWorkersDep
+from serving.api.multipart import FilePart, read_file_part
 from serving.auth import READERS, UPLOADERS, Principal
 
 router = APIRouter(tags=["uploads"])
@@ -22,7 +25,6 @@ Reader = Annotated[Principal, Depends(Allow(READERS))]
 Uploader = Annotated[Principal, Depends(Allow(UPLOADERS))]
 #: What an industry association reports: demand, for its own fields.
 ASSOCIATION_KINDS = frozenset({Kind.HIRING, Kind.DEMAND_SURVEY})
-CHUNK = 1 << 20
 
 
 class UploadOut(BaseModel):
@@ -66,29 +68,58 @@ class RejectedOut(BaseModel):
     problems: list[ProblemOut]
 
 
+#: The request body the upload route reads itself (:mod:`serving.api.multipart`), as the
+#: OpenAPI document describes it.
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+}
+
+
 @router.post(
     "/uploads/{kind}",
     response_model=UploadResult,
     status_code=status.HTTP_201_CREATED,
     summary="Upload a data file",
+    openapi_extra={"requestBody": UPLOAD_BODY},
     responses={
         200: {"model": UploadResult, "description": "Identical content was already stored."},
+        400: {"description": "The multipart body is malformed."},
         403: {"model": RejectedOut, "description": "Rows of fields that are not the caller's."},
         413: {"description": "The file is larger than the configured limit."},
-        422: {"model": RejectedOut, "description": "The file has problems; nothing stored."},
+        415: {"description": "The body is not multipart/form-data."},
+        503: {"description": "The worker reading the file stopped; send it again."},
+        422: {
+            "model": RejectedOut,
+            "description": "The file has problems (or no `file` field was sent); nothing stored.",
+        },
     },
 )
 async def upload(
+    request: Request,
     kind: Kind,
-    file: UploadFile,
     principal: Uploader,
     store: StoreDep,
     settings: SettingsDep,
+    workers: UploadWorkersDep,
 ) -> JSONResponse:
     """Send one CSV (UTF-8, UTF-8 with BOM or GBK), XLSX or JSON file of ``kind`` as the
     multipart field ``file``. Every row is checked; one problem refuses the whole file with
     the problems listed by row, column and reason. An association may send hiring and survey
-    data for its own fields only."""
+    data for its own fields only.
+
+    The key, the role and the declared size are checked before the body is read; the body is
+    read into memory up to the size limit (never to disk); the file is read and validated in
+    a worker process and stored from a worker thread, a few uploads at a time, so that other
+    requests keep being answered while a large file is processed."""
     options = settings.ingest_options()
     if principal.role is Role.ASSOCIATION:
         if kind not in ASSOCIATION_KINDS:
@@ -98,50 +129,54 @@ async def upload(
                 f"an association key may upload {allowed}, not {kind.value}",
             )
         options = options.with_fields(principal.fields)
-    content = await _read_limited(file, options.max_bytes)
-    try:
-        stored = ingest_file(
-            store,
+    part = await read_file_part(request, "file", options.max_bytes)
+    async with workers.limiter:
+        catalog = await to_thread.run_sync(store.catalog)
+        prepare = partial(
+            prepare_upload,
             kind,
-            content,
-            filename=file.filename,
-            uploader=principal.name,
+            part.content,
+            catalog=catalog,
+            filename=part.filename,
             options=options,
         )
-    except UploadRejected as rejected:
-        store.audit(
-            principal.name,
-            "upload.rejected",
-            role=principal.role.value,
-            target=f"{kind.value} {(file.filename or '')[:150]}".strip(),
-            detail={"problems": rejected.total},
+        try:
+            prepared = await workers.run(prepare)
+        except UploadRejected as rejected:
+            await to_thread.run_sync(
+                partial(_audit_rejection, store, kind, part, principal, rejected)
+            )
+            return _rejection(rejected)
+        stored = await to_thread.run_sync(
+            partial(store_upload, store, prepared, uploader=principal.name, filename=part.filename)
         )
-        foreign = any(FOREIGN_FIELD_REASON in problem.reason for problem in rejected.problems)
-        body = RejectedOut(
-            detail=rejected.summary(limit=0).splitlines()[0],
-            total=rejected.total,
-            problems=[ProblemOut(**problem.to_dict()) for problem in rejected.problems],
-        )
-        code = status.HTTP_403_FORBIDDEN if foreign else status.HTTP_422_UNPROCESSABLE_CONTENT
-        return JSONResponse(body.model_dump(), status_code=code)
     result = UploadResult(created=stored.created, upload=UploadOut.of(stored.upload))
     code = status.HTTP_201_CREATED if stored.created else status.HTTP_200_OK
     return JSONResponse(result.model_dump(mode="json"), status_code=code)
 
 
-async def _read_limited(file: UploadFile, max_bytes: int) -> bytes:
-    """The file's bytes, or 413 as soon as it passes the limit (without reading the rest)."""
-    parts: list[bytes] = []
-    size = 0
-    while chunk := await file.read(CHUNK):
-        size += len(chunk)
-        if size > max_bytes:
-            raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE,
-                f"the file is larger than the limit of {max_bytes / 2**20:.0f} MB",
-            )
-        parts.append(chunk)
-    return b"".join(parts)
+def _audit_rejection(
+    store: Store, kind: Kind, part: FilePart, principal: Principal, rejected: UploadRejected
+) -> None:
+    store.audit(
+        principal.name,
+        "upload.rejected",
+        role=principal.role.value,
+        target=f"{kind.value} {(part.filename or '')[:150]}".strip(),
+        detail={"problems": rejected.total},
+    )
+
+
+def _rejection(rejected: UploadRejected) -> JSONResponse:
+    """422 with the problems (403 when rows are of fields that are not the caller's)."""
+    foreign = any(FOREIGN_FIELD_REASON in problem.reason for problem in rejected.problems)
+    body = RejectedOut(
+        detail=rejected.summary(limit=0).splitlines()[0],
+        total=rejected.total,
+        problems=[ProblemOut(**problem.to_dict()) for problem in rejected.problems],
+    )
+    code = status.HTTP_403_FORBIDDEN if foreign else status.HTTP_422_UNPROCESSABLE_CONTENT
+    return JSONResponse(body.model_dump(), status_code=code)
 
 
 @router.get("/uploads", response_model=list[UploadOut], summary="Uploads, newest first")
@@ -159,11 +194,14 @@ def uploads(
 
 
 @router.get("/uploads/{upload_id}", response_model=UploadOut, summary="One upload")
-def upload_record(upload_id: int, principal: Reader, store: StoreDep) -> UploadOut:
-    """An upload's record: who sent it, when, rows, replaced rows, content hash."""
-    record = store.upload(upload_id)  # UnknownUpload → 404 (see serving.app)
-    if principal.role is Role.ASSOCIATION and record.uploader != principal.name:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"upload {upload_id} was not sent by {principal.name!r}"
-        )
+def upload_record(upload_id: UploadId, principal: Reader, store: StoreDep) -> UploadOut:
+    """An upload's record: who sent it, when, rows, replaced rows, content hash. An
+    association sees its own uploads; another's answers exactly as a missing one does, so
+    that ids do not tell which uploads exist."""
+    try:
+        record = store.upload(upload_id)
+    except UnknownUpload:
+        record = None
+    if record is None or (principal.role is Role.ASSOCIATION and record.uploader != principal.name):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"upload {upload_id} does not exist")
     return UploadOut.of(record)
