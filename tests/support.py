@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
+from fastapi.testclient import TestClient
 
 from data.catalog import Catalog, catalog_from_frames
 from data.vocabulary import LEVELS, Kind
@@ -146,3 +150,20 @@ def steady_data(catalog: Catalog, postings: float) -> TalentData:
         Kind.HIRING: hiring,
     }
     return TalentData.from_observations(catalog, frames)
+
+
+def sign_in(client: TestClient, secret: str, next_path: str = "/", **kwargs: Any) -> httpx.Response:
+    """Sign in to the dashboard as a browser does: load the form (which sets its one-time
+    token in a cookie and in the form) and send it back with the key."""
+    form = client.get("/login")
+    match = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert match, "the sign-in form carries a one-time token"
+    data = {"key": secret, "next": next_path, "csrf": match.group(1)}
+    return client.post("/login", data=data, **kwargs)
+
+
+def page_token(html: str) -> str:
+    """The session's CSRF token a dashboard page carries for its scripts and forms."""
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)">', html)
+    assert match, "a signed-in page carries the session's CSRF token"
+    return match.group(1)

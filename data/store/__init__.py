@@ -3,6 +3,7 @@
 from data.store.access import AuditRecord, KeyRecord, UnknownKey
 from data.store.leases import LeaseRecord
 from data.store.runs import RunRecord, UnknownArtifact, UnknownRun
+from data.store.sessions import SessionRecord
 from data.store.store import (
     Store,
     StoredUpload,
@@ -22,6 +23,7 @@ __all__ = [
     "LeaseRecord",
     "RunRecord",
     "RunStatus",
+    "SessionRecord",
     "Store",
     "StoreError",
     "StoredUpload",

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from data.store.access import AccessStore, AuditRecord, KeyRecord
     from data.store.leases import LeaseRecord, LeaseStore
     from data.store.runs import RunRecord, RunStore
+    from data.store.sessions import SessionRecord, SessionStore
 
 #: The actor recorded for writes made without naming one (the CLI, scheduled retrains).
 SYSTEM_ACTOR: Final = "system"
@@ -495,6 +496,12 @@ class Store:
 
         return AccessStore(self.engine)
 
+    @cached_property
+    def _sessions(self) -> SessionStore:
+        from data.store.sessions import SessionStore
+
+        return SessionStore(self.engine)
+
     def create_key(
         self,
         name: str,
@@ -522,6 +529,19 @@ class Store:
     def key_by_hash(self, key_hash: str) -> KeyRecord | None:
         """The active key whose secret hashes to ``key_hash``, or None (revoked keys too)."""
         return self._access.key_by_hash(key_hash)
+
+    def create_session(
+        self, key_id: int, token_hash: str, csrf_token: str, ttl_seconds: float
+    ) -> SessionRecord:
+        """A dashboard session for the active key ``key_id`` (by the hash of its random id)."""
+        return self._sessions.create_session(key_id, token_hash, csrf_token, ttl_seconds)
+
+    def session_by_hash(self, token_hash: str) -> SessionRecord | None:
+        """The live session (unexpired, key still active) whose id hashes to ``token_hash``."""
+        return self._sessions.session_by_hash(token_hash)
+
+    def end_session(self, token_hash: str) -> None:
+        self._sessions.end_session(token_hash)
 
     def audit(
         self,

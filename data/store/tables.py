@@ -469,6 +469,21 @@ api_keys = sa.Table(
     sa.UniqueConstraint("key_hash"),
 )
 
+#: Dashboard sign-ins (:mod:`data.store.sessions`): the SHA-256 of the browser's random session
+#: id, the key it signed in with, the session's CSRF token and when it ends.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.Integer, sa.ForeignKey("api_keys.id"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("token_hash"),
+    sa.Index("ix_sessions_expires_at", "expires_at"),
+)
+
 #: Who did what, append-only: uploads, catalog loads, runs created and promoted, keys created
 #: and revoked, rejected uploads. ``action`` is a short dotted code ("upload", "run.promote");
 #: ``target`` names what it acted on ("upload #12"); ``detail`` is a JSON object ("{}" if empty).

@@ -28,14 +28,17 @@ from data.store.runs import RunRecord
 from data.store.tables import RunStatus
 from data.vocabulary import Role
 from serving.api.cache import ServingCache
+from serving.api.sessions import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    refuse_cross_site,
+    session_of,
+)
 from serving.api.throttle import FailureThrottle, subjects
 from serving.api.workers import UploadWorkers
 from serving.auth import Principal, hash_key
 from serving.settings import Settings
-
-#: Cookie the dashboard keeps the key in (HttpOnly, SameSite=Strict), for browsers that cannot
-#: set an Authorization header on page loads.
-KEY_COOKIE = "talentcast_key"
 
 
 async def get_settings(request: Request) -> Settings:
@@ -95,12 +98,16 @@ async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from the bearer key (or the dashboard's cookie); 401 without a valid key,
-    429 (with ``Retry-After``) after too many failures from the address or the key prefix.
+    """The caller, from the bearer key or the dashboard's session cookie; 401 without a valid
+    one, 429 (with ``Retry-After``) after too many failed keys from the address or the key
+    prefix, 403 for a cookie-authenticated write from another site
+    (:mod:`serving.api.sessions`).
 
     An active key is looked up in the store at most once per ``cache.key_ttl`` seconds.
     """
-    secret = credentials.credentials if credentials else request.cookies.get(KEY_COOKIE)
+    if credentials is None and request.cookies.get(SESSION_COOKIE):
+        return await _session_principal(request)
+    secret = credentials.credentials if credentials else None
     if not secret:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -124,9 +131,24 @@ async def get_principal(
     return principal
 
 
-def principal_of(request: Request, secret: str | None) -> Principal | None:
-    """The caller with this key secret, or None (for the dashboard's session cookie, which
-    authenticates the same way as the API and shares its key cache and failure counts)."""
+async def _session_principal(request: Request) -> Principal:
+    session = await run_in_threadpool(session_of, request)
+    if session is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "the dashboard session has ended (signed out, expired, or its key was revoked): "
+            "sign in again",
+        )
+    if request.method not in SAFE_METHODS:
+        refuse_cross_site(request, request.headers.get(CSRF_HEADER), session.csrf_token)
+    principal = _principal(session.key)
+    assert principal is not None
+    return principal
+
+
+def signin_key(request: Request, secret: str | None) -> KeyRecord | None:
+    """The active key with this secret, or None (for signing in to the dashboard, which checks
+    keys the same way as the API and shares its key cache and failure counts)."""
     if not secret:
         return None
     cache = _cache(request)
@@ -135,10 +157,9 @@ def principal_of(request: Request, secret: str | None) -> Principal | None:
         if throttled_for(request, secret) is not None:
             return None
         record = cache.key(_store(request), hash_key(secret))
-    principal = _principal(record)
-    if principal is None:
+    if record is None:
         _throttle(request).failed(*subjects(_address(request), secret))
-    return principal
+    return record
 
 
 def throttled_for(request: Request, secret: str) -> float | None:

@@ -47,6 +47,7 @@ ZH: Final[dict[str, str]] = {
     "login_key": "API 密钥",
     "login_submit": "登录",
     "login_error": "密钥无效或已被撤销，请检查后重试。",
+    "login_expired": "登录表单已过期或来自其他网站，请重新登录。",
     "login_note": "密钥仅保存在本浏览器的 HttpOnly Cookie 中，退出即清除。",
     # common
     "level": "层次",
@@ -276,6 +277,7 @@ EN: Final[dict[str, str]] = {
     "login_key": "API key",
     "login_submit": "Sign in",
     "login_error": "This key is unknown or has been revoked. Please check it and try again.",
+    "login_expired": "The sign-in form expired or came from another site. Please sign in again.",
     "login_note": (
         "The key is kept only in an HttpOnly cookie of this browser and removed when you sign out."
     ),

@@ -58,7 +58,7 @@ class PageError(Exception):
 
 
 class LoginRequired(Exception):
-    """No valid key cookie: the page redirects to the login form (and back afterwards)."""
+    """No live session: the page redirects to the login form (and back afterwards)."""
 
     def __init__(self, next_path: str) -> None:
         super().__init__(next_path)
@@ -133,6 +133,8 @@ class PageContext:
     principal: Principal
     run: RunRecord | None
     lang: str
+    #: The session's CSRF token, for the page's forms and scripts (``csrf-token`` meta tag).
+    csrf_token: str = ""
 
     @property
     def base(self) -> str:
@@ -195,6 +197,7 @@ class PageContext:
             "principal": self.principal,
             "run": self.run,
             "lang": self.lang,
+            "csrf_token": self.csrf_token,
             "t": self.t,
             "level_name": self.level_name,
             "base": self.base,

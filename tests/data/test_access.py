@@ -24,7 +24,7 @@ from data.problems import UploadRejected
 from data.readers import read_table
 from data.store import AuditRecord, KeyRecord, Store, StoreError, UnknownKey
 from data.store.access import AccessStore
-from data.store.tables import api_keys, audit_log, metadata, runs, uploads
+from data.store.tables import api_keys, audit_log, metadata, runs, sessions, uploads
 from data.validation import ValidationContext, validate
 from data.vocabulary import Role
 
@@ -442,3 +442,29 @@ def test_downgrade_to_0003_drops_the_access_tables_and_upgrade_restores_them(
         assert compare_metadata(MigrationContext.configure(connection), metadata) == []
     assert store.keys() == []
     assert planner(store).active
+
+
+# -- sessions --------------------------------------------------------------------------------
+
+
+def test_a_session_lives_until_it_expires_is_ended_or_its_key_is_revoked(store: Store) -> None:
+    key = planner(store)
+    session = store.create_session(key.id, sha("session-1"), "csrf-1", ttl_seconds=3600)
+    assert session.key == key
+    assert session.csrf_token == "csrf-1"
+    assert store.session_by_hash(sha("session-1")) == session
+    assert store.session_by_hash(sha("session-2")) is None
+    assert store.session_by_hash("not a hash") is None
+    # expired: gone (and cleared when the next session starts)
+    store.create_session(key.id, sha("old"), "csrf-old", ttl_seconds=-1)
+    assert store.session_by_hash(sha("old")) is None
+    store.create_session(key.id, sha("session-3"), "csrf-3", ttl_seconds=3600)
+    with store.engine.connect() as connection:
+        tokens = connection.execute(sa.select(sessions.c.token_hash)).scalars().all()
+    assert sha("old") not in tokens
+    # signing out ends one session; revoking the key ends all of them
+    store.end_session(sha("session-1"))
+    assert store.session_by_hash(sha("session-1")) is None
+    assert store.session_by_hash(sha("session-3")) is not None
+    store.revoke_key("planner-1", actor="root")
+    assert store.session_by_hash(sha("session-3")) is None

@@ -35,7 +35,7 @@ from data.store.tables import metadata, run_artifacts
 from data.store.tables import runs as runs_table
 
 #: The newest migration: a store upgraded to "head" is at this revision.
-HEAD = "0006"
+HEAD = "0007"
 
 CONFIG: dict[str, Any] = {"horizon": 6, "levels": [80, 95], "models": {"ets": True}}
 METRICS: dict[str, Any] = {"mase": {"hiring": 0.91, "enrollment": 0.62}, "coverage_80": 0.79}
@@ -881,7 +881,13 @@ def _schema(store: Store) -> tuple[str, set[str]]:
 
 
 def test_downgrade_to_0002_and_upgrade_again(store: Store) -> None:
-    new_tables = {"run_warnings", "run_recommendations", "run_artifacts", "run_demand_scales"}
+    new_tables = {
+        "run_warnings",
+        "run_recommendations",
+        "run_artifacts",
+        "run_demand_scales",
+        "sessions",
+    }
     run = succeeded_run(store)
     store.set_served(run.id)
     version, tables = _schema(store)

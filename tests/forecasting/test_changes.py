@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from support import Demo, bearer
+from support import Demo, bearer, sign_in
 from worlds import HR_BUREAU, IC_ASSOCIATION, hiring_frame, load_world, upload
 
 from data.ingest import open_store
@@ -200,7 +200,7 @@ def test_the_api_and_the_runs_page_say_why_a_run_waits(
     served = client.get(f"/api/v1/runs/{scenario.genuine.id}", headers=planner)
     assert served.json()["not_served_reason"] is None
 
-    login = client.post("/login", data={"key": scenario.keys["admin"], "next": "/runs"})
+    login = sign_in(client, scenario.keys["admin"], "/runs")
     assert login.status_code == 200, login.text
     html = client.get("/runs", params={"lang": "en"}).text
     assert "kept as challenger" in html

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from support import Demo
+from support import Demo, bearer, page_token, sign_in
 
 from data.ingest import open_store
 from data.vocabulary import KINDS
@@ -82,9 +82,7 @@ def rows_of(html: str, table_id: str) -> list[dict[str, str | None]]:
 
 
 def login(client: TestClient, secret: str, next_path: str = "/") -> None:
-    response = client.post(
-        "/login", data={"key": secret, "next": next_path}, follow_redirects=False
-    )
+    response = sign_in(client, secret, next_path, follow_redirects=False)
     assert response.status_code == 303, response.text
 
 
@@ -133,54 +131,78 @@ def test_the_login_sends_back_to_the_page_asked_for(client: TestClient, trained_
     form = client.get(response.headers["location"])
     assert form.status_code == 200
     assert 'name="next" value="/fields/ic?level=bachelor"' in form.text
-    answer = client.post(
-        "/login",
-        data={"key": trained_demo.keys["planner"], "next": "/fields/ic?level=bachelor"},
-        follow_redirects=False,
+    answer = sign_in(
+        client, trained_demo.keys["planner"], "/fields/ic?level=bachelor", follow_redirects=False
     )
     assert answer.headers["location"] == "/fields/ic?level=bachelor"
     # Never to another site, whatever the form says.
     client.cookies.clear()
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
-        answer = client.post(
-            "/login",
-            data={"key": trained_demo.keys["planner"], "next": target},
-            follow_redirects=False,
-        )
+        answer = sign_in(client, trained_demo.keys["planner"], target, follow_redirects=False)
         assert answer.headers["location"] == "/"
 
 
-def test_a_good_key_sets_a_strict_httponly_cookie(client: TestClient, trained_demo: Demo) -> None:
-    response = client.post(
-        "/login", data={"key": trained_demo.keys["planner"]}, follow_redirects=False
-    )
+def test_a_good_key_starts_a_session_whose_cookie_is_not_the_key(
+    client: TestClient, trained_demo: Demo
+) -> None:
+    secret = trained_demo.keys["planner"]
+    response = sign_in(client, secret, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/"
-    cookie = response.headers["set-cookie"]
-    assert cookie.startswith("talentcast_key=")
-    assert "HttpOnly" in cookie
-    assert "samesite=strict" in cookie.lower()
+    cookies = response.headers.get_list("set-cookie")
+    session = next(cookie for cookie in cookies if cookie.startswith("talentcast_session="))
+    assert "HttpOnly" in session
+    assert "samesite=strict" in session.lower()
+    assert secret not in " ".join(cookies)  # the browser never holds the key
     assert client.get("/").status_code == 200
 
 
 def test_a_wrong_key_shows_the_form_again(client: TestClient) -> None:
-    response = client.post("/login", data={"key": "tc_not-a-key"}, follow_redirects=False)
+    response = sign_in(client, "tc_not-a-key", follow_redirects=False)
     assert response.status_code == 401
     assert 'id="login-form"' in response.text
     assert ZH["login_error"] in response.text
-    assert "set-cookie" not in response.headers
+    assert "talentcast_session" not in response.headers.get("set-cookie", "")
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
+def test_sign_in_and_sign_out_refuse_forms_from_another_site(
+    client: TestClient, trained_demo: Demo
+) -> None:
+    secret = trained_demo.keys["planner"]
+    # a form posted from elsewhere has no (or another) one-time token
+    forged = client.post("/login", data={"key": secret, "csrf": "guess"}, follow_redirects=False)
+    assert forged.status_code == 403
+    assert ZH["login_expired"] in forged.text
+    foreign = sign_in(
+        client, secret, follow_redirects=False, headers={"Origin": "https://evil.example"}
+    )
+    assert foreign.status_code == 403
+    assert client.get("/", follow_redirects=False).status_code == 303  # not signed in
+    login(client, secret)
+    token = page_token(client.get("/").text)
+    refused = client.post("/logout", data={"csrf": "wrong"}, follow_redirects=False)
+    assert refused.status_code == 403
+    assert client.get("/", follow_redirects=False).status_code == 200  # still signed in
+    signed_out = client.post("/logout", data={"csrf": token}, follow_redirects=False)
+    assert signed_out.status_code == 303
+
+
 def test_a_stale_cookie_and_signing_out(client: TestClient, trained_demo: Demo) -> None:
-    client.cookies.set("talentcast_key", "tc_revoked-or-made-up")
+    client.cookies.set("talentcast_session", "made-up-or-ended")
     assert client.get("/runs", follow_redirects=False).status_code == 303
+    client.cookies.clear()
     login(client, trained_demo.keys["admin"])
-    assert client.get("/runs").status_code == 200
-    response = client.post("/logout", follow_redirects=False)
+    old_session = client.cookies["talentcast_session"]
+    token = page_token(client.get("/runs").text)
+    response = client.post("/logout", data={"csrf": token}, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/login"
-    assert 'talentcast_key=""' in response.headers["set-cookie"]
+    assert 'talentcast_session=""' in response.headers["set-cookie"]
+    assert client.get("/runs", follow_redirects=False).status_code == 303
+    # the ended session is gone from the store, not just from this browser
+    client.cookies.clear()
+    client.cookies.set("talentcast_session", old_session)
     assert client.get("/runs", follow_redirects=False).status_code == 303
 
 
@@ -668,14 +690,20 @@ def writer(trained_demo: Demo, tmp_path: Path) -> Iterator[TestClient]:
 
 
 def test_the_session_cookie_authenticates_uploads(writer: TestClient, trained_demo: Demo) -> None:
-    """What uploads.js does: post the file to the API with the cookie the login set."""
+    """What uploads.js does: post the file to the API with the cookie the login set and the
+    page's CSRF token."""
     login(writer, trained_demo.keys["ic"])
+    token = {"X-CSRF-Token": page_token(writer.get("/uploads").text)}
     good = b"period,field_code,postings\n2025-11,ic,120\n2025-12,ic,125\n"
-    answer = writer.post("/api/v1/uploads/hiring", files={"file": ("ok.csv", good, "text/csv")})
+    answer = writer.post(
+        "/api/v1/uploads/hiring", files={"file": ("ok.csv", good, "text/csv")}, headers=token
+    )
     assert answer.status_code == 201, answer.text
     upload_id = answer.json()["upload"]["id"]
     bad = b"period,field_code,postings\n2025-11,ic,120\n2025-12,ic,-5\n"
-    answer = writer.post("/api/v1/uploads/hiring", files={"file": ("bad.csv", bad, "text/csv")})
+    answer = writer.post(
+        "/api/v1/uploads/hiring", files={"file": ("bad.csv", bad, "text/csv")}, headers=token
+    )
     assert answer.status_code == 422
     assert {"row": 3, "column": "postings"}.items() <= answer.json()["problems"][0].items()
     html = writer.get("/uploads").text
@@ -697,3 +725,35 @@ def test_exported_text_that_a_spreadsheet_would_run_is_kept_as_text() -> None:
     ]
     assert exported["change"].tolist() == [-5, 3, -1, 0, 2]  # numbers stay numbers
     assert rows["programme_name"].tolist() == names  # the caller's frame is untouched
+
+
+def test_api_writes_made_with_the_session_cookie_need_this_site_and_its_token(
+    client: TestClient, trained_demo: Demo
+) -> None:
+    login(client, trained_demo.keys["planner"])
+    token = page_token(client.get("/").text)
+    body = {"quotas": [{"programme_code": "080717T", "level": "bachelor", "quota": 2000}]}
+    assert client.get("/api/v1/fields").status_code == 200  # reads need no token
+    forged = [
+        client.post("/api/v1/scenarios", json=body),  # no token: a form or fetch from elsewhere
+        client.post("/api/v1/scenarios", json=body, headers={"X-CSRF-Token": "guess"}),
+        client.post(
+            "/api/v1/scenarios",
+            json=body,
+            headers={"X-CSRF-Token": token, "Origin": "https://evil.example"},
+        ),
+    ]
+    assert [answer.status_code for answer in forged] == [403, 403, 403]
+    assert "cross-site request refused" in forged[0].json()["detail"]
+    ours = client.post(
+        "/api/v1/scenarios",
+        json=body,
+        headers={"X-CSRF-Token": token, "Origin": "http://testserver"},
+    )
+    assert ours.status_code == 200, ours.text
+    # a bearer key is not a browser's ambient credential: no token asked
+    client.cookies.clear()
+    bearer_answer = client.post(
+        "/api/v1/scenarios", json=body, headers=bearer(trained_demo.keys["planner"])
+    )
+    assert bearer_answer.status_code == 200

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from support import Demo, bearer
+from support import Demo, bearer, sign_in
 
 from serving.api import throttle as throttle_module
 from serving.api.throttle import FailureThrottle
@@ -69,6 +69,6 @@ def test_guessing_keys_gets_429_while_keys_already_in_use_keep_working(
     admin = strict.get("/api/v1/fields", headers=bearer(trained_demo.keys["admin"]))
     assert admin.status_code == 429
     # the dashboard's sign-in counts and refuses the same way
-    login = strict.post("/login", data={"key": "tc_other", "next": "/"}, follow_redirects=False)
+    login = sign_in(strict, "tc_other", follow_redirects=False)
     assert login.status_code == 429
     assert "retry-after" in login.headers

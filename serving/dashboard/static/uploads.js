@@ -1,6 +1,6 @@
 /* Sends the chosen file to the API (POST /api/v1/uploads/{kind}) as multipart; the HttpOnly
-   session cookie authenticates the request. Shows the accepted upload, or the problems by row,
-   column and reason. Text comes from the page (#upload-strings); data is inserted as text only. */
+   session cookie authenticates the request and the page's CSRF token vouches for it. Shows
+   the accepted upload, or the problems by row, column and reason. Text comes from the page (#upload-strings); data is inserted as text only. */
 (function () {
   "use strict";
 
@@ -12,6 +12,12 @@
   var result = document.getElementById("upload-result");
   var button = document.getElementById("upload-submit");
   var api = form.getAttribute("data-api");
+
+  /* The session's CSRF token, which every write made with the session cookie must carry. */
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
 
   function format(text, values) {
     return text.replace(/\{(\w+)\}/g, function (match, key) {
@@ -107,7 +113,7 @@
       method: "POST",
       body: data,
       credentials: "same-origin",
-      headers: { Accept: "application/json" }
+      headers: { Accept: "application/json", "X-CSRF-Token": csrfToken() }
     })
       .then(function (response) {
         return response.json()
