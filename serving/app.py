@@ -13,11 +13,13 @@ from importlib import metadata
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from data.ingest import open_store
 from data.store import Store, StoreError
 from serving.api.cache import ServingCache
 from serving.api.guards import JsonBodyGuard, SecurityHeaders
+from serving.api.problems import COMMON_ERRORS, problem_response
 from serving.api.routes import (
     accuracy,
     balance,
@@ -92,7 +94,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     )
     if store is not None:
         app.state.store = store
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, responses=COMMON_ERRORS)
     for router in API_ROUTERS:
         api.include_router(router)
     app.include_router(api)
@@ -107,13 +109,19 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    """Every error as problem details (:mod:`serving.api.problems`)."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem_response(error.status_code, str(error.detail), headers=error.headers)
+
     @app.exception_handler(StoreError)
     async def store_error(request: Request, error: StoreError) -> JSONResponse:
         # The store's Unknown* errors (run, upload, artifact, key) name what does not exist;
         # any other store refusal is a conflict with what is stored.
         missing = isinstance(error, LookupError)
         code = status.HTTP_404_NOT_FOUND if missing else status.HTTP_409_CONFLICT
-        return JSONResponse({"detail": str(error)}, status_code=code)
+        return problem_response(code, str(error))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -122,15 +130,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         for item in error.errors():
             where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
             problems.append(f"{where}: {item.get('msg', 'invalid')}")
-        return JSONResponse(
-            {"detail": "; ".join(problems) or "invalid request", "errors": _plain(error.errors())},
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        return problem_response(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "; ".join(problems) or "invalid request",
+            errors=_plain(error.errors()),
         )
 
 
 def _plain(errors: object) -> object:
     """Validation errors may carry exception objects in ``ctx``; keep what JSON can hold."""
-    if isinstance(errors, list):
+    if isinstance(errors, list | tuple):
         return [_plain(item) for item in errors]
     if isinstance(errors, dict):
         return {key: _plain(value) for key, value in errors.items() if key != "ctx"}

@@ -19,6 +19,8 @@ from typing import Any, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.api.problems import PROBLEM_MEDIA_TYPE, problem_body
+
 MAX_JSON_BYTES: Final = 1 << 20
 MAX_JSON_DEPTH: Final = 32
 MAX_JSON_DIGITS: Final = 40
@@ -118,13 +120,13 @@ def _is_json(scope: Scope) -> bool:
 
 
 async def _refuse(send: Send, status: int, detail: str) -> None:
-    payload = json.dumps({"detail": detail}).encode()
+    payload = json.dumps(problem_body(status, detail)).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                 (b"content-length", str(len(payload)).encode()),
             ],
         }

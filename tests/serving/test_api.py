@@ -467,3 +467,41 @@ def test_identical_run_requests_coalesce_into_the_waiting_run(
     assert older.json()["id"] != first.json()["id"]
     pending = writer.get(f"{API}/runs", params={"status": "pending"}, headers=admin).json()
     assert len(pending) == 2
+
+
+def test_every_error_is_problem_details_naming_what_went_wrong(
+    client: TestClient, trained_demo: Demo
+) -> None:
+    planner = bearer(trained_demo.keys["planner"])
+    admin = bearer(trained_demo.keys["admin"])
+    json_body = {**planner, "Content-Type": "application/json"}
+    answers = {
+        401: client.get(f"{API}/fields"),
+        403: client.post(f"{API}/runs", headers=planner),
+        404: client.get(f"{API}/runs/999999", headers=admin),
+        405: client.delete(f"{API}/fields", headers=planner),
+        413: client.post(f"{API}/scenarios", headers=json_body, content=b" " * (2 << 20)),
+        415: client.post(f"{API}/uploads/hiring", headers=admin),
+        422: client.get(f"{API}/balance", params={"year": "soon"}, headers=planner),
+    }
+    for code, answer in answers.items():
+        assert answer.status_code == code, (code, answer.text[:200])
+        assert answer.headers["content-type"] == "application/problem+json", code
+        body = answer.json()
+        assert body["type"] == "about:blank"
+        assert body["status"] == code
+        assert body["title"]
+        assert body["detail"]
+    assert answers[401].headers["www-authenticate"] == "Bearer"
+    assert "year" in answers[422].json()["detail"]
+    assert answers[422].json()["errors"][0]["loc"] == ["query", "year"]
+    rejected = client.post(
+        f"{API}/uploads/hiring",
+        headers=admin,
+        files={"file": ("h.csv", b"period,field_code,postings\n2025-11,ic,-5\n")},
+    )
+    assert rejected.status_code == 422
+    assert rejected.headers["content-type"] == "application/problem+json"
+    body = rejected.json()
+    assert (body["status"], body["title"], body["total"]) == (422, answers[422].json()["title"], 1)
+    assert body["problems"][0]["row"] == 2

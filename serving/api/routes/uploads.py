@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
+from http import HTTPStatus
 from typing import Annotated
 
 from anyio import to_thread
@@ -18,6 +19,7 @@ from data.validation import FOREIGN_FIELD_REASON
 from data.vocabulary import Kind, Role
 from serving.api.deps import Allow, SettingsDep, StoreDep, UploadId, UploadWorkersDep
 from serving.api.multipart import FilePart, read_file_part
+from serving.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails
 from serving.auth import READERS, UPLOADERS, Principal
 
 router = APIRouter(tags=["uploads"])
@@ -60,10 +62,10 @@ class ProblemOut(BaseModel):
     reason: str
 
 
-class RejectedOut(BaseModel):
-    """The file was refused as a whole: nothing was stored."""
+class RejectedOut(ProblemDetails):
+    """The file was refused as a whole: nothing was stored (problem details with every
+    problem found, up to 100, by row, column and reason, and how many in all)."""
 
-    detail: str
     total: int
     problems: list[ProblemOut]
 
@@ -170,13 +172,15 @@ def _audit_rejection(
 def _rejection(rejected: UploadRejected) -> JSONResponse:
     """422 with the problems (403 when rows are of fields that are not the caller's)."""
     foreign = any(FOREIGN_FIELD_REASON in problem.reason for problem in rejected.problems)
+    code = status.HTTP_403_FORBIDDEN if foreign else status.HTTP_422_UNPROCESSABLE_CONTENT
     body = RejectedOut(
+        title=HTTPStatus(code).phrase,
+        status=code,
         detail=rejected.summary(limit=0).splitlines()[0],
         total=rejected.total,
         problems=[ProblemOut(**problem.to_dict()) for problem in rejected.problems],
     )
-    code = status.HTTP_403_FORBIDDEN if foreign else status.HTTP_422_UNPROCESSABLE_CONTENT
-    return JSONResponse(body.model_dump(), status_code=code)
+    return JSONResponse(body.model_dump(), status_code=code, media_type=PROBLEM_MEDIA_TYPE)
 
 
 @router.get("/uploads", response_model=list[UploadOut], summary="Uploads, newest first")
