@@ -12,6 +12,9 @@ from typing import Any, Final
 #: A file with more problems than this is reported with the first ones and a count of the rest:
 #: nobody reads ten thousand lines, and the first hundred show what is wrong.
 MAX_REPORTED_PROBLEMS: Final = 100
+#: Longest reason reported: reasons quote the offending cell, and a refusal must not echo a
+#: file back (a hundred problems stay a few kilobytes).
+MAX_REASON_CHARS: Final = 500
 
 
 @dataclass(frozen=True, order=True)
@@ -52,7 +55,7 @@ class UploadRejected(ValueError):
             raise ValueError("UploadRejected needs at least one problem")
         ordered = sorted(problems, key=_file_order)
         self.total = total if total is not None else len(ordered)
-        self.problems = ordered[:MAX_REPORTED_PROBLEMS]
+        self.problems = [_shortened(problem) for problem in ordered[:MAX_REPORTED_PROBLEMS]]
         super().__init__(self.summary())
 
     def __reduce__(self) -> tuple[type[UploadRejected], tuple[list[Problem], int]]:
@@ -71,3 +74,9 @@ class UploadRejected(ValueError):
 
 def _file_order(problem: Problem) -> tuple[int, str, str]:
     return (problem.row if problem.row is not None else -1, problem.column or "", problem.reason)
+
+
+def _shortened(problem: Problem) -> Problem:
+    if len(problem.reason) <= MAX_REASON_CHARS:
+        return problem
+    return Problem(problem.row, problem.column, problem.reason[: MAX_REASON_CHARS - 1] + "…")

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from data.catalog import Catalog
-from data.problems import MAX_REPORTED_PROBLEMS, Problem, UploadRejected
+from data.problems import MAX_REASON_CHARS, MAX_REPORTED_PROBLEMS, Problem, UploadRejected
 from data.readers import ROW_COLUMN, read_table
 from data.schemas import SCHEMAS
 from data.validation import ValidationContext, parse_period, validate
@@ -334,3 +334,19 @@ def test_an_association_may_only_send_rows_for_its_own_fields(
     ]
     own = check("period,field_code,postings\n2024-05,集成电路,120\n", "hiring", scoped)
     assert list(own["field_code"]) == ["ic"]
+
+
+def test_a_refusal_quotes_cells_only_briefly(context: ValidationContext) -> None:
+    """A reason quotes the offending cell; a long one must not echo the file back."""
+    cell = "9" * 900 + "x"  # under the reader's cell limit, but not a number
+    with pytest.raises(UploadRejected) as rejected:
+        check(
+            f"year,programme_code,level,enrolled\n2019,080901,bachelor,{cell}\n",
+            "enrollment",
+            context,
+        )
+    (problem,) = rejected.value.problems
+    assert (problem.row, problem.column) == (2, "enrolled")
+    assert len(problem.reason) == MAX_REASON_CHARS
+    assert problem.reason.startswith("'999")
+    assert problem.reason.endswith("…")
