@@ -52,6 +52,11 @@ class Principal:
     role: Role
     fields: frozenset[str] = frozenset()
 
+    @classmethod
+    def of(cls, key: KeyRecord) -> Principal:
+        """Who calls with this key (by bearer header or through a session it started)."""
+        return cls(key.name, Role(key.role), frozenset(key.fields))
+
     @property
     def field_scoped(self) -> bool:
         """Associations see and send only their own fields; the other roles see everything."""

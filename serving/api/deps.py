@@ -115,20 +115,17 @@ async def get_principal(
             "`talentcast keys create`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    cache = _cache(request)
-    record = cache.known_key(hash_key(secret))
+    record = _cache(request).known_key(hash_key(secret))
     if record is None:
         refuse_if_throttled(request, secret)
-        record = await run_in_threadpool(cache.key, _store(request), hash_key(secret))
-    principal = _principal(record)
-    if principal is None:
-        _throttle(request).failed(*subjects(_address(request), secret))
+        record = await run_in_threadpool(lookup_key, request, secret)
+    if record is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "unknown or revoked API key",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return principal
+    return Principal.of(record)
 
 
 async def _session_principal(request: Request) -> Principal:
@@ -141,22 +138,15 @@ async def _session_principal(request: Request) -> Principal:
         )
     if request.method not in SAFE_METHODS:
         refuse_cross_site(request, request.headers.get(CSRF_HEADER), session.csrf_token)
-    principal = _principal(session.key)
-    assert principal is not None
-    return principal
+    return Principal.of(session.key)
 
 
-def signin_key(request: Request, secret: str | None) -> KeyRecord | None:
-    """The active key with this secret, or None (for signing in to the dashboard, which checks
-    keys the same way as the API and shares its key cache and failure counts)."""
-    if not secret:
-        return None
-    cache = _cache(request)
-    record = cache.known_key(hash_key(secret))
-    if record is None:
-        if throttled_for(request, secret) is not None:
-            return None
-        record = cache.key(_store(request), hash_key(secret))
+def lookup_key(request: Request, secret: str) -> KeyRecord | None:
+    """The active key with this secret, or None — counted as a failed attempt against the
+    caller's address and the key's prefix (:mod:`serving.api.throttle`). Blocking (it may
+    query the store); callers check :func:`throttled_for` first. The API and the dashboard's
+    sign-in share it, and with it the key cache and the failure counts."""
+    record = _cache(request).key(_store(request), hash_key(secret))
     if record is None:
         _throttle(request).failed(*subjects(_address(request), secret))
     return record
@@ -185,12 +175,6 @@ def _throttle(request: Request) -> FailureThrottle:
 
 def _address(request: Request) -> str | None:
     return request.client.host if request.client else None
-
-
-def _principal(record: KeyRecord | None) -> Principal | None:
-    if record is None:
-        return None
-    return Principal(record.name, Role(record.role), frozenset(record.fields))
 
 
 class Allow:

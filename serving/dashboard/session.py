@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from serving.api.deps import signin_key, throttled_for
+from serving.api.deps import lookup_key, throttled_for
 from serving.api.sessions import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -54,9 +54,12 @@ def page_context(request: Request) -> PageContext:
     session = session_of(request)
     if session is None:
         raise LoginRequired(_here(request))
-    principal = Principal(session.key.name, session.key.role, frozenset(session.key.fields))
     return PageContext(
-        request, principal, served_run(request), page_lang(request), session.csrf_token
+        request,
+        Principal.of(session.key),
+        served_run(request),
+        page_lang(request),
+        session.csrf_token,
     )
 
 
@@ -124,7 +127,7 @@ def login(
         refused = _login_form(request, target, error="login_error", status_code=429)
         refused.headers["Retry-After"] = str(math.ceil(wait))
         return refused
-    record = signin_key(request, key.strip())
+    record = lookup_key(request, key.strip()) if key.strip() else None
     if record is None:
         return _login_form(request, target, error="login_error", status_code=401)
     base = str(request.scope.get("root_path", "")).rstrip("/")
