@@ -106,13 +106,18 @@ def too_large(max_bytes: int) -> str:
     return f"the file is larger than the limit of {max_bytes / 2**20:.0f} MB"
 
 
-async def read_file_part(request: Request, name: str, max_bytes: int) -> FilePart:
-    """The bytes of the multipart field ``name``: 413 past ``max_bytes`` (declared or sent),
-    415 for a body that is not multipart, 400 for a malformed one, 422 without the field."""
+def refuse_declared_size(request: Request, max_bytes: int) -> None:
+    """413 at once for a body whose declared length is over the limit (nothing is read)."""
     declared = request.headers.get("content-length")
-    limit = max_bytes + FRAMING_BYTES
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes + FRAMING_BYTES:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, too_large(max_bytes))
+
+
+async def read_file_part(request: Request, name: str, max_bytes: int) -> FilePart:
+    """The bytes of the multipart field ``name``: 413 as soon as more than ``max_bytes`` (plus
+    framing) has been sent, 415 for a body that is not multipart, 400 for a malformed one, 422
+    without the field. Check the declared length first (:func:`refuse_declared_size`)."""
+    limit = max_bytes + FRAMING_BYTES
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:

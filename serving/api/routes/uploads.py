@@ -18,7 +18,7 @@ from data.store import Store, UnknownUpload, UploadRecord
 from data.validation import FOREIGN_FIELD_REASON
 from data.vocabulary import Kind, Role
 from serving.api.deps import Allow, SettingsDep, StoreDep, UploadId, UploadWorkersDep
-from serving.api.multipart import FilePart, read_file_part
+from serving.api.multipart import FilePart, read_file_part, refuse_declared_size
 from serving.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails
 from serving.auth import READERS, UPLOADERS, Principal
 
@@ -118,10 +118,10 @@ async def upload(
     the problems listed by row, column and reason. An association may send hiring and survey
     data for its own fields only.
 
-    The key, the role and the declared size are checked before the body is read; the body is
-    read into memory up to the size limit (never to disk); the file is read and validated in
-    a worker process and stored from a worker thread, a few uploads at a time, so that other
-    requests keep being answered while a large file is processed."""
+    The key, the role and the declared size are checked before the body is read; a few
+    uploads at a time then have their body read into memory up to the size limit (never to
+    disk), read and validated in a worker process and stored from a worker thread, so that
+    other requests keep being answered while a large file is processed."""
     options = settings.ingest_options()
     if principal.role is Role.ASSOCIATION:
         if kind not in ASSOCIATION_KINDS:
@@ -131,8 +131,11 @@ async def upload(
                 f"an association key may upload {allowed}, not {kind.value}",
             )
         options = options.with_fields(principal.fields)
-    part = await read_file_part(request, "file", options.max_bytes)
+    refuse_declared_size(request, options.max_bytes)
+    # The body is read inside the limiter: at most upload_concurrency files are in memory,
+    # however many clients send at once (the others wait, unread, at the socket).
     async with workers.limiter:
+        part = await read_file_part(request, "file", options.max_bytes)
         catalog = await to_thread.run_sync(store.catalog)
         prepare = partial(
             prepare_upload,
