@@ -57,6 +57,9 @@ FREQUENCY_NAMES: Final = {"Y": "yearly", "Q": "quarterly", "M": "monthly"}
 _THOUSANDS: Final = re.compile(r"[,，\s]")
 _BLANKS: Final = re.compile(r"\s")
 _REGION: Final = re.compile(r"\d{6}")
+#: Control characters (C0, DEL, C1). A name never holds one: it is a broken or binary file,
+#: and PostgreSQL cannot store NUL at all, so such a cell is refused on every backend alike.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def per_unique(series: pd.Series, function: Callable[[str], Any]) -> pd.Series:
@@ -449,7 +452,16 @@ def _parse_text(cells: _Cells, context: ValidationContext, problems: _Problems) 
     problems.add_rows(
         frame, long, column.name, lambda r: f"text is longer than {_MAX_TEXT} characters"
     )
+    control = per_unique(raw, lambda v: _CONTROL.search(v) is not None).astype(bool)
+    problems.add_rows(
+        frame, control & ~long, column.name, lambda r: _control_reason(r[column.name])
+    )
     return raw.astype(object)
+
+
+def _control_reason(text: str) -> str:
+    found = _CONTROL.search(text)
+    return f"text contains a control character (U+{ord(found.group()) if found else 0:04X})"
 
 
 _Parser = Callable[[_Cells, ValidationContext, _Problems], pd.Series]

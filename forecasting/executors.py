@@ -8,9 +8,14 @@ picklable function over picklable tasks and report progress.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol, TypeVar
 
 Task = TypeVar("Task")
@@ -48,11 +53,78 @@ class SerialExecutor:
         return results
 
 
+#: The pool every :class:`ProcessExecutor` inside a :func:`shared_pool` block maps on.
+_SHARED_POOL: ContextVar[ProcessPoolExecutor | None] = ContextVar("shared_pool", default=None)
+
+
+def spawned_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of *spawned* processes that exit when the process that started them is gone.
+
+    Spawned, not forked: a training process runs threads (the lease heartbeat, the server's or
+    the scheduler's), and a forked child inherits their locks in whatever state they were in,
+    so a fork can deadlock; a spawned child starts a clean interpreter. A spawned child holds
+    both ends of its task queue, so it would wait for tasks forever after its parent was
+    killed; each one watches its parent instead (:func:`watch_parent`).
+    """
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def watch_parent(parent: int, on_gone: Callable[[], object], interval: float = 1.0) -> None:
+    """Call ``on_gone`` (once, in a daemon thread) when process ``parent`` is no longer this
+    process's parent: it ended, however abruptly, and this process was handed to init."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        on_gone()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    watch_parent(parent, lambda: os._exit(1))
+
+
+@contextmanager
+def shared_pool(n_jobs: int | None) -> Iterator[None]:
+    """Run every process-pool map inside the block on one pool of ``n_jobs`` processes
+    (``None`` or -1: one per core; 1: no pool at all).
+
+    A training run maps dozens of times (each model kind, each cut year of the balance
+    backtest); a spawned process pays the model libraries' import once, so one pool for the
+    whole run costs a few seconds where a pool per map would cost minutes. The pool is closed
+    when the block ends, so nothing outlives the run.
+    """
+    workers = _workers(n_jobs)
+    if workers <= 1 or _SHARED_POOL.get() is not None:
+        yield
+        return
+    pool = spawned_pool(workers)
+    token = _SHARED_POOL.set(pool)
+    try:
+        yield
+    finally:
+        _SHARED_POOL.reset(token)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _workers(n_jobs: int | None) -> int:
+    if n_jobs is not None and n_jobs < 0:
+        n_jobs = None
+    return n_jobs or os.cpu_count() or 1
+
+
 class ProcessExecutor:
     """A pool of local worker processes (one per core by default).
 
-    The pool is created per call and closed afterwards: forecasting jobs are minutes apart, and
-    a pool that outlives its job would hold memory and block clean shutdown.
+    Inside a :func:`shared_pool` block the maps use that block's pool; otherwise a pool is
+    created per call and closed afterwards: forecasting jobs are minutes apart, and a pool that
+    outlives its job would hold memory and block clean shutdown.
     """
 
     def __init__(self, n_jobs: int | None = None) -> None:
@@ -64,16 +136,23 @@ class ProcessExecutor:
         tasks: Sequence[Task],
         progress: Progress | None = None,
     ) -> list[Result]:
-        workers = min(self.n_jobs or os.cpu_count() or 1, len(tasks))
+        workers = min(_workers(self.n_jobs), len(tasks))
         if workers <= 1:
             return SerialExecutor().map(function, tasks, progress)
-        results: list[Result] = []
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for done, result in enumerate(pool.map(function, tasks), start=1):
-                results.append(result)
-                if progress is not None:
-                    progress(done, len(tasks))
-        return results
+        shared = _SHARED_POOL.get()
+        if shared is not None:
+            return _collect(shared.map(function, tasks), len(tasks), progress)
+        with spawned_pool(workers) as pool:
+            return _collect(pool.map(function, tasks), len(tasks), progress)
+
+
+def _collect(results: Iterable[Result], total: int, progress: Progress | None) -> list[Result]:
+    collected: list[Result] = []
+    for done, result in enumerate(results, start=1):
+        collected.append(result)
+        if progress is not None:
+            progress(done, total)
+    return collected
 
 
 def executor_for(n_jobs: int | None) -> Executor:
@@ -83,8 +162,3 @@ def executor_for(n_jobs: int | None) -> Executor:
     if n_jobs == 1:
         return SerialExecutor()
     return ProcessExecutor(n_jobs)
-
-
-def chunked(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -214,6 +214,7 @@ def _train(
                 pending=run,
                 requested_by=requested_by,
                 tracker=tracker,
+                trained_by=holder,
             )
     except Exception as error:
         # train marked the run failed already (unless the store refused that too).

@@ -31,6 +31,7 @@ from features.talent import TalentData
 from forecasting.balance import BalanceResult, compute_balance
 from forecasting.balance_backtest import replay_balance
 from forecasting.changes import ChangeSettings, compare_with_served
+from forecasting.executors import shared_pool
 from forecasting.promotion import (
     GateResult,
     Gates,
@@ -180,6 +181,7 @@ def train(
     pending: RunRecord | None = None,
     requested_by: str = "system",
     tracker: RunTracker | None = None,
+    trained_by: str | None = None,
 ) -> TrainingResult:
     """Compute and store a run as of upload ``as_of`` (default: the newest upload).
 
@@ -187,7 +189,8 @@ def train(
     gates (:mod:`forecasting.promotion`); a run that fails a gate is kept, not served.
     ``pending`` is a run created earlier (queued by ``POST /runs``) to execute instead of
     creating one; it keeps its own watermark and configuration record. ``tracker`` is told
-    about the finished run (MLflow); its failure is logged, not raised.
+    about the finished run (MLflow); its failure is logged, not raised. ``trained_by`` names
+    the process computing it in the run's ``run.start`` audit row (default ``requested_by``).
     """
     if pending is None:
         run = create_run(
@@ -196,97 +199,105 @@ def train(
     else:
         run = pending
     watermark = run.watermark
-    store.start_run(run.id)
-    try:
-        timings: dict[str, float] = {}
-        started = time.perf_counter()
-        data = TalentData.from_store(store, as_of=watermark, city_region=city_region)
-        timings["load"] = time.perf_counter() - started
+    store.start_run(run.id, by=trained_by or requested_by)
+    # One pool of spawned processes for the whole run (see forecasting.executors).
+    with shared_pool(config.balance.n_jobs):
+        try:
+            timings: dict[str, float] = {}
+            started = time.perf_counter()
+            data = TalentData.from_store(store, as_of=watermark, city_region=city_region)
+            timings["load"] = time.perf_counter() - started
 
-        # The balance backtest runs first: with demand_model "auto" it chooses, on the city's
-        # own history, the demand model the run then computes with.
-        started = time.perf_counter()
-        balance_scores = replay_balance(
-            store,
-            data,
-            config.balance,
-            config.balance_backtest_cuts,
-            as_of=watermark,
-            city_region=city_region,
-        )
-        timings["balance_backtest"] = time.perf_counter() - started
-        chosen = balance_scores.get("demand_model", config.balance.resolved_demand_model)
-        run_balance = replace(config.balance, demand_model=chosen)
-        result = compute_balance(data, run_balance)
-        timings.update(result.seconds)
+            # The balance backtest runs first: with demand_model "auto" it chooses, on the city's
+            # own history, the demand model the run then computes with.
+            started = time.perf_counter()
+            balance_scores = replay_balance(
+                store,
+                data,
+                config.balance,
+                config.balance_backtest_cuts,
+                as_of=watermark,
+                city_region=city_region,
+            )
+            timings["balance_backtest"] = time.perf_counter() - started
+            chosen = balance_scores.get("demand_model", config.balance.resolved_demand_model)
+            run_balance = replace(config.balance, demand_model=chosen)
+            result = compute_balance(data, run_balance)
+            timings.update(result.seconds)
 
-        started = time.perf_counter()
-        warnings = evaluate_rules(data, config.policy)
-        limits = quota_limits(warnings, data, result.last_year + 1, config.policy)
-        timings["warnings"] = time.perf_counter() - started
+            started = time.perf_counter()
+            warnings = evaluate_rules(data, config.policy)
+            limits = quota_limits(warnings, data, result.last_year + 1, config.policy)
+            timings["warnings"] = time.perf_counter() - started
 
-        started = time.perf_counter()
-        catalog = data.catalog
-        tiers = dict(zip(catalog.fields["field_code"], catalog.fields["tier"], strict=True))
-        samples = samples_from_balance(result, tiers, config.quotas.capacity_factor)
-        names = {
-            str(row.field_code): (str(row.name_zh), str(row.name_en))
-            for row in catalog.fields.itertuples(index=False)
-        }
-        recommendations = recommend_quotas(
-            samples, limits, config.quotas, primary_fields(catalog).to_dict(), names
-        )
-        timings["quotas"] = time.perf_counter() - started
+            started = time.perf_counter()
+            catalog = data.catalog
+            tiers = dict(zip(catalog.fields["field_code"], catalog.fields["tier"], strict=True))
+            samples = samples_from_balance(result, tiers, config.quotas.capacity_factor)
+            names = {
+                str(row.field_code): (str(row.name_zh), str(row.name_en))
+                for row in catalog.fields.itertuples(index=False)
+            }
+            recommendations = recommend_quotas(
+                samples, limits, config.quotas, primary_fields(catalog).to_dict(), names
+            )
+            timings["quotas"] = time.perf_counter() - started
 
-        started = time.perf_counter()
-        champion = store.served_run()
-        change_check, changes = compare_with_served(
-            store,
-            champion,
-            result,
-            watermark=watermark,
-            balance_settings=run_balance,  # leave-one-upload-out recomputes as this run did
-            settings=config.changes,
-            gates=config.gates,
-            city_region=city_region,
-        )
-        timings["changes"] = time.perf_counter() - started
+            started = time.perf_counter()
+            champion = store.served_run()
+            change_check, changes = compare_with_served(
+                store,
+                champion,
+                result,
+                watermark=watermark,
+                balance_settings=run_balance,  # leave-one-upload-out recomputes as this run did
+                settings=config.changes,
+                gates=config.gates,
+                city_region=city_region,
+            )
+            timings["changes"] = time.perf_counter() - started
 
-        started = time.perf_counter()
-        outputs = {
-            **result.outputs(),
-            "warnings": warnings,
-            "recommendations": recommendations,
-        }
-        artifacts = {ARTIFACT_NAME: samples.to_bytes()}
-        timings["artifacts"] = time.perf_counter() - started  # serialising the samples
-        backtests = pd.concat([result.supply.backtests, result.demand.backtests], ignore_index=True)
-        balance_check = check_balance_backtest(
-            pd.DataFrame(balance_scores.get("balance_backtest", [])), config.gates
-        )
-        gates = with_checks(
-            check_gates(outputs, backtests, config.gates, champion), balance_check, change_check
-        )
-        metrics = {
-            **run_metrics(result),
-            **policy_metrics(warnings, recommendations),
-            "backtest": backtest_records(backtests),
-            "gates": gates.to_dict(),
-            **balance_scores,
-            **({"changes": changes} if changes else {}),
-        }
-        finished = store.finish_run(
-            run.id, outputs, metrics=metrics, timings=timings, artifacts=artifacts
-        )
-    except Exception as error:
-        # Any failure marks the run failed (and leaves what is served untouched), then
-        # propagates to the caller: a scheduler logs it, the CLI reports it.
-        store.fail_run(run.id, f"{type(error).__name__}: {error}")
-        raise
-    if serve and gates.passed:
-        # Atomic in the store: readers see the old run or the new one, never a mix.
-        finished = store.set_served(finished.id, actor=requested_by)
-    elif serve:
+            started = time.perf_counter()
+            outputs = {
+                **result.outputs(),
+                "warnings": warnings,
+                "recommendations": recommendations,
+            }
+            artifacts = {ARTIFACT_NAME: samples.to_bytes()}
+            timings["artifacts"] = time.perf_counter() - started  # serialising the samples
+            backtests = pd.concat(
+                [result.supply.backtests, result.demand.backtests], ignore_index=True
+            )
+            balance_check = check_balance_backtest(
+                pd.DataFrame(balance_scores.get("balance_backtest", [])), config.gates
+            )
+            gates = with_checks(
+                check_gates(outputs, backtests, config.gates, champion), balance_check, change_check
+            )
+            metrics = {
+                **run_metrics(result),
+                **policy_metrics(warnings, recommendations),
+                "backtest": backtest_records(backtests),
+                "gates": gates.to_dict(),
+                **balance_scores,
+                **({"changes": changes} if changes else {}),
+            }
+            # Served in the same transaction that stores it: readers see the old run or the
+            # new one, never a mix, and never the new one succeeded but not yet served.
+            finished = store.finish_run(
+                run.id,
+                outputs,
+                metrics=metrics,
+                timings=timings,
+                artifacts=artifacts,
+                served_by=requested_by if serve and gates.passed else None,
+            )
+        except Exception as error:
+            # Any failure marks the run failed (and leaves what is served untouched), then
+            # propagates to the caller: a scheduler logs it, the CLI reports it.
+            store.fail_run(run.id, f"{type(error).__name__}: {error}")
+            raise
+    if serve and not gates.passed:
         log.warning("run %s is not served: %s", finished.id, "; ".join(gates.failures))
     trained = TrainingResult(
         finished, result, samples, warnings, recommendations, backtests, gates, outputs

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from data.ingest import open_store
 from data.store import Store, StoreError
+from serving.api.audit import RefusalAudit
 from serving.api.cache import ServingCache
 from serving.api.guards import JsonBodyGuard, SecurityHeaders
 from serving.api.problems import COMMON_ERRORS, problem_response
@@ -33,7 +34,6 @@ from serving.api.routes import (
 )
 from serving.api.throttle import FailureThrottle
 from serving.settings import Settings
-from serving.worker import RunWorker
 
 API_PREFIX = "/api/v1"
 #: The API's routers, one per resource, in the order the OpenAPI document lists them.
@@ -51,20 +51,16 @@ API_ROUTERS = (
 
 def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     """A ready-to-serve app. Without ``store`` it opens (and migrates) the configured one at
-    start-up and closes it at shutdown; with ``run_worker`` set it executes queued runs."""
+    start-up and closes it at shutdown. It never trains: ``POST /runs`` queues a run for a
+    ``talentcast worker`` or scheduler process (:mod:`serving.worker`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
         app.state.store = store if store is not None else open_store(settings.database_url)
-        worker = RunWorker(app.state.store, settings) if settings.run_worker else None
-        if worker is not None:
-            worker.start()
         try:
             yield
         finally:
-            if worker is not None:
-                worker.stop()
             uploads_workers = getattr(app.state, "upload_workers", None)
             if uploads_workers is not None:
                 uploads_workers.shutdown()
@@ -101,6 +97,12 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.include_router(health.router)
     _install_error_handlers(app)
     app.add_middleware(JsonBodyGuard)
+    app.add_middleware(  # outside the guards: their refusals are audited too
+        RefusalAudit,
+        api_prefix=API_PREFIX,
+        limit=settings.audit_refusal_limit,
+        window=settings.auth_failure_window_seconds,
+    )
     app.add_middleware(SecurityHeaders)  # outermost: refusals by the guards get them too
     from serving.dashboard import install as install_dashboard
 

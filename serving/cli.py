@@ -27,7 +27,7 @@ from data.vocabulary import Kind
 from serving.cli_keys import cli_actor, keys_app
 from serving.cli_policy import policy_app, scenario
 from serving.cli_runs import runs_app
-from serving.cli_scheduler import scheduler
+from serving.cli_scheduler import scheduler, worker
 from serving.console import EXIT_CONFIG, EXIT_REJECTED, err, make_console, out
 from serving.console import open_configured as _open
 from serving.console import settings_of as _settings
@@ -49,6 +49,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(runs_app, name="runs")
 app.command()(scenario)
 app.command()(scheduler)
+app.command()(worker)
 
 
 @app.callback()
@@ -289,22 +290,24 @@ def serve(
 def _serve(settings: Settings) -> None:
     import uvicorn
 
-    # Worker processes build their own app from the environment (serving.asgi).
-    for name, value in settings.model_dump(exclude_none=True).items():
-        os.environ[f"TALENTCAST_{name.upper()}"] = str(value)
+    from serving.worker import companion_worker
+
+    # Server processes build their own app from the environment (serving.asgi).
+    os.environ.update(settings.as_environment())
     out.print(
         f"serving the dashboard at http://{settings.host}:{settings.port}/ and the API at "
         f"http://{settings.host}:{settings.port}/api/v1 (Ctrl+C to stop)"
     )
-    uvicorn.run(
-        "serving.asgi:create",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        http="serving.http:NoDelayH11Protocol",
-        log_level="warning",
-    )
+    with companion_worker(settings):  # the server only queues runs; the worker trains
+        uvicorn.run(
+            "serving.asgi:create",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            http="serving.http:NoDelayH11Protocol",
+            log_level="warning",
+        )
 
 
 @app.command()

@@ -1,8 +1,14 @@
-"""``talentcast scheduler``: retrain on a schedule, after new uploads and for queued runs."""
+"""``talentcast scheduler`` and ``talentcast worker``: the processes that train.
+
+The API only queues runs; these execute them, each under the store's retrain lease. The
+scheduler also retrains on a schedule and after new uploads settle; the worker (which
+``talentcast serve`` starts beside the server) executes queued runs and nothing else.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +44,7 @@ def scheduler(
 
     settings = settings_of(ctx)
     store = open_configured(settings)
+    _lower_priority(settings.train_niceness)
     try:
         with _log_to_stderr():
             runner = Scheduler(store, settings)
@@ -57,6 +64,53 @@ def scheduler(
     out.print(f"{tick.decision.detail}: {escape(tick.outcome.describe())}")
     if tick.outcome.status == "failed":
         raise typer.Exit(EXIT_REJECTED)
+
+
+def worker(
+    ctx: typer.Context,
+    parent_pid: Annotated[
+        int | None,
+        typer.Option(
+            hidden=True,
+            help="Stop (after the retrain under way) once this process has ended: "
+            "`talentcast serve` passes its own, so that its worker never outlives it.",
+        ),
+    ] = None,
+) -> None:
+    """Execute runs queued with POST /api/v1/runs, oldest first, one retrain at a time across
+    processes, until SIGTERM or Ctrl+C (`talentcast serve` starts one unless
+    TALENTCAST_RUN_WORKER=false)."""
+    from forecasting.executors import watch_parent
+    from serving.scheduler import QUEUED_ONLY, Scheduler
+
+    settings = settings_of(ctx)
+    store = open_configured(settings)
+    _lower_priority(settings.train_niceness)
+    try:
+        with _log_to_stderr():
+            runner = Scheduler(
+                store,
+                settings,
+                holder=settings.lease_holder("worker"),
+                triggers=QUEUED_ONLY,
+                poll_seconds=settings.worker_poll_seconds,
+            )
+            if parent_pid is not None:
+                watch_parent(parent_pid, runner.stop)
+            runner.run_forever()
+    except KeyboardInterrupt:
+        err.print("[red]interrupted:[/red] the retrain was stopped and its run marked failed")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        store.dispose()
+
+
+def _lower_priority(niceness: int) -> None:
+    """Train at a lower CPU priority (inherited by the training pool's processes), so that a
+    server on the same machine keeps answering at its usual latency during a retrain."""
+    current = os.nice(0)
+    if niceness > current:
+        os.nice(niceness - current)
 
 
 @contextmanager

@@ -44,6 +44,11 @@ log = logging.getLogger(__name__)
 
 Reason = Literal["queued", "uploads", "schedule"]
 
+#: Every trigger: what ``talentcast scheduler`` answers to.
+ALL_TRIGGERS: frozenset[Reason] = frozenset({"queued", "uploads", "schedule"})
+#: Only runs queued with ``POST /runs``: what ``talentcast worker`` answers to.
+QUEUED_ONLY: frozenset[Reason] = frozenset({"queued"})
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -70,6 +75,9 @@ class Scheduler:
     ``clock`` gives the time in epoch seconds and ``sleep`` waits between ticks (tests pass
     fakes); ``retrain`` replaces the job (tests record decisions instead of training);
     ``holder`` names this process in the retrain lease (default ``scheduler@host:pid``).
+    ``triggers`` are the reasons it retrains for (``talentcast worker`` runs one with
+    :data:`QUEUED_ONLY`: it executes what the API queues and nothing else), checked every
+    ``poll_seconds`` (default ``scheduler_poll_seconds``).
     """
 
     def __init__(
@@ -81,10 +89,16 @@ class Scheduler:
         sleep: Callable[[float], object] | None = None,
         retrain: Callable[[Decision], RetrainOutcome] | None = None,
         holder: str | None = None,
+        triggers: frozenset[Reason] = ALL_TRIGGERS,
+        poll_seconds: float | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.holder = holder or settings.lease_holder()
+        self.triggers = triggers
+        self.poll_seconds = (
+            settings.scheduler_poll_seconds if poll_seconds is None else poll_seconds
+        )
         self._clock = clock
         self._stop = threading.Event()
         self._sleep = sleep if sleep is not None else self._stop.wait
@@ -104,11 +118,17 @@ class Scheduler:
         queued = self.store.runs(status=RunStatus.PENDING.value, limit=1)
         if queued:
             return Decision("queued", f"run #{queued[0].id} is queued"), ""
+        if self.triggers == QUEUED_ONLY:
+            return None, "no run is queued"
         newest = self.store.latest_run(status=None)
         watermark = self.store.watermark()
         trained = newest.watermark if newest is not None else 0
         note = ""
-        if watermark > trained and self._has_data(newest is not None):
+        if (
+            "uploads" in self.triggers
+            and watermark > trained
+            and self._has_data(newest is not None)
+        ):
             latest = self.store.uploads(limit=1)[0]
             quiet = now - latest.created_at.timestamp()
             debounce = self.settings.retrain_debounce_seconds
@@ -123,6 +143,8 @@ class Scheduler:
                 f"arrived for {debounce:.0f} s"
             )
         since = newest.created_at.timestamp() if newest is not None else self._started
+        if "schedule" not in self.triggers:
+            return None, note or "retrains only for queued runs and new uploads"
         due = self.next_scheduled(since)
         if due.timestamp() <= now:
             label = f"{due:%Y-%m-%d %H:%M %Z}"
@@ -176,17 +198,7 @@ class Scheduler:
         queued runs do not wait a poll each.
         """
         with self._signal_handlers(handle_signals):
-            settings = self.settings
-            log.info(
-                "scheduler %s started: retrains at '%s' (%s; next %s), %.0f s after the last of "
-                "new uploads, and runs queued with POST /runs; checking every %.0f s",
-                self.holder,
-                settings.retrain_schedule,
-                settings.retrain_timezone,
-                f"{self.next_scheduled(self._clock()):%Y-%m-%d %H:%M}",
-                settings.retrain_debounce_seconds,
-                settings.scheduler_poll_seconds,
-            )
+            log.info("%s started: %s", self.holder, self.describe())
             while not self._stop.is_set():
                 try:
                     tick: Tick | None = self.tick()
@@ -202,12 +214,25 @@ class Scheduler:
                 self._sleep(self._poll())
         log.info("scheduler %s stopped", self.holder)
 
+    def describe(self) -> str:
+        """What this loop retrains for and how often it looks, for its first log line."""
+        settings = self.settings
+        reasons = ["runs queued with POST /runs"]
+        if "uploads" in self.triggers:
+            reasons.append(f"{settings.retrain_debounce_seconds:.0f} s after new uploads settle")
+        if "schedule" in self.triggers:
+            due = f"{self.next_scheduled(self._clock()):%Y-%m-%d %H:%M}"
+            reasons.append(
+                f"at '{settings.retrain_schedule}' ({settings.retrain_timezone}; next {due})"
+            )
+        return f"retrains for {', '.join(reasons)}; checking every {self._poll():.0f} s"
+
     def stop(self) -> None:
         """Stop after the current tick (and wake the loop if it is sleeping)."""
         self._stop.set()
 
     def _poll(self) -> float:
-        return self.settings.scheduler_poll_seconds
+        return self.poll_seconds
 
     def _run_job(self, decision: Decision) -> RetrainOutcome:
         from forecasting.jobs import retrain

@@ -51,7 +51,18 @@ class Settings(BaseSettings):
         "after which further attempts get 429 until the window has passed.",
     )
     auth_failure_window_seconds: float = Field(
-        default=60.0, gt=0, le=86_400, description="The window of auth_failure_limit, seconds."
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="The window of auth_failure_limit and audit_refusal_limit, seconds.",
+    )
+    audit_refusal_limit: int = Field(
+        default=60,
+        ge=1,
+        le=100_000,
+        description="Refused requests from one address written to the audit log per window "
+        "(further ones are counted in the next row), so a flood of bad requests is not a "
+        "flood of database writes.",
     )
     upload_concurrency: int = Field(
         default=2,
@@ -100,7 +111,23 @@ class Settings(BaseSettings):
         default=1, ge=1, le=64, description="Server processes of `talentcast serve`."
     )
     run_worker: bool = Field(
-        default=True, description="Execute runs queued with POST /api/v1/runs in the server."
+        default=True,
+        description="Start a `talentcast worker` process beside `talentcast serve` to execute "
+        "runs queued with POST /api/v1/runs (the server processes themselves never train).",
+    )
+    train_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="CPU priority of `talentcast worker` and `talentcast scheduler` and the "
+        "processes they train with (Unix nice: 0 as the server, 19 lowest), so that a retrain "
+        "on the server's machine takes the cores the server leaves idle.",
+    )
+    worker_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="How often `talentcast worker` looks for queued runs.",
     )
     balance_backtest_cuts: int = Field(
         default=3,
@@ -225,13 +252,22 @@ class Settings(BaseSettings):
             ) from None
         return value
 
-    def lease_holder(self) -> str:
-        """Who this process is when it holds the retrain lease: host and process id, so that a
-        lease left behind by a crash says where to look."""
+    def as_environment(self) -> dict[str, str]:
+        """Every setting as the ``TALENTCAST_*`` variable that sets it, so that a process
+        started from this one (a server worker, the run worker) reads exactly these settings,
+        however they were given here (``.env``, flags or the environment)."""
+        return {
+            f"TALENTCAST_{name.upper()}": str(value)
+            for name, value in self.model_dump(exclude_none=True).items()
+        }
+
+    def lease_holder(self, role: str = "scheduler") -> str:
+        """Who this process is when it holds the retrain lease: its role, host and process id,
+        so that a lease left behind by a crash says where to look."""
         import os
         import socket
 
-        return f"scheduler@{socket.gethostname()}:{os.getpid()}"
+        return f"{role}@{socket.gethostname()}:{os.getpid()}"
 
     @field_validator("policy_file")
     @classmethod

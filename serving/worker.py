@@ -1,65 +1,69 @@
-"""The run worker: executes runs queued by ``POST /runs``, one at a time, in the server process.
+"""The worker beside the server: ``talentcast serve`` starts one ``talentcast worker`` process.
 
-Queued runs are rows with status ``pending``; starting one is a conditional update (pending →
-running), so two server processes polling the same store never execute the same run twice.
+The server processes answer requests and never train: ``POST /runs`` only queues a run (a row
+with status ``pending``). Training takes minutes of both cores and a pool of processes, which
+must not share a process with the event loop, and a pool forked from a process that runs
+threads can deadlock on a lock copied in its held state. So the worker is a process of its own,
+a fresh interpreter started with the same settings, which executes queued runs under the
+store's retrain lease (:mod:`serving.scheduler` with only the "queued" trigger). Starting a
+run is a conditional update (pending → running) under that lease, so any number of workers
+and schedulers on one store never execute a run twice.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
-import threading
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from data.store import Store
-from data.store.tables import RunStatus
 from serving.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: How long the worker may take to stop between runs before it is asked again (which
+#: interrupts a retrain under way and marks its run failed), and then killed.
+STOP_SECONDS = 10.0
 
-class RunWorker:
-    """Polls for pending runs every ``interval`` seconds in a daemon thread."""
 
-    def __init__(self, store: Store, settings: Settings, interval: float = 2.0) -> None:
-        self.store = store
-        self.settings = settings
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+def worker_command() -> list[str]:
+    """The command line of the worker process; its settings come through the environment
+    (:meth:`Settings.as_environment`), which keeps a database password out of ``ps``. It stops
+    when this process ends, even by SIGKILL (``--parent-pid``)."""
+    return [sys.executable, "-m", "serving.cli", "worker", "--parent-pid", str(os.getpid())]
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="run-worker", daemon=True)
-        self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+@contextmanager
+def companion_worker(settings: Settings) -> Iterator[subprocess.Popen[bytes] | None]:
+    """Run a ``talentcast worker`` process for as long as the block runs (none when
+    ``settings.run_worker`` is off). On the way out it is asked to stop (SIGTERM: it finishes
+    nothing new), then asked again (a retrain under way is interrupted and its run marked
+    failed, so no run is left "running"), then killed."""
+    if not settings.run_worker:
+        yield None
+        return
+    process = subprocess.Popen(worker_command(), env={**os.environ, **settings.as_environment()})
+    log.info("started the run worker (process %s)", process.pid)
+    try:
+        yield process
+    finally:
+        stop_worker(process)
 
-    def run_pending(self) -> int:
-        """Execute pending runs, oldest first, under the retrain lease (shared with the
-        scheduler and the CLI); returns how many this call executed."""
-        from forecasting.jobs import retrain  # the model libraries load on first use
 
-        holder = f"worker@{socket.gethostname()}:{os.getpid()}"
-        done = 0
-        while not self._stop.is_set() and self.store.runs(status=RunStatus.PENDING.value, limit=1):
-            outcome = retrain(
-                self.store,
-                self.settings.training_config(),
-                holder=holder,
-                city_region=self.settings.city_region,
-                ttl_seconds=self.settings.retrain_lease_seconds,
-                tracker=self.settings.tracker(),
-            )
-            if outcome.status == "skipped" or outcome.run is None:
-                break  # another process is retraining, or nothing could start
-            if outcome.status == "failed":
-                log.warning("%s", outcome.describe())
-            done += 1
-        return done
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.run_pending()
+def stop_worker(process: subprocess.Popen[bytes], seconds: float = STOP_SECONDS) -> int:
+    """Stop the worker process as :func:`companion_worker` describes; returns its exit code."""
+    for attempt in (signal.SIGTERM, signal.SIGTERM):
+        if process.poll() is not None:
+            break
+        process.send_signal(attempt)
+        try:
+            return process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            continue
+    if process.poll() is None:
+        log.warning("the run worker (process %s) did not stop; killing it", process.pid)
+        process.kill()
+    return process.wait()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -71,20 +72,33 @@ def postgres_server() -> str:
     return url
 
 
-@pytest.fixture
-def postgres_schema_url(postgres_server: str) -> Iterator[str]:
-    """A URL whose connections use a fresh, empty schema (dropped after the test)."""
+@contextmanager
+def _fresh_schema(server: str) -> Iterator[str]:
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(normalise_url(postgres_server))
+    admin = sa.create_engine(normalise_url(server))
     with admin.begin() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = normalise_url(postgres_server).update_query_dict({"options": f"-csearch_path={schema}"})
+    url = normalise_url(server).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
         yield url.render_as_string(hide_password=False)
     finally:
         with admin.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_server: str) -> Iterator[str]:
+    """A URL whose connections use a fresh, empty schema (dropped after the test)."""
+    with _fresh_schema(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_schemas(postgres_server: str) -> Callable[[], AbstractContextManager[str]]:
+    """Fresh schemas on demand, for fixtures that outlive one test (a module's server): each
+    call gives a context manager with the URL of a new empty schema, dropped on exit."""
+    return lambda: _fresh_schema(postgres_server)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -1,21 +1,35 @@
-"""Helpers shared by test modules: frames as the files users upload, crafted balance samples."""
+"""Helpers shared by test modules: frames as the files users upload, crafted balance samples,
+copies of a trained run, and real server processes (on SQLite or a PostgreSQL schema)."""
 
 from __future__ import annotations
 
 import io
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
 from fastapi.testclient import TestClient
 
 from data.catalog import Catalog, catalog_from_frames
+from data.store import RunRecord, Store
+from data.store.tables import OUTPUT_SPECS
 from data.vocabulary import LEVELS, Kind
 from features.talent import TalentData
 from forecasting.scenarios import BalanceSamples
+from serving.auth import issue_key
 from serving.settings import Settings
 
 
@@ -167,3 +181,92 @@ def page_token(html: str) -> str:
     match = re.search(r'<meta name="csrf-token" content="([^"]+)">', html)
     assert match, "a signed-in page carries the session's CSRF token"
     return match.group(1)
+
+
+def demo_keys(store: Store) -> dict[str, str]:
+    """Keys for every role on a store holding the demo, by name: ``admin``, ``planner``, and
+    the associations ``ic`` and ``ai`` (named as the demo's uploads name their uploaders)."""
+    return {
+        "admin": issue_key(store, "admin", "admin", actor="test")[1],
+        "planner": issue_key(store, "planner", "planner", actor="test")[1],
+        "ic": issue_key(store, "tj_ic_association", "association", ["ic"], actor="test")[1],
+        "ai": issue_key(store, "tj_ai_association", "association", ["ai"], actor="test")[1],
+    }
+
+
+def clone_run(store: Store, run_id: int, source: Store | None = None) -> RunRecord:
+    """A new succeeded run in ``store`` with the outputs, metrics, timings and artifacts of run
+    ``run_id`` of ``source`` (default: ``store`` itself), without training. In another store
+    the run's watermark must name the same data: the same uploads loaded in the same order."""
+    origin = store if source is None else source
+    template = origin.run(run_id)
+    run = store.create_run(template.watermark, template.config)
+    store.start_run(run.id)
+    outputs = {name: origin.run_output(run_id, name) for name in OUTPUT_SPECS}
+    artifacts = {
+        name: origin.run_artifact(run_id, name) for name in origin.run_artifact_names(run_id)
+    }
+    return store.finish_run(
+        run.id, outputs, metrics=template.metrics, timings=template.timings, artifacts=artifacts
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Served:
+    """A ``talentcast serve`` process started by :func:`serve`: where it answers, and its log."""
+
+    base: str
+    port: int
+    log: Path
+    process: subprocess.Popen[bytes]
+
+
+#: How long a server process may take to answer ``/healthz``.
+SERVE_WAIT_SECONDS = 60
+
+
+@contextmanager
+def serve(database_url: str, log: Path, env: Mapping[str, str] | None = None) -> Iterator[Served]:
+    """``talentcast serve`` in its own process on ``database_url``, as deployed (uvicorn, the
+    CLI's settings from the environment), without a run worker or MLflow; ready once
+    ``/healthz`` answers, stopped on exit. ``env`` adds settings.
+
+    Its output goes to the file ``log``, not a pipe: a pipe nobody reads fills up, and then a
+    server that logs every malformed request stalls."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "TALENTCAST_RUN_WORKER": "false",
+        "TALENTCAST_MLFLOW_TRACKING_URI": "",
+        **(env or {}),
+    }
+    command = [sys.executable, "-m", "serving.cli", "--database-url", database_url, "serve"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], env=environment, stdout=output, stderr=output
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVE_WAIT_SECONDS
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the server did not start: {log.read_text(errors='replace')}")
+                time.sleep(0.2)
+        yield Served(base, port, log, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -26,7 +26,14 @@ from sqlalchemy.engine import Engine
 
 from data.store.bulk import bulk_insert
 from data.store.store import StoreError, UnknownUpload
-from data.store.tables import OUTPUT_SPECS, OUTPUT_TABLES, OutputColumn, OutputSpec, RunStatus
+from data.store.tables import (
+    MAX_ID,
+    OUTPUT_SPECS,
+    OUTPUT_TABLES,
+    OutputColumn,
+    OutputSpec,
+    RunStatus,
+)
 from data.store.tables import run_artifacts as artifacts_table
 from data.store.tables import runs as runs_table
 from data.store.tables import uploads as uploads_table
@@ -114,9 +121,11 @@ class RunStore:
         config_text = _json_text(config, "config")
         with self.engine.begin() as connection:
             newest = connection.execute(sa.select(sa.func.max(uploads_table.c.id))).scalar()
-            known = connection.execute(
-                sa.select(uploads_table.c.id).where(uploads_table.c.id == int(watermark))
-            ).first()
+            known = None
+            if 0 < int(watermark) <= MAX_ID:  # PostgreSQL refuses to compare any other
+                known = connection.execute(
+                    sa.select(uploads_table.c.id).where(uploads_table.c.id == int(watermark))
+                ).first()
             if known is None:
                 raise UnknownUpload(
                     f"cannot create a run as of upload {watermark}: no upload has that id "
@@ -139,10 +148,10 @@ class RunStore:
                 in_transaction(connection, record)
         return record
 
-    def start_run(self, run_id: int) -> RunRecord:
-        """pending → running."""
+    def start_run(self, run_id: int, *, in_transaction: InTransaction | None = None) -> RunRecord:
+        """pending → running (``in_transaction`` as in :meth:`create_run`)."""
         with self.engine.begin() as connection:
-            return self._transition(
+            record = self._transition(
                 connection,
                 run_id,
                 "start",
@@ -150,6 +159,9 @@ class RunStore:
                 status=RunStatus.RUNNING.value,
                 started_at=datetime.now(UTC),
             )
+            if in_transaction is not None:
+                in_transaction(connection, record)
+            return record
 
     def finish_run(
         self,
@@ -159,12 +171,16 @@ class RunStore:
         metrics: Mapping[str, Any],
         timings: Mapping[str, float],
         artifacts: Mapping[str, bytes] | None = None,
+        serve: InTransaction | None = None,
     ) -> RunRecord:
         """running → succeeded, writing every output and artifact in the same transaction.
 
         Frames and artifacts are checked before anything is written (see :func:`prepare_output`
         and :func:`prepare_artifacts`); if the database still refuses a row, everything written
         by this call is rolled back and the run stays running, without outputs or artifacts.
+        With ``serve`` the run is also served in that transaction (see :meth:`serve_within`,
+        then ``serve`` is called as ``in_transaction`` in :meth:`create_run`), so that no reader
+        ever sees it succeeded but not yet served.
         """
         prepared = {name: prepare_output(name, frame) for name, frame in outputs.items()}
         blobs = prepare_artifacts(artifacts or {})
@@ -199,6 +215,9 @@ class RunStore:
             for name, table in OUTPUT_TABLES.items():  # a fixed order: fewer deadlocks
                 if name in prepared:
                     bulk_insert(connection, table, prepared[name].assign(run_id=run_id))
+            if serve is not None:
+                record = self.serve_within(connection, run_id)
+                serve(connection, record)
         return record
 
     def fail_run(self, run_id: int, error: str) -> RunRecord:
@@ -228,33 +247,40 @@ class RunStore:
         for writes that bypass this method. ``in_transaction`` is called as in
         :meth:`create_run`.
         """
+        _check_id(run_id)
         with self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SERVE_LOCK)))
-            connection.execute(
-                runs_table.update()
-                .where(runs_table.c.served, runs_table.c.id != run_id)
-                .values(served=False)
-            )
-            row = connection.execute(
-                runs_table.update()
-                .where(
-                    runs_table.c.id == run_id,
-                    runs_table.c.status == RunStatus.SUCCEEDED.value,
-                )
-                .values(served=True)
-                .returning(*runs_table.c)
-            ).first()
-            if row is None:
-                current = _current(connection, run_id)
-                raise StoreError(
-                    f"cannot serve run {run_id}: it is {current.status}; only a succeeded run "
-                    "can be served"
-                )
-            record = RunRecord.from_row(row)
+            record = self.serve_within(connection, run_id)
             if in_transaction is not None:
                 in_transaction(connection, record)
         return record
+
+    @staticmethod
+    def serve_within(connection: sa.Connection, run_id: int) -> RunRecord:
+        """Serve a succeeded run instead of the previous one, within ``connection``'s
+        transaction (see :meth:`set_served`)."""
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SERVE_LOCK)))
+        connection.execute(
+            runs_table.update()
+            .where(runs_table.c.served, runs_table.c.id != run_id)
+            .values(served=False)
+        )
+        row = connection.execute(
+            runs_table.update()
+            .where(
+                runs_table.c.id == run_id,
+                runs_table.c.status == RunStatus.SUCCEEDED.value,
+            )
+            .values(served=True)
+            .returning(*runs_table.c)
+        ).first()
+        if row is None:
+            current = _current(connection, run_id)
+            raise StoreError(
+                f"cannot serve run {run_id}: it is {current.status}; only a succeeded run "
+                "can be served"
+            )
+        return RunRecord.from_row(row)
 
     def _transition(
         self,
@@ -264,6 +290,7 @@ class RunStore:
         allowed: tuple[RunStatus, ...],
         **values: Any,
     ) -> RunRecord:
+        _check_id(run_id)
         row = connection.execute(
             runs_table.update()
             .where(runs_table.c.id == run_id, runs_table.c.status.in_([s.value for s in allowed]))
@@ -325,6 +352,7 @@ class RunStore:
 
     def run_artifact(self, run_id: int, name: str) -> bytes:
         """The content of one artifact of a run, exactly the bytes ``finish_run`` was given."""
+        _check_id(run_id)
         query = sa.select(artifacts_table.c.content).where(
             artifacts_table.c.run_id == run_id, artifacts_table.c.name == name
         )
@@ -550,7 +578,15 @@ def _artifact_names(connection: sa.Connection, run_id: int) -> list[str]:
     return sorted(str(name) for name in connection.execute(query).scalars())
 
 
+def _check_id(run_id: int) -> None:
+    """No run has an id past the column's range, and PostgreSQL would refuse to compare one:
+    say so before asking it."""
+    if not 0 < run_id <= MAX_ID:
+        raise UnknownRun(f"no run with id {run_id}")
+
+
 def _current(connection: sa.Connection, run_id: int) -> RunRecord:
+    _check_id(run_id)
     row = connection.execute(sa.select(runs_table).where(runs_table.c.id == run_id)).first()
     if row is None:
         raise UnknownRun(f"no run with id {run_id}")

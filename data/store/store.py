@@ -34,6 +34,7 @@ from data.store.engine import create_engine
 from data.store.tables import (
     CATALOG_KIND,
     MAX_FILENAME_CHARS,
+    MAX_ID,
     UPLOAD_STATUS_ACCEPTED,
     catalog_fields,
     catalog_programmes,
@@ -287,6 +288,8 @@ class Store:
         return UploadRecord.from_row(row) if row is not None else None
 
     def upload(self, upload_id: int) -> UploadRecord:
+        if not 0 < upload_id <= MAX_ID:  # no such row, and PostgreSQL would refuse the comparison
+            raise UnknownUpload(f"no upload with id {upload_id}")
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(uploads).where(uploads.c.id == upload_id)).first()
         if row is None:
@@ -413,9 +416,17 @@ class Store:
 
         return self._runs.create_run(watermark, config, code_version, in_transaction=audit)
 
-    def start_run(self, run_id: int) -> RunRecord:
-        """pending → running; any other status is refused."""
-        return self._runs.start_run(run_id)
+    def start_run(self, run_id: int, *, by: str = SYSTEM_ACTOR) -> RunRecord:
+        """pending → running; any other status is refused. The ``run.start`` audit row, in
+        the same transaction, names the process that trains it (``by``: a lease holder such
+        as ``worker@host:pid``), so a run can always be traced to where it was computed."""
+
+        def audit(connection: sa.Connection, run: RunRecord) -> None:
+            self._access.audit(
+                by[:100], "run.start", target=f"run #{run.id}", connection=connection
+            )
+
+        return self._runs.start_run(run_id, in_transaction=audit)
 
     def finish_run(
         self,
@@ -425,9 +436,12 @@ class Store:
         metrics: Mapping[str, Any],
         timings: Mapping[str, float],
         artifacts: Mapping[str, bytes] | None = None,
+        served_by: str | None = None,
     ) -> RunRecord:
         """running → succeeded with all ``outputs`` and ``artifacts`` in one transaction, or
-        nothing at all.
+        nothing at all; with ``served_by`` it becomes the served run in that same transaction
+        (audited as ``run.promote`` by that actor), so no reader sees it succeeded and not yet
+        served.
 
         ``outputs`` maps short names of :data:`~data.store.tables.OUTPUT_TABLES` to frames;
         ``artifacts`` maps names to binary content (e.g. compressed ``.npz`` samples) that later
@@ -435,7 +449,12 @@ class Store:
         artifact that is not bytes, raises :class:`StoreError` before anything is written.
         """
         return self._runs.finish_run(
-            run_id, outputs, metrics=metrics, timings=timings, artifacts=artifacts
+            run_id,
+            outputs,
+            metrics=metrics,
+            timings=timings,
+            artifacts=artifacts,
+            serve=self._promotion_audit(served_by) if served_by is not None else None,
         )
 
     def fail_run(self, run_id: int, error: str) -> RunRecord:
@@ -446,7 +465,9 @@ class Store:
     def set_served(self, run_id: int, *, actor: str = SYSTEM_ACTOR) -> RunRecord:
         """Serve this succeeded run instead of the previous one, with its ``run.promote`` audit
         row, in one transaction."""
+        return self._runs.set_served(run_id, in_transaction=self._promotion_audit(actor))
 
+    def _promotion_audit(self, actor: str) -> Callable[[sa.Connection, RunRecord], None]:
         def audit(connection: sa.Connection, run: RunRecord) -> None:
             self._access.audit(
                 actor,
@@ -456,7 +477,7 @@ class Store:
                 connection=connection,
             )
 
-        return self._runs.set_served(run_id, in_transaction=audit)
+        return audit
 
     def run(self, run_id: int) -> RunRecord:
         return self._runs.run(run_id)

@@ -47,6 +47,10 @@ CATALOG_KIND: Final = "catalog"
 UPLOAD_STATUS_ACCEPTED: Final = "accepted"
 #: Longest file name the uploads table holds (the store shortens longer ones).
 MAX_FILENAME_CHARS: Final = 255
+#: Largest id a row can have: ids are INTEGER columns, 32-bit on PostgreSQL (64-bit on SQLite).
+#: PostgreSQL refuses a larger number even in a comparison, so a lookup by one finds nothing
+#: instead of asking it.
+MAX_ID: Final = 2**31 - 1
 
 uploads = sa.Table(
     "uploads",

@@ -214,11 +214,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(url: str, workers: int, log: Path) -> Iterator[tuple[int, int]]:
+def running_server(
+    url: str, workers: int, log: Path, *, run_worker: bool = False
+) -> Iterator[tuple[int, int]]:
     """``talentcast serve`` in a subprocess until the block ends (also on errors): yields its
-    port and process id once ``/readyz`` answers with a served run."""
+    port and process id once ``/readyz`` answers with a served run. With ``run_worker`` it
+    starts its ``talentcast worker`` too, which executes runs queued with ``POST /runs``."""
     port = free_port()
-    env = {**os.environ, "TALENTCAST_RUN_WORKER": "false"}
+    env = {**os.environ, "TALENTCAST_RUN_WORKER": str(run_worker).lower()}
     command = [str(TALENTCAST), "--database-url", url, "serve"]
     command += ["--host", HOST, "--port", str(port), "--workers", str(workers)]
     with log.open("wb") as output:
@@ -416,6 +419,8 @@ class Phase:
     arrived: int = 0
     issued: int = 0
     latencies: list[float] = field(default_factory=list)
+    #: When each measured answer arrived (perf_counter), in the order of ``latencies``.
+    answered: list[float] = field(default_factory=list)
     errors: int = 0
     first_errors: list[str] = field(default_factory=list)
 
@@ -497,7 +502,9 @@ async def exchange(
             connection[1].close()
         return None
     if measured:
-        phase.latencies.append(time.perf_counter() - started)
+        now = time.perf_counter()
+        phase.latencies.append(now - started)
+        phase.answered.append(now)
     if status != 200:
         phase.failed(f"{status}: {body[:200]!r}")
     if closing:

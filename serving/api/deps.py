@@ -25,8 +25,9 @@ from starlette.concurrency import run_in_threadpool
 from data.catalog import Catalog
 from data.store import KeyRecord, Store, UnknownRun
 from data.store.runs import RunRecord
-from data.store.tables import RunStatus
+from data.store.tables import MAX_ID, RunStatus
 from data.vocabulary import Role
+from serving.api.audit import PRINCIPAL_STATE
 from serving.api.cache import ServingCache
 from serving.api.sessions import (
     CSRF_HEADER,
@@ -75,9 +76,9 @@ async def get_upload_workers(request: Request) -> UploadWorkers:
     return workers
 
 
-#: Largest id a run or upload can have: PostgreSQL's INTEGER. A larger id in a path, query or
-#: body is refused with 422 at the boundary instead of reaching the database.
-MAX_RECORD_ID = 2**31 - 1
+#: Largest id a run or upload can have (the store's). A larger id in a path, query or body is
+#: refused with 422 at the boundary, as the OpenAPI document says, before any lookup.
+MAX_RECORD_ID = MAX_ID
 #: Years a query may name; anything else is not a year this service can hold.
 FIRST_YEAR, LAST_YEAR = 1900, 2200
 RunId = Annotated[int, Path(ge=1, le=MAX_RECORD_ID, description="A run's id.")]
@@ -125,7 +126,13 @@ async def get_principal(
             "unknown or revoked API key",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return Principal.of(record)
+    return _known(request, Principal.of(record))
+
+
+def _known(request: Request, principal: Principal) -> Principal:
+    """Remember the caller on the request, so that a refusal is audited under its name."""
+    setattr(request.state, PRINCIPAL_STATE, principal)
+    return principal
 
 
 async def _session_principal(request: Request) -> Principal:
@@ -135,10 +142,13 @@ async def _session_principal(request: Request) -> Principal:
             status.HTTP_401_UNAUTHORIZED,
             "the dashboard session has ended (signed out, expired, or its key was revoked): "
             "sign in again",
+            # Every 401 says how to authenticate (RFC 9110): a key works where a session ended.
+            headers={"WWW-Authenticate": "Bearer"},
         )
+    principal = _known(request, Principal.of(session.key))
     if request.method not in SAFE_METHODS:
         refuse_cross_site(request, request.headers.get(CSRF_HEADER), session.csrf_token)
-    return Principal.of(session.key)
+    return principal
 
 
 def lookup_key(request: Request, secret: str) -> KeyRecord | None:

@@ -10,6 +10,7 @@ written to disk; at most ``max_bytes`` plus the multipart framing is held in mem
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -21,6 +22,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 FRAMING_BYTES: Final = 64 * 1024
 #: Parts (fields and files) a request may carry; an upload has one or two.
 MAX_PARTS: Final = 8
+#: Control characters (C0, DEL, C1).
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class _Collector:
         _, options = parse_options_header(self._part.headers.get(b"content-disposition", b""))
         self._part.name = options.get(b"name", b"").decode("utf-8", "replace")
         if b"filename" in options:
-            self._part.filename = options[b"filename"].decode("utf-8", "replace")
+            self._part.filename = printable(options[b"filename"].decode("utf-8", "replace"))
         if self._part.name == self.wanted and self.found is None:
             self.found = self._part
 
@@ -100,6 +103,13 @@ class _Refused(Exception):
         super().__init__(detail)
         self.code = code
         self.detail = detail
+
+
+def printable(name: str) -> str:
+    """A client's file name with its control characters replaced, as undecodable bytes are
+    (U+FFFD). The name is only a label, kept in the upload record and the audit log, and
+    PostgreSQL cannot store NUL: refusing the file for it would help no one."""
+    return _CONTROL.sub("\ufffd", name)
 
 
 def too_large(max_bytes: int) -> str:

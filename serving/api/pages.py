@@ -37,6 +37,33 @@ Offset = Annotated[
 ]
 
 
+#: The headers of every paged answer (:func:`run_headers`), as the OpenAPI document lists them.
+RUN_HEADERS: Final[dict[str, dict[str, Any]]] = {
+    "X-Run-Id": {
+        "description": "The run the answer comes from.",
+        "required": True,
+        "schema": {"type": "integer"},
+    },
+    "X-Data-Watermark": {
+        "description": "The last upload that run saw.",
+        "required": True,
+        "schema": {"type": "integer"},
+    },
+    "ETag": {
+        "description": "Weak ETag of the answer: send it as `If-None-Match` to get 304 while "
+        "the answer holds.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+}
+#: What a route answering with :func:`paged` documents besides its model: the run headers,
+#: and 304 for a request whose ``If-None-Match`` still matches.
+PAGED_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    200: {"headers": RUN_HEADERS},
+    304: {"description": "Not modified: the ETag sent still matches.", "headers": RUN_HEADERS},
+}
+
+
 class Page(BaseModel, Generic[Row]):
     """One page of rows from one run."""
 

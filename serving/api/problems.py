@@ -5,6 +5,11 @@ says it all), ``title`` (the status phrase), ``status`` and ``detail`` (a senten
 parameter, row or limit and what to do). Errors with several findings add them as extension
 members: ``errors`` (request validation, as FastAPI reports them) and ``total`` and
 ``problems`` (a refused upload, by row, column and reason).
+
+The OpenAPI document says so too. FastAPI files a response ``model`` under the route's own
+media type (``application/json``), which is not what an error is sent as, so errors are
+documented with :func:`problem` instead: the model's schema, inline, under
+``application/problem+json``.
 """
 
 from __future__ import annotations
@@ -50,12 +55,88 @@ def problem_response(
     )
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with the models it nests written in place.
+
+    Pydantic refers to nested models through ``#/$defs/...``, which inside an OpenAPI document
+    would point at the document's root; an inline response schema must carry them itself.
+    The problem models nest no model in itself, so this terminates.
+    """
+    schema = model.model_json_schema()
+    definitions: dict[str, Any] = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith("#/$defs/"):
+                return resolve(definitions[reference.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+def problem(
+    description: str,
+    *models: type[ProblemDetails],
+    headers: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A route's ``responses`` entry for an error: ``application/problem+json`` with the
+    schema of ``models`` (any of them; default :class:`ProblemDetails`) and the response
+    headers it always or sometimes carries."""
+    schemas = [inline_schema(model) for model in models or (ProblemDetails,)]
+    schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+    entry: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}},
+    }
+    if headers:
+        entry["headers"] = dict(headers)
+    return entry
+
+
 #: Errors every API route may answer, documented once for all of them (a route documents its
 #: own further ones, and its own body where it adds members, like a refused upload).
 COMMON_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
-    401: {"model": ProblemDetails, "description": "No key, or an unknown or revoked one."},
-    403: {"model": ProblemDetails, "description": "The key's role or fields do not allow this."},
-    404: {"model": ProblemDetails, "description": "No such run, upload, code or year."},
-    422: {"model": ProblemDetails, "description": "A parameter or the body is invalid."},
-    429: {"model": ProblemDetails, "description": "Too many failed keys; see Retry-After."},
+    401: problem(
+        "No key, or an unknown or revoked one (or an ended dashboard session).",
+        headers={
+            "WWW-Authenticate": {
+                "description": "How to authenticate: `Bearer`.",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        },
+    ),
+    403: problem("The key's role or fields do not allow this."),
+    404: problem("No such run, upload, code or year."),
+    422: problem("A parameter or the body is invalid."),
+    429: problem(
+        "Too many failed keys from this address or with this key prefix.",
+        headers={
+            "Retry-After": {
+                "description": "Seconds until the next attempt may succeed.",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    ),
+}
+
+#: Errors of a route that reads a run's outputs (the served run, or ``run_id``).
+RUN_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    409: problem(
+        "The run named by `run_id` has not succeeded, so it has no outputs (or, for a "
+        "scenario, it kept no samples)."
+    ),
+}
+
+#: Errors of a route that takes a JSON body, besides the validation of its content (422):
+#: bodies that are no JSON text at all, and the bounds of :mod:`serving.api.guards`.
+JSON_BODY_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    400: problem("The body is not JSON text (e.g. not UTF-8)."),
+    413: problem("The JSON body is larger than 1 MiB."),
 }

@@ -11,7 +11,6 @@ it the memory their bytes hold.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -19,6 +18,8 @@ from typing import TypeVar
 
 from anyio import CapacityLimiter
 from fastapi import HTTPException, status
+
+from forecasting.executors import spawned_pool
 
 T = TypeVar("T")
 
@@ -37,9 +38,8 @@ class UploadWorkers:
         breaks the pool: it is replaced for the next upload and this one gets a 503."""
         if self._pool is None:
             # Spawned, not forked: the server process runs threads, and a fork copies
-            # whatever locks they hold.
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.size, mp_context=context)
+            # whatever locks they hold. They exit when the server does, even by SIGKILL.
+            self._pool = spawned_pool(self.size)
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, function)
         except BrokenProcessPool:

@@ -92,6 +92,8 @@ def type_of(schema: dict[str, Any]) -> str:
     """A short readable type: ``integer ≥ 1 | null``, ``array of RunOut``, ``Kind``."""
     if "$ref" in schema:
         return ref_name(schema["$ref"])
+    if schema.get("type") == "object" and "properties" in schema and "title" in schema:
+        return str(schema["title"])  # a model written in place, e.g. an error's ProblemDetails
     for key in ("anyOf", "oneOf", "allOf"):
         if key in schema:
             return " | ".join(dict.fromkeys(type_of(part) for part in schema[key]))
@@ -212,10 +214,32 @@ def operations(document: dict[str, Any]) -> list[Operation]:
     return found
 
 
+def _inline_models(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Models written in place in responses (errors are: their media type is not the one
+    FastAPI files models under), by title."""
+    found: dict[str, dict[str, Any]] = {}
+    pending: list[Any] = [
+        response.get("content", {})
+        for item in document.get("paths", {}).values()
+        for method in METHODS
+        for response in item.get(method, {}).get("responses", {}).values()
+    ]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node and "title" in node:
+                found.setdefault(str(node["title"]), node)
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found
+
+
 def schema_infos(document: dict[str, Any]) -> list[SchemaInfo]:
     """The document's named models with their properties and examples, by name."""
     infos = []
-    for name, schema in sorted(document.get("components", {}).get("schemas", {}).items()):
+    named = {**_inline_models(document), **document.get("components", {}).get("schemas", {})}
+    for name, schema in sorted(named.items()):
         required = set(schema.get("required", []))
         properties = [
             Property(

@@ -31,7 +31,7 @@ from data.store import (
     UnknownUpload,
 )
 from data.store import runs as runs_module
-from data.store.tables import metadata, run_artifacts
+from data.store.tables import MAX_ID, metadata, run_artifacts
 from data.store.tables import runs as runs_table
 
 #: The newest migration: a store upgraded to "head" is at this revision.
@@ -325,6 +325,28 @@ def test_unknown_runs_and_watermarks_are_refused(store: Store) -> None:
     assert issubclass(UnknownRun, LookupError)
 
 
+@pytest.mark.parametrize("number", [MAX_ID + 1, 2**63, -(2**40)])
+def test_ids_past_the_integer_range_are_unknown_not_an_error(store: Store, number: int) -> None:
+    """PostgreSQL refuses to even compare an INTEGER column with them (a 500 at the API):
+    the store answers as for any id it does not have."""
+    with pytest.raises(UnknownUpload):
+        store.create_run(number, CONFIG)
+    with pytest.raises(UnknownUpload):
+        store.upload(number)
+    for call in (
+        lambda: store.run(number),
+        lambda: store.start_run(number),
+        lambda: store.finish_run(number, {}, metrics={}, timings={}),
+        lambda: store.fail_run(number, "x"),
+        lambda: store.set_served(number),
+        lambda: store.run_output(number, "balance"),
+        lambda: store.run_artifact(number, "x"),
+        lambda: store.run_artifact_names(number),
+    ):
+        with pytest.raises(UnknownRun, match=f"no run with id {number}"):
+            call()
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [
@@ -579,6 +601,28 @@ def test_served_run_switches_exclusively_and_only_to_succeeded_runs(store: Store
             store.set_served(refused.id)
     assert store.served_run() == promoted
     assert [run.id for run in store.runs() if run.served] == [second.id]
+
+
+def test_a_run_finished_as_served_is_never_seen_succeeded_and_unserved(store: Store) -> None:
+    first = succeeded_run(store)
+    store.set_served(first.id)
+    run = running_run(store)
+    finished = store.finish_run(
+        run.id, sample_outputs(), metrics=METRICS, timings=TIMINGS, served_by="worker@host:1"
+    )
+    assert finished.status == "succeeded"
+    assert finished.served
+    assert store.served_run() == finished
+    assert not store.run(first.id).served
+    promoted = store.audit_log(action="run.promote", limit=1)[0]
+    assert (promoted.actor, promoted.target) == ("worker@host:1", f"run #{run.id}")
+    # A failed write serves nothing: the run stays running and the old one served.
+    another = running_run(store)
+    with pytest.raises(StoreError):
+        store.finish_run(another.id, {"balance": pd.DataFrame({"x": [1]})}, metrics=METRICS,
+                         timings=TIMINGS, served_by="worker@host:1")  # fmt: skip
+    assert store.run(another.id).status == "running"
+    assert store.served_run() == finished
 
 
 def test_concurrent_promotions_leave_exactly_one_served_run(store_url: str) -> None:

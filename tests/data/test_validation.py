@@ -260,6 +260,17 @@ def test_same_programme_in_two_institutions_is_not_a_duplicate(context: Validati
     assert len(check(text, "enrollment", context)) == 2
 
 
+@pytest.mark.parametrize(("cell", "code"), [("Uni\x00versity", "U+0000"), ("A\x07B", "U+0007")])
+def test_text_with_a_control_character_is_refused(
+    cell: str, code: str, context: ValidationContext
+) -> None:
+    # PostgreSQL cannot store NUL at all; no backend should hold what the other refuses.
+    text = f"year,programme_code,level,enrolled,institution\n2019,080901,bachelor,1,{cell}\n"
+    (problem,) = problems(text, "enrollment", context)
+    assert (problem.row, problem.column) == (2, "institution")
+    assert problem.reason == f"text contains a control character ({code})"
+
+
 @pytest.mark.parametrize("period", ["2024-13", "24-01", "2024/Q1/2", "Jan 2024", "1950-01"])
 def test_malformed_or_out_of_range_periods(period: str, context: ValidationContext) -> None:
     (problem,) = problems(f"period,field_code,postings\n{period},ai,1\n", "hiring", context)

@@ -78,16 +78,17 @@ class FakeTrain:
         pending: RunRecord,
         requested_by: str,
         tracker: object,
+        trained_by: str,
     ) -> Trained:
         self.calls.append({"run_id": pending.id, "city_region": city_region, "config": config})
-        run = store.start_run(pending.id)
+        run = store.start_run(pending.id, by=trained_by)
         if self.during is not None:
             self.during(store, run)
         if self.error is not None:
             store.fail_run(run.id, f"{type(self.error).__name__}: {self.error}")
             raise self.error
-        run = store.finish_run(run.id, {}, metrics={}, timings={})
-        return Trained(store.set_served(run.id) if serve else run)
+        served_by = requested_by if serve else None
+        return Trained(store.finish_run(run.id, {}, metrics={}, timings={}, served_by=served_by))
 
 
 @pytest.fixture
@@ -116,6 +117,8 @@ def test_a_retrain_creates_a_run_trains_serves_and_releases_the_lease(
     ]
     (created,) = store.audit_log(action="run.create")
     assert created.actor == "scheduler@host:1"
+    (started,) = store.audit_log(action="run.start")  # the process that computed it
+    assert (started.actor, started.target) == ("scheduler@host:1", f"run #{outcome.run.id}")
     assert store.lease(RETRAIN_LEASE) is None
     assert outcome.describe() == (
         f"run #{outcome.run.id} succeeded and served (uploads up to #{store.watermark()})"

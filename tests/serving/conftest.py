@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from support import Demo
+from support import Demo, demo_keys
 
 from data.demo import load_demo
 from data.ingest import open_store
@@ -15,7 +16,6 @@ from forecasting.pipeline import TrainingConfig, train
 from forecasting.quotas import QuotaSettings
 from forecasting.settings import BalanceSettings
 from serving.app import create_app
-from serving.auth import issue_key
 
 
 @pytest.fixture(scope="session")
@@ -31,12 +31,7 @@ def trained_demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
             balance_backtest_cuts=0,
         )
         run = train(store, config).run
-        keys = {
-            "admin": issue_key(store, "admin", "admin", actor="test")[1],
-            "planner": issue_key(store, "planner", "planner", actor="test")[1],
-            "ic": issue_key(store, "tj_ic_association", "association", ["ic"], actor="test")[1],
-            "ai": issue_key(store, "tj_ai_association", "association", ["ai"], actor="test")[1],
-        }
+        keys = demo_keys(store)
     finally:
         store.dispose()
     return Demo(url, keys, run.id)
@@ -47,3 +42,12 @@ def client(trained_demo: Demo) -> Iterator[TestClient]:
     """The app on the trained demo (a fresh process cache per test)."""
     with TestClient(create_app(trained_demo.settings())) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def writable(trained_demo: Demo, tmp_path: Path) -> Demo:
+    """A copy of the trained demo store that a test may write to."""
+    source = Path(trained_demo.url.removeprefix("sqlite:///"))
+    copy = tmp_path / "copy.db"
+    shutil.copy(source, copy)
+    return Demo(f"sqlite:///{copy}", trained_demo.keys, trained_demo.run_id)

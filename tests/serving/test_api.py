@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,19 +10,9 @@ from support import Demo, bearer
 
 from data.ingest import open_store
 from serving.app import create_app
-from serving.worker import RunWorker
 
 API = "/api/v1"
 HIRING_OK = "period,field_code,level,postings\n2025-12,ic,bachelor,130\n2025-12,ic,master,40\n"
-
-
-@pytest.fixture
-def writable(trained_demo: Demo, tmp_path: Path) -> Demo:
-    """A copy of the trained demo store that a test may write to."""
-    source = Path(trained_demo.url.removeprefix("sqlite:///"))
-    copy = tmp_path / "copy.db"
-    shutil.copy(source, copy)
-    return Demo(f"sqlite:///{copy}", trained_demo.keys, trained_demo.run_id)
 
 
 @pytest.fixture
@@ -347,35 +335,6 @@ def test_upload_limits_kind_and_size(writer: TestClient, writable: Demo) -> None
     for response in (no_file, other_field):
         assert response.status_code == 422, response.text
         assert "no field 'file'" in response.json()["detail"]
-
-
-@pytest.mark.slow
-def test_a_queued_run_is_executed_and_served(writer: TestClient, writable: Demo) -> None:
-    admin = bearer(writable.keys["admin"])
-    queued = writer.post(f"{API}/runs", headers=admin)
-    assert queued.status_code == 202
-    run = queued.json()
-    assert run["status"] == "pending"
-    store = open_store(writable.url)
-    try:
-        # The settings the demo was trained with: same windows, so the gates compare like
-        # with like and the new run replaces the served one.
-        settings = writable.settings(
-            horizon_years=5, samples=200, train_jobs=1, balance_backtest_cuts=0
-        )
-        assert RunWorker(store, settings).run_pending() == 1
-        finished = store.run(run["id"])
-        assert finished.status == "succeeded"
-        assert store.served_run() == finished
-        assert [e.action for e in store.audit_log(action="run.create", limit=1)] == ["run.create"]
-    finally:
-        store.dispose()
-    # The app looks the served run up again within a second.
-    import time
-
-    time.sleep(1.1)
-    page = writer.get(f"{API}/balance", params={"limit": 1}, headers=admin).json()
-    assert page["run_id"] == run["id"]
 
 
 @pytest.mark.parametrize(

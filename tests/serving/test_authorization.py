@@ -16,11 +16,9 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from support import Demo, bearer
+from support import Demo, bearer, clone_run
 
 from data.ingest import open_store
-from data.store import RunRecord, Store
-from data.store.tables import OUTPUT_SPECS
 from data.vocabulary import Role
 from serving.api.deps import Allow
 from serving.app import API_PREFIX, API_ROUTERS, create_app
@@ -135,20 +133,6 @@ def matrix_client(
     with TestClient(create_app(settings)) as client:
         client.keys = trained_demo.keys  # type: ignore[attr-defined]
         yield client
-
-
-def clone_run(store: Store, run_id: int) -> RunRecord:
-    """A new succeeded run with the outputs and artifacts of ``run_id``."""
-    source = store.run(run_id)
-    run = store.create_run(source.watermark, source.config)
-    store.start_run(run.id)
-    outputs = {name: store.run_output(run_id, name) for name in OUTPUT_SPECS}
-    artifacts = {
-        name: store.run_artifact(run_id, name) for name in store.run_artifact_names(run_id)
-    }
-    return store.finish_run(
-        run.id, outputs, metrics=source.metrics, timings=source.timings, artifacts=artifacts
-    )
 
 
 def call(

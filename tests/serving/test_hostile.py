@@ -4,14 +4,10 @@ disk, and never stopping the server from answering everyone else."""
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,9 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import Demo, bearer
+from support import Demo, bearer, serve
 
-WAIT_SECONDS = 60
 #: The server's upload limit in these tests (small, so that passing it costs little).
 LIMIT_MB = 2
 
@@ -34,12 +29,6 @@ class Server:
     keys: dict[str, str]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(trained_demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``talentcast serve`` in its own process on a copy of the trained demo, with its own
@@ -49,37 +38,9 @@ def server(trained_demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iter
     shutil.copy(Path(trained_demo.url.removeprefix("sqlite:///")), copy)
     temp = folder / "tmp"
     temp.mkdir()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "TMPDIR": str(temp),
-        "TALENTCAST_RUN_WORKER": "false",
-        "TALENTCAST_MLFLOW_TRACKING_URI": "",
-        "TALENTCAST_MAX_UPLOAD_MB": str(LIMIT_MB),
-    }
-    command = [sys.executable, "-m", "serving.cli", "--database-url", f"sqlite:///{copy}"]
-    process = subprocess.Popen(
-        [*command, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                error = process.stderr.read().decode() if process.stderr else ""
-                pytest.fail(f"the server did not start: {error}")
-            time.sleep(0.2)
-    try:
-        yield Server(base, port, temp, trained_demo.keys)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    env = {"TMPDIR": str(temp), "TALENTCAST_MAX_UPLOAD_MB": str(LIMIT_MB)}
+    with serve(f"sqlite:///{copy}", folder / "server.log", env) as served:
+        yield Server(served.base, served.port, temp, trained_demo.keys)
 
 
 def _temp_bytes(folder: Path) -> int:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -268,7 +269,8 @@ def command_app(url: str) -> typer.Typer:
 
     @app.callback()
     def configure(ctx: typer.Context) -> None:
-        ctx.obj = Settings(database_url=url, retrain_schedule=RARELY)
+        # Niceness 0: the command runs in the test process, and nice cannot be undone.
+        ctx.obj = Settings(database_url=url, retrain_schedule=RARELY, train_niceness=0)
 
     app.command()(scheduler)
     return app
@@ -324,17 +326,21 @@ def test_sigterm_stops_the_scheduler_loop_cleanly(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    # Should the announcement never come, the loop below must not wait forever.
+    deadline = threading.Timer(60, process.kill)
+    deadline.start()
     try:
         assert process.stderr is not None
         seen = [""]
         for line in process.stderr:  # until the loop announces itself (or the process ends)
             seen.append(line)
-            if " started: retrains at " in line:
+            if " started: retrains for " in line:
                 break
-        assert " started: retrains at " in seen[-1], "".join(seen)
+        assert " started: retrains for " in seen[-1], "".join(seen)
         process.send_signal(signal.SIGTERM)
         _, rest = process.communicate(timeout=30)
     finally:
+        deadline.cancel()
         if process.poll() is None:
             process.kill()
             process.wait()

@@ -20,6 +20,7 @@ from serving.api.deps import (
 )
 from serving.api.pages import (
     DEFAULT_LIMIT,
+    PAGED_RESPONSES,
     Limit,
     Offset,
     Page,
@@ -30,9 +31,11 @@ from serving.api.pages import (
     paged,
     where,
 )
+from serving.api.problems import RUN_ERRORS
 from serving.auth import READERS, Principal
 
-router = APIRouter(tags=["balance"])
+# Every route here pages a run's outputs (:func:`~serving.api.pages.paged`).
+router = APIRouter(tags=["balance"], responses={**PAGED_RESPONSES, **RUN_ERRORS})
 Reader = Annotated[Principal, Depends(Allow(READERS))]
 BalanceRow = output_row_model("balance")
 DriverRow = output_row_model("drivers")

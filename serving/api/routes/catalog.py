@@ -10,10 +10,12 @@ from pydantic import BaseModel
 
 from data.vocabulary import LEVELS
 from serving.api.deps import Allow, CacheDep, CatalogDep, RunDep
-from serving.api.pages import DEFAULT_LIMIT, Limit, Offset, Page, check_code, paged
+from serving.api.pages import DEFAULT_LIMIT, PAGED_RESPONSES, Limit, Offset, Page, check_code, paged
+from serving.api.problems import RUN_ERRORS
 from serving.auth import READERS, Principal
 
-router = APIRouter(tags=["catalog"])
+# Every route here pages a run's outputs (:func:`~serving.api.pages.paged`).
+router = APIRouter(tags=["catalog"], responses={**PAGED_RESPONSES, **RUN_ERRORS})
 Reader = Annotated[Principal, Depends(Allow(READERS))]
 LevelName = Literal[LEVELS]  # type: ignore[valid-type]
 

@@ -11,6 +11,7 @@ from data.vocabulary import LEVELS
 from serving.api.deps import Allow, CacheDep, CatalogDep, RunDep, StoreDep
 from serving.api.pages import (
     DEFAULT_LIMIT,
+    PAGED_RESPONSES,
     Limit,
     Offset,
     Page,
@@ -20,9 +21,11 @@ from serving.api.pages import (
     paged,
     where,
 )
+from serving.api.problems import RUN_ERRORS
 from serving.auth import READERS, Principal
 
-router = APIRouter(tags=["forecasts"])
+# Every route here pages a run's outputs (:func:`~serving.api.pages.paged`).
+router = APIRouter(tags=["forecasts"], responses={**PAGED_RESPONSES, **RUN_ERRORS})
 Reader = Annotated[Principal, Depends(Allow(READERS))]
 ForecastRow = output_row_model("forecasts")
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from serving.api.deps import CacheDep, StoreDep
@@ -11,13 +14,39 @@ from serving.api.deps import CacheDep, StoreDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness")
+class Alive(BaseModel):
+    """The process serves requests."""
+
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    """The database answers."""
+
+    status: Literal["ready"]
+    watermark: int = Field(description="The last upload stored (0: none yet).")
+    served_run: int | None = Field(description="The run the API serves, if any.")
+
+
+class NotReady(BaseModel):
+    """The database does not answer (a probe's body, not problem details: no key, no API)."""
+
+    status: Literal["unavailable"]
+    database: str = Field(description="The kind of database error, e.g. OperationalError.")
+
+
+@router.get("/healthz", response_model=Alive, summary="Liveness")
 def healthz() -> dict[str, str]:
     """Always 200 while the process serves requests (no key needed)."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness")
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    summary="Readiness",
+    responses={503: {"model": NotReady, "description": "The database does not answer."}},
+)
 def readyz(store: StoreDep, cache: CacheDep) -> JSONResponse:
     """200 when the database answers (with the served run, if any); 503 otherwise."""
     try:

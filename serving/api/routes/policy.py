@@ -18,6 +18,7 @@ from serving.api.deps import (
 )
 from serving.api.pages import (
     DEFAULT_LIMIT,
+    PAGED_RESPONSES,
     Limit,
     Offset,
     Page,
@@ -27,9 +28,11 @@ from serving.api.pages import (
     paged,
     where,
 )
+from serving.api.problems import RUN_ERRORS
 from serving.auth import PLANNERS, Principal
 
-router = APIRouter(tags=["programmes"])
+# Every route here pages a run's outputs (:func:`~serving.api.pages.paged`).
+router = APIRouter(tags=["programmes"], responses={**PAGED_RESPONSES, **RUN_ERRORS})
 Planner = Annotated[Principal, Depends(Allow(PLANNERS))]
 WarningRow = output_row_model("warnings")
 RecommendationRow = output_row_model("recommendations")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import JSONResponse
@@ -26,6 +26,7 @@ from serving.api.deps import (
     SettingsDep,
     StoreDep,
 )
+from serving.api.problems import JSON_BODY_ERRORS, RUN_ERRORS, problem
 from serving.auth import ADMINS, READERS, Principal
 from serving.settings import Settings
 
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["runs"])
 Reader = Annotated[Principal, Depends(Allow(READERS))]
 Admin = Annotated[Principal, Depends(Allow(ADMINS))]
+#: A POST without a body still passes the JSON guard if it sends one (413 when too large).
+BODYLESS_POST: Final[dict[int | str, dict[str, Any]]] = {413: JSON_BODY_ERRORS[413]}
 
 
 class RunOut(BaseModel):
@@ -101,7 +104,10 @@ def run(run_id: RunId, principal: Reader, store: StoreDep) -> RunOut:
     response_model=RunOut,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Queue a training run",
-    responses={200: {"model": RunOut, "description": "An identical run was already queued."}},
+    responses={
+        200: {"model": RunOut, "description": "An identical run was already queued."},
+        **JSON_BODY_ERRORS,
+    },
 )
 def queue(
     principal: Admin, store: StoreDep, settings: SettingsDep, body: RunRequest | None = None
@@ -124,7 +130,12 @@ def queue(
     return JSONResponse(RunOut.of(record).model_dump(mode="json"), status_code=code)
 
 
-@router.post("/runs/{run_id}/promote", response_model=RunOut, summary="Serve a run")
+@router.post(
+    "/runs/{run_id}/promote",
+    response_model=RunOut,
+    summary="Serve a run",
+    responses={409: problem("The run has not succeeded: it cannot be served."), **BODYLESS_POST},
+)
 def promote_run(
     run_id: RunId, principal: Admin, store: StoreDep, settings: SettingsDep, cache: CacheDep
 ) -> RunOut:
@@ -133,7 +144,12 @@ def promote_run(
     return RunOut.of(_serve(lambda: promote(store, run_id, actor=principal.name), settings, cache))
 
 
-@router.post("/runs/rollback", response_model=RunOut, summary="Serve the previous run again")
+@router.post(
+    "/runs/rollback",
+    response_model=RunOut,
+    summary="Serve the previous run again",
+    responses={409: problem("No run was served before the current one."), **BODYLESS_POST},
+)
 def rollback_run(
     principal: Admin, store: StoreDep, settings: SettingsDep, cache: CacheDep
 ) -> RunOut:
@@ -169,7 +185,7 @@ class ModelOut(BaseModel):
     used_for: list[str] = Field(description="Series groups of the run that chose it.")
 
 
-@router.get("/models", response_model=list[ModelOut], summary="Model zoo")
+@router.get("/models", response_model=list[ModelOut], summary="Model zoo", responses=RUN_ERRORS)
 def models(principal: Reader, run: RunDep, cache: CacheDep) -> list[ModelOut]:
     """Every registered model family with its capabilities, and for the run, which series
     groups (supply, demand) selected it alone or in a combination."""

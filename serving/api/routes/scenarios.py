@@ -14,6 +14,7 @@ from forecasting.balance import TOTAL
 from forecasting.scenarios import BalanceSamples, ScenarioError, evaluate_scenario
 from serving.api.deps import Allow, CacheDep, RunDep, StoreDep
 from serving.api.pages import check_code, output_row_model
+from serving.api.problems import JSON_BODY_ERRORS, RUN_ERRORS
 from serving.auth import PLANNERS, Principal
 
 router = APIRouter(tags=["scenarios"])
@@ -70,7 +71,12 @@ class ScenarioOut(BaseModel):
     baseline: list[BalanceRow]  # type: ignore[valid-type]
 
 
-@router.post("/scenarios", response_model=ScenarioOut, summary="What-if scenario")
+@router.post(
+    "/scenarios",
+    response_model=ScenarioOut,
+    summary="What-if scenario",
+    responses={**RUN_ERRORS, **JSON_BODY_ERRORS},
+)
 def scenario(
     body: ScenarioIn, principal: Planner, run: RunDep, store: StoreDep, cache: CacheDep
 ) -> ScenarioOut:

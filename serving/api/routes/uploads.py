@@ -17,9 +17,10 @@ from data.problems import UploadRejected
 from data.store import Store, UnknownUpload, UploadRecord
 from data.validation import FOREIGN_FIELD_REASON
 from data.vocabulary import Kind, Role
+from serving.api.audit import AUDITED_STATE
 from serving.api.deps import Allow, SettingsDep, StoreDep, UploadId, UploadWorkersDep
 from serving.api.multipart import FilePart, read_file_part, refuse_declared_size
-from serving.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails
+from serving.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, problem
 from serving.auth import READERS, UPLOADERS, Principal
 
 router = APIRouter(tags=["uploads"])
@@ -94,15 +95,22 @@ UPLOAD_BODY = {
     openapi_extra={"requestBody": UPLOAD_BODY},
     responses={
         200: {"model": UploadResult, "description": "Identical content was already stored."},
-        400: {"description": "The multipart body is malformed."},
-        403: {"model": RejectedOut, "description": "Rows of fields that are not the caller's."},
-        413: {"description": "The file is larger than the configured limit."},
-        415: {"description": "The body is not multipart/form-data."},
-        503: {"description": "The worker reading the file stopped; send it again."},
-        422: {
-            "model": RejectedOut,
-            "description": "The file has problems (or no `file` field was sent); nothing stored.",
-        },
+        400: problem("The multipart body is malformed."),
+        403: problem(
+            "The key may not upload this kind, or the file has rows of fields that are not "
+            "the caller's (then with the rows); nothing stored.",
+            RejectedOut,
+            ProblemDetails,
+        ),
+        413: problem("The file is larger than the configured limit."),
+        415: problem("The body is not multipart/form-data."),
+        422: problem(
+            "The file has problems (listed by row, column and reason), or no `file` field was "
+            "sent; nothing stored.",
+            RejectedOut,
+            ProblemDetails,
+        ),
+        503: problem("The worker reading the file stopped; send it again."),
     },
 )
 async def upload(
@@ -151,6 +159,7 @@ async def upload(
             await to_thread.run_sync(
                 partial(_audit_rejection, store, kind, part, principal, rejected)
             )
+            setattr(request.state, AUDITED_STATE, True)  # not again as a refused request
             return _rejection(rejected)
         stored = await to_thread.run_sync(
             partial(store_upload, store, prepared, uploader=principal.name, filename=part.filename)
