@@ -212,7 +212,7 @@ class Scheduler:
                 if outcome is not None and outcome.status == "succeeded":
                     continue  # more runs may be queued; a failure waits a poll (no busy loop)
                 self._sleep(self._poll())
-        log.info("scheduler %s stopped", self.holder)
+        log.info("%s stopped", self.holder)
 
     def describe(self) -> str:
         """What this loop retrains for and how often it looks, for its first log line."""
