@@ -118,7 +118,7 @@ class Scheduler:
         queued = self.store.runs(status=RunStatus.PENDING.value, limit=1)
         if queued:
             return Decision("queued", f"run #{queued[0].id} is queued"), ""
-        if self.triggers == QUEUED_ONLY:
+        if not self.triggers - {"queued"}:  # nothing else to look at: the queue was all
             return None, "no run is queued"
         newest = self.store.latest_run(status=None)
         watermark = self.store.watermark()

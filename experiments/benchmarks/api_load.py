@@ -689,6 +689,15 @@ def idle_wait_caveat(table: pd.DataFrame) -> str:
     )
 
 
+def add_postgres_option(parser: argparse.ArgumentParser) -> None:
+    """``--postgres-url``: the server whose own benchmark database (:func:`postgres_url`) is
+    used."""
+    parser.add_argument(
+        "--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test",
+        help="PostgreSQL server; the benchmark uses its own database on it.",
+    )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sqlite,postgresql", help="Comma-separated.")
@@ -700,10 +709,7 @@ def main() -> None:
         "--quiet-wait", type=float, default=60.0,
         help="Before each phase, wait up to this many seconds for other work to calm down.",
     )  # fmt: skip
-    parser.add_argument(
-        "--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test",
-        help="PostgreSQL server; the benchmark uses its own database on it.",
-    )  # fmt: skip
+    add_postgres_option(parser)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]

@@ -49,6 +49,7 @@ from experiments.benchmarks.api_load import (
     ENDPOINTS,
     HOST,
     TALENTCAST,
+    add_postgres_option,
     encode_requests,
     postgres_url,
     prepare,
@@ -235,10 +236,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--uploads", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2, help="Server processes.")
-    parser.add_argument(
-        "--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test",
-        help="PostgreSQL server; the benchmark uses its own database on it.",
-    )  # fmt: skip
+    add_postgres_option(parser)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import OrderedDict
 from typing import Any, Final
 
 from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.api.problems import PROBLEM_MEDIA_TYPE
-from serving.api.throttle import FailureThrottle
+from serving.api.throttle import MAX_SUBJECTS, FailureThrottle
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ class RefusalAudit:
         self.app = app
         self.api_prefix = api_prefix
         self.per_address = FailureThrottle(limit, window)
-        self._left_out: dict[str, int] = {}
+        # Bounded like the throttle's subjects: a flood from many addresses holds no more.
+        self._left_out: OrderedDict[str, int] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self._watched(scope):
@@ -84,7 +86,9 @@ class RefusalAudit:
         address = str(client[0]) if client else "unknown"
         subject = f"addr:{address}"
         if self.per_address.retry_after(subject) is not None:
-            self._left_out[address] = self._left_out.get(address, 0) + 1
+            self._left_out[address] = self._left_out.pop(address, 0) + 1
+            while len(self._left_out) > MAX_SUBJECTS:
+                self._left_out.popitem(last=False)
             return
         self.per_address.failed(subject)
         principal = scope.get("state", {}).get(PRINCIPAL_STATE)

@@ -22,7 +22,7 @@ from fastapi import HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field, create_model
 
 from data.store.runs import RunRecord
-from data.store.tables import OUTPUT_SPECS
+from data.store.tables import MAX_ID, OUTPUT_SPECS
 from serving.api.cache import ServingCache
 from serving.auth import Principal
 
@@ -33,7 +33,7 @@ MAX_LIMIT: Final = 5000
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
 Offset = Annotated[
-    int, Query(ge=0, le=2**31 - 1, description="Rows to skip (next page: offset + limit).")
+    int, Query(ge=0, le=MAX_ID, description="Rows to skip (next page: offset + limit).")
 ]
 
 

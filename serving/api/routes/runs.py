@@ -113,7 +113,8 @@ def queue(
     principal: Admin, store: StoreDep, settings: SettingsDep, body: RunRequest | None = None
 ) -> JSONResponse:
     """Queue a run on the store as of ``as_of`` (default: now). It is created pending (202)
-    and picked up by the server's run worker (or `talentcast scheduler`); poll
+    and executed by a `talentcast worker` process (which `talentcast serve` starts) or
+    `talentcast scheduler`; poll
     ``GET /runs/{id}``. If an identical run (same data, configuration and city) is already
     waiting, that run is returned instead (200): requests coalesce. A run that succeeds
     becomes the served run."""
