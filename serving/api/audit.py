@@ -15,6 +15,7 @@ are only counted, and the next row written for that address says how many were l
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -50,6 +51,7 @@ class RefusalAudit:
         self.per_address = FailureThrottle(limit, window)
         # Bounded like the throttle's subjects: a flood from many addresses holds no more.
         self._left_out: OrderedDict[str, int] = OrderedDict()
+        self._pending: set[asyncio.Task[None]] = set()  # audit writes under way
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self._watched(scope):
@@ -75,7 +77,12 @@ class RefusalAudit:
 
         await self.app(scope, receive, watch)
         if 400 <= status < 500 and not scope.get("state", {}).get(AUDITED_STATE):
-            await self._audit(scope, status, bytes(peek))
+            # Written after the request is done with, not before: the server closes a refused
+            # upload's connection only when the app returns, and meanwhile the client keeps
+            # sending into the socket's buffers.
+            task = asyncio.get_running_loop().create_task(self._audit(scope, status, bytes(peek)))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     def _watched(self, scope: Scope) -> bool:
         path: str = scope.get("path", "")

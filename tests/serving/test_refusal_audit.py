@@ -27,9 +27,17 @@ class Audited:
     demo: Demo
     newest_before: int
 
-    def refusals(self, action: str = REFUSED_ACTION) -> list[AuditRecord]:
-        """Audit rows of ``action`` written since the test began, newest first."""
-        return [row for row in audit_rows(self.demo, action) if row.id > self.newest_before]
+    def refusals(self, action: str = REFUSED_ACTION, expected: int = 0) -> list[AuditRecord]:
+        """Audit rows of ``action`` written since the test began, newest first; waits (up to
+        5 s) for ``expected`` rows, and a moment longer for any beyond them, since a refusal is
+        written just after it is answered."""
+        time.sleep(0.3)
+        deadline = time.monotonic() + 5
+        while True:
+            rows = [r for r in audit_rows(self.demo, action) if r.id > self.newest_before]
+            if len(rows) >= expected or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
 
 
 def audit_rows(demo: Demo, action: str | None = None, limit: int = 1000) -> list[AuditRecord]:
@@ -54,7 +62,7 @@ def test_a_refused_request_is_audited_with_who_what_and_why(
     client, demo = audited.client, audited.demo
     answer = client.get(f"{API}/runs/99999999999", headers=bearer(demo.keys["planner"]))
     assert answer.status_code == 422
-    [row] = audited.refusals()
+    [row] = audited.refusals(expected=1)
     assert row.actor == "planner"
     assert row.role is not None
     assert row.role.value == "planner"
@@ -69,7 +77,7 @@ def test_anonymous_and_guard_refusals_are_audited_too(audited: Audited) -> None:
     deep = b"[" * 1000 + b"]" * 1000
     headers = {**bearer(demo.keys["planner"]), "Content-Type": "application/json"}
     assert client.post(f"{API}/scenarios", headers=headers, content=deep).status_code == 422
-    rows = {row.target: row for row in audited.refusals()}
+    rows = {row.target: row for row in audited.refusals(expected=2)}
     assert rows["GET /api/v1/shortages"].actor == "anonymous@testclient"
     assert rows["GET /api/v1/shortages"].detail["status"] == 401
     # The JSON guard refuses before any key is read: the caller is known by address only.
@@ -89,7 +97,7 @@ def test_a_refused_upload_is_audited_once_with_its_problems(
     )
     assert answer.status_code == 422
     assert audited.refusals() == []  # the route's own row says more: the problem count
-    [row] = audited.refusals("upload.rejected")
+    [row] = audited.refusals("upload.rejected", expected=1)
     assert row.detail["problems"] == 1
 
 
@@ -107,9 +115,9 @@ def test_a_flood_of_refusals_writes_a_bounded_number_of_rows(
     client, demo = audited.client, audited.demo  # at most 3 rows per address per second
     for _ in range(10):
         assert client.get(f"{API}/runs/0", headers=bearer(demo.keys["planner"])).status_code == 422
-    assert len(audited.refusals()) == 3
+    assert len(audited.refusals(expected=3)) == 3
     time.sleep(1.1)
     assert client.get(f"{API}/runs/0", headers=bearer(demo.keys["planner"])).status_code == 422
-    rows = audited.refusals()
+    rows = audited.refusals(expected=4)
     assert len(rows) == 4
     assert rows[0].detail["not_audited_before"] == 7  # newest first: it counts the left-out
