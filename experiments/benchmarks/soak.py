@@ -19,6 +19,11 @@ It checks what a user relies on:
   again;
 - every retrain finishes (succeeded, or failed with a reason: none may be left running).
 
+Latency on a shared two-core machine depends on the machine as much as on the server, so the
+same reads are first measured for ``--quiet-seconds`` (60) with nothing else running, in the
+same run and on the same server: the summary's "vs quiet" columns say what the retrain and the
+uploads cost the readers, whatever the machine.
+
     python experiments/benchmarks/soak.py                  # 10 minutes on SQLite, recorded
     python experiments/benchmarks/soak.py --seconds 60 --uploads 10 --no-record   # a quick look
     python experiments/benchmarks/soak.py --backend postgresql
@@ -233,6 +238,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--seconds", type=float, default=600.0, help="Length of the soak.")
+    parser.add_argument(
+        "--quiet-seconds",
+        type=float,
+        default=60.0,
+        help="Length of the baseline phase before the soak: the same reads, nothing else.",
+    )
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--uploads", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2, help="Server processes.")
@@ -262,11 +273,16 @@ def main() -> None:
                 kwargs={"seconds": args.seconds, "uploads": args.uploads, "stop": stop},
                 daemon=True,
             )
+            requests = encode_requests(port, urls, prepared.key)
+            print(f"quiet reads {args.quiet_seconds:.0f} s at {args.clients} clients ...")
+            quiet, quiet_elapsed = asyncio.run(
+                run_phase(port, requests, args.clients, limit=10**9, seconds=args.quiet_seconds)
+            )
             print(f"soaking {args.seconds:.0f} s at {args.clients} clients ...", flush=True)
             phase, elapsed = asyncio.run(
                 run_phase(
                     port,
-                    encode_requests(port, urls, prepared.key),
+                    requests,
                     args.clients,
                     limit=10**9,
                     seconds=args.seconds,
@@ -284,6 +300,8 @@ def main() -> None:
     answered = np.array(phase.answered)
     minutes = per_minute(answered, latencies, phase.started)
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
+    quiet_p50, quiet_p99 = np.percentile(np.array(quiet.latencies) * 1000, [50, 99])
+    quiet_rate = len(quiet.latencies) / quiet_elapsed
     uploads = pd.DataFrame(events.uploads)
     runs = pd.DataFrame(events.runs)
     once = (
@@ -303,7 +321,11 @@ def main() -> None:
                 "p50 ms": round(p50, 2),
                 "p95 ms": round(p95, 2),
                 "p99 ms": round(p99, 2),
-                "read errors": phase.errors,
+                "quiet req/s": round(quiet_rate, 1),
+                "quiet p50 ms": round(quiet_p50, 2),
+                "quiet p99 ms": round(quiet_p99, 2),
+                "p99 vs quiet": round(p99 / quiet_p99, 2),
+                "read errors": phase.errors + quiet.errors,
                 "writer errors": len(events.errors),
                 "retrains finished": len(runs),
                 "retrains succeeded": succeeded,
@@ -326,7 +348,7 @@ def main() -> None:
     }
     for title, table in tables.items():
         print(f"\n{title}\n{table.to_markdown(index=False)}")
-    for error in [*phase.first_errors, *events.errors[:10]]:
+    for error in [*quiet.first_errors, *phase.first_errors, *events.errors[:10]]:
         print("error:", error)
     if "Traceback" in server_log:
         print("the server logged a traceback:\n", server_log[-3000:])
@@ -341,6 +363,8 @@ def main() -> None:
             f"errors, {len(events.errors)} writer errors, p99 {p99:.1f} ms "
             f"(target < {TARGET_P99_MS:.0f} ms: {'met' if p99 < TARGET_P99_MS else 'not met'}), "
             f"uploads stored exactly once: {'yes' if once else 'no'}, "
+            f"p99 {p99 / quiet_p99:.2f}× that of the same reads with nothing else running "
+            f"({quiet_p99:.1f} ms over {args.quiet_seconds:.0f} s before the soak), "
             f"{len(runs)} retrains finished"
         )
         print("recorded in", record("soak", command_line(), tables, notes))
