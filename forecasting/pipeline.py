@@ -14,6 +14,7 @@ API serves changes only when a new run succeeds and passes every gate
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -156,19 +157,15 @@ def queue_run(
     watermark, configuration and city) is already waiting: then that one, and False. Ten
     clicks on "retrain" queue one retrain, not ten."""
     watermark = as_of if as_of is not None else store.watermark()
-    wanted = _comparable({**config.to_dict(), "city_region": city_region})
-    for waiting in store.runs(status="pending"):
-        if waiting.watermark == watermark and _comparable(waiting.config) == wanted:
-            return waiting, False
-    created = create_run(
-        store, config, city_region=city_region, as_of=watermark, requested_by=requested_by
+    recorded: dict[str, Any] = {**config.to_dict(), "city_region": city_region}
+    asked = json.dumps({"watermark": watermark, "config": recorded}, sort_keys=True, default=str)
+    return store.queue_run(
+        watermark,
+        recorded,
+        code_version=code_version(),
+        queue_key=hashlib.sha256(asked.encode()).hexdigest(),
+        requested_by=requested_by,
     )
-    return created, True
-
-
-def _comparable(config: dict[str, Any]) -> str:
-    """A configuration as the store keeps it (JSON: tuples become lists), for comparison."""
-    return json.dumps(config, sort_keys=True, default=str)
 
 
 def train(

@@ -103,12 +103,57 @@ class RunStore:
 
     # -- lifecycle --------------------------------------------------------------------------
 
+    def queue_run(
+        self,
+        watermark: int,
+        config: Mapping[str, Any],
+        code_version: str | None,
+        *,
+        queue_key: str,
+        in_transaction: InTransaction | None = None,
+    ) -> tuple[RunRecord, bool]:
+        """The pending run queued with ``queue_key`` and False, or a new one and True.
+
+        The database allows one pending run per key (``ix_runs_queue_key``), so two identical
+        requests arriving together cannot both create one: the second insert is refused and
+        returns the first request's run. A run that has started no longer holds its key, so
+        the same request queues anew once the earlier run is under way.
+        """
+        for _ in range(3):
+            waiting = self._pending_with(queue_key)
+            if waiting is not None:
+                return waiting, False
+            try:
+                created = self.create_run(
+                    watermark,
+                    config,
+                    code_version,
+                    queue_key=queue_key,
+                    in_transaction=in_transaction,
+                )
+            except sa.exc.IntegrityError as error:
+                # Another request queued the same run since the lookup: return that one.
+                refused = error
+                continue
+            return created, True
+        raise StoreError(f"cannot queue a run with key {queue_key}: {refused.orig}")
+
+    def _pending_with(self, queue_key: str) -> RunRecord | None:
+        query = sa.select(runs_table).where(
+            runs_table.c.queue_key == queue_key,
+            runs_table.c.status == RunStatus.PENDING.value,
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return RunRecord.from_row(row) if row is not None else None
+
     def create_run(
         self,
         watermark: int,
         config: Mapping[str, Any],
         code_version: str | None = None,
         *,
+        queue_key: str | None = None,
         in_transaction: InTransaction | None = None,
     ) -> RunRecord:
         """Record a pending run that will read the store as of upload ``watermark``.
@@ -140,6 +185,7 @@ class RunStore:
                     code_version=code_version,
                     created_at=datetime.now(UTC),
                     served=False,
+                    queue_key=queue_key,
                 )
                 .returning(*runs_table.c)
             ).one()

@@ -404,7 +404,11 @@ class Store:
     ) -> RunRecord:
         """Record a pending run reading the store as of upload ``watermark`` (must exist), and
         its ``run.create`` audit row in the same transaction."""
+        return self._runs.create_run(
+            watermark, config, code_version, in_transaction=self._run_created_audit(requested_by)
+        )
 
+    def _run_created_audit(self, requested_by: str) -> Callable[[sa.Connection, RunRecord], None]:
         def audit(connection: sa.Connection, run: RunRecord) -> None:
             self._access.audit(
                 requested_by,
@@ -414,7 +418,27 @@ class Store:
                 connection=connection,
             )
 
-        return self._runs.create_run(watermark, config, code_version, in_transaction=audit)
+        return audit
+
+    def queue_run(
+        self,
+        watermark: int,
+        config: Mapping[str, Any],
+        code_version: str | None = None,
+        *,
+        queue_key: str,
+        requested_by: str = SYSTEM_ACTOR,
+    ) -> tuple[RunRecord, bool]:
+        """As :meth:`create_run`, unless a pending run was queued with the same ``queue_key``:
+        then that run and False (the database keeps one pending run per key, so identical
+        requests coalesce even when they arrive together)."""
+        return self._runs.queue_run(
+            watermark,
+            config,
+            code_version,
+            queue_key=queue_key,
+            in_transaction=self._run_created_audit(requested_by),
+        )
 
     def start_run(self, run_id: int, *, by: str = SYSTEM_ACTOR) -> RunRecord:
         """pending → running; any other status is refused. The ``run.start`` audit row, in

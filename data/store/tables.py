@@ -179,6 +179,9 @@ runs = sa.Table(
     sa.Column("metrics", sa.Text, nullable=True),
     sa.Column("timings", sa.Text, nullable=True),
     sa.Column("served", sa.Boolean, nullable=False, server_default=sa.false()),
+    # What a queued request asked for (data watermark, configuration, city), hashed: identical
+    # requests coalesce into the one pending run that carries it (see ix_runs_queue_key).
+    sa.Column("queue_key", sa.String(64), nullable=True),
     sa.CheckConstraint(f"status IN ({_STATUS_LIST})", name="ck_runs_status"),
     # A failed or unfinished run can never be what the API serves.
     sa.CheckConstraint(
@@ -191,6 +194,15 @@ runs = sa.Table(
         unique=True,
         postgresql_where=sa.text("served"),
         sqlite_where=sa.text("served"),
+    ),
+    # At most one pending run per request, enforced by the database: two identical requests
+    # arriving together cannot both queue a retrain.
+    sa.Index(
+        "ix_runs_queue_key",
+        "queue_key",
+        unique=True,
+        postgresql_where=sa.text(f"status = '{RunStatus.PENDING.value}'"),
+        sqlite_where=sa.text(f"status = '{RunStatus.PENDING.value}'"),
     ),
 )
 

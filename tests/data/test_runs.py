@@ -35,7 +35,7 @@ from data.store.tables import MAX_ID, metadata, run_artifacts
 from data.store.tables import runs as runs_table
 
 #: The newest migration: a store upgraded to "head" is at this revision.
-HEAD = "0007"
+HEAD = "0008"
 
 CONFIG: dict[str, Any] = {"horizon": 6, "levels": [80, 95], "models": {"ets": True}}
 METRICS: dict[str, Any] = {"mase": {"hiring": 0.91, "enrollment": 0.62}, "coverage_80": 0.79}
@@ -671,6 +671,61 @@ def test_the_database_itself_allows_one_served_run_only(store: Store) -> None:
     assert store.served_run() is None
 
 
+def test_identical_requests_arriving_together_queue_one_run(store_url: str) -> None:
+    """Eight clicks on "retrain" at the same instant, each in its own thread and connection:
+    one pending run, which every click is answered with."""
+    store = open_store(store_url)
+    watermark = store.watermark()
+    answers: list[tuple[RunRecord, bool]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def click() -> None:
+        try:
+            start.wait()
+            answers.append(store.queue_run(watermark, CONFIG, queue_key="same request"))
+        except BaseException as error:  # noqa: BLE001 - collected and re-raised below
+            errors.append(error)
+
+    threads = [threading.Thread(target=click) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert not errors
+        assert sum(created for _, created in answers) == 1
+        assert len({run.id for run, _ in answers}) == 1
+        assert len(store.runs(status="pending")) == 1
+    finally:
+        store.dispose()
+
+
+def test_the_database_itself_keeps_one_pending_run_per_request(store: Store) -> None:
+    """The partial unique index refuses a second pending run for the same request even from a
+    write that bypasses ``queue_run``; once the run has started the request may queue again."""
+    first, created = store.queue_run(store.watermark(), CONFIG, queue_key="k")
+    assert created
+    with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as connection:
+        connection.execute(
+            runs_table.insert().values(
+                status="pending",
+                watermark=store.watermark(),
+                config="{}",
+                created_at=datetime.now(UTC),
+                queue_key="k",
+            )
+        )
+    assert store.queue_run(store.watermark(), CONFIG, queue_key="k") == (first, False)
+    store.start_run(first.id)
+    again, created = store.queue_run(store.watermark(), CONFIG, queue_key="k")
+    assert created
+    assert again.id != first.id
+    other, created = store.queue_run(store.watermark(), CONFIG, queue_key="other request")
+    assert created
+    assert other.id not in (first.id, again.id)
+
+
 def test_run_output_filters_and_keeps_vintages_apart(store: Store) -> None:
     old = succeeded_run(store)
     changed = sample_outputs()
@@ -943,10 +998,17 @@ def test_downgrade_to_0002_and_upgrade_again(store: Store) -> None:
     assert version == "0002"
     assert not new_tables & tables
     assert {"runs", *(OUTPUT_TABLES[n].name for n in ("forecasts", "balance"))} <= tables
-    # What 0002 knew survives: the run, its served flag, its outputs.
-    assert store.served_run() == store.run(run.id)
-    forecasts = store.run_output(run.id, "forecasts")
-    pd.testing.assert_frame_equal(forecasts, expected("forecasts", sample_outputs()["forecasts"]))
+    # What 0002 knew survives: the run, its served flag, its outputs (read as 0002 wrote them:
+    # today's run model has columns that 0002 does not).
+    forecasts_table = OUTPUT_TABLES["forecasts"].name
+    with store.engine.connect() as connection:
+        served = connection.execute(sa.text("SELECT id, status FROM runs WHERE served")).all()
+        forecast_rows = connection.execute(
+            sa.text(f"SELECT count(*) FROM {forecasts_table} WHERE run_id = :run"),
+            {"run": run.id},
+        ).scalar()
+    assert [tuple(row) for row in served] == [(run.id, "succeeded")]
+    assert forecast_rows == len(sample_outputs()["forecasts"])
 
     _migrate(store, "upgrade", "head")
     version, tables = _schema(store)
@@ -954,6 +1016,9 @@ def test_downgrade_to_0002_and_upgrade_again(store: Store) -> None:
     assert new_tables <= tables
     with store.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+    assert store.served_run() == store.run(run.id)
+    forecasts = store.run_output(run.id, "forecasts")
+    pd.testing.assert_frame_equal(forecasts, expected("forecasts", sample_outputs()["forecasts"]))
     assert store.run_output(run.id, "warnings").empty
     assert store.run_artifact_names(run.id) == []
     again = running_run(store)
