@@ -9,13 +9,14 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -270,3 +271,31 @@ def serve(database_url: str, log: Path, env: Mapping[str, str] | None = None) ->
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+Result = TypeVar("Result")
+
+
+def all_at_once(calls: Sequence[Callable[[], Result]]) -> list[Result]:
+    """Run each call in its own thread, all released together by a barrier, as simultaneous
+    requests would; their results in completion order. The first error any call raised is
+    raised here, after every thread has finished."""
+    start = threading.Barrier(len(calls))
+    results: list[Result] = []
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], Result]) -> None:
+        try:
+            start.wait()
+            results.append(call())
+        except BaseException as error:  # noqa: BLE001 - re-raised below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results

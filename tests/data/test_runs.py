@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 from datetime import UTC, datetime
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -17,6 +17,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from support import all_at_once
 
 from data.ingest import open_store
 from data.store import (
@@ -629,23 +630,8 @@ def test_concurrent_promotions_leave_exactly_one_served_run(store_url: str) -> N
     store = open_store(store_url)
     candidates = [succeeded_run(store, {}) for _ in range(6)]
     store.set_served(candidates[0].id)
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(candidates))
-
-    def promote(run_id: int) -> None:
-        try:
-            start.wait()
-            store.set_served(run_id)
-        except BaseException as error:  # noqa: BLE001 - collected and re-raised below
-            errors.append(error)
-
-    threads = [threading.Thread(target=promote, args=(run.id,)) for run in candidates]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    all_at_once([partial(store.set_served, run.id) for run in candidates])
     try:
-        assert not errors
         served = [run for run in store.runs() if run.served]
         assert len(served) == 1
         assert store.served_run() == served[0]
@@ -676,24 +662,9 @@ def test_identical_requests_arriving_together_queue_one_run(store_url: str) -> N
     one pending run, which every click is answered with."""
     store = open_store(store_url)
     watermark = store.watermark()
-    answers: list[tuple[RunRecord, bool]] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(8)
-
-    def click() -> None:
-        try:
-            start.wait()
-            answers.append(store.queue_run(watermark, CONFIG, queue_key="same request"))
-        except BaseException as error:  # noqa: BLE001 - collected and re-raised below
-            errors.append(error)
-
-    threads = [threading.Thread(target=click) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    click = partial(store.queue_run, watermark, CONFIG, queue_key="same request")
     try:
-        assert not errors
+        answers = all_at_once([click] * 8)
         assert sum(created for _, created in answers) == 1
         assert len({run.id for run, _ in answers}) == 1
         assert len(store.runs(status="pending")) == 1

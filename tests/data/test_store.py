@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from support import csv_bytes, xlsx_bytes
+from support import all_at_once, csv_bytes, xlsx_bytes
 
 from data.catalog import Catalog, build_catalog
 from data.ingest import IngestOptions, ingest_catalog, ingest_file, open_store
@@ -277,21 +276,9 @@ def test_database_failure_mid_write_rolls_back_the_whole_upload(
 def test_concurrent_identical_uploads_store_one(store_url: str) -> None:
     store = open_store(store_url)
     content = csv_bytes(SAMPLES[Kind.HIRING])
-    results: list[int] = []
-    errors: list[BaseException] = []
-
-    def send() -> None:
-        try:
-            results.append(ingest_file(store, "hiring", content, uploader="t").upload.id)
-        except BaseException as error:  # noqa: BLE001 - collected and re-raised below
-            errors.append(error)
-
-    threads = [threading.Thread(target=send) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    results = all_at_once(
+        [lambda: ingest_file(store, "hiring", content, uploader="t").upload.id] * 4
+    )
     assert len(set(results)) == 1
     assert len(store.uploads(kind="hiring")) == 1
     store.dispose()
