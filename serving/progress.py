@@ -52,7 +52,7 @@ class TerminalProgress:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self._end_stage()
+        self._end_stage("stopped after")  # finished() ends the last stage of work that succeeds
         self._bar.stop()
 
     def stage(self, name: str) -> None:
@@ -81,12 +81,12 @@ class TerminalProgress:
         table.add_row("total", f"{time.perf_counter() - self._started:.1f}", style="bold")
         self._bar.console.print(table)
 
-    def _end_stage(self) -> None:
+    def _end_stage(self, how: str = "done in") -> None:
         if self._task is None:
             return
         seconds = time.perf_counter() - self._stage_started
         self._bar.remove_task(self._task)
-        self._bar.console.print(f"  {self._stage} done in {seconds:.1f} s", highlight=False)
+        self._bar.console.print(f"  {self._stage} {how} {seconds:.1f} s", highlight=False)
         self._task = None
 
 
