@@ -12,14 +12,23 @@ deprecated stages.
 The default tracking store is an SQLite file under ``var/``; a tracking server is one URI
 away. MLflow's client keeps its tracking URI as process state, so the tracker sets it for the
 duration of each call and restores it after.
+
+The MLflow run spans the training itself: it starts when the store run started and ends when
+it finished, so MLflow's duration is the training's wall time, not the seconds of logging.
+
+Unless ``verbose``, each call is quiet: MLflow's own log lines and messages, its warnings and
+its artifact progress bars are switched off with MLflow's switches for the call's duration,
+so that an operator's terminal and a server's log show Talentcast's lines only.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,8 +36,10 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
+from mlflow.utils.autologging_utils import MlflowEventsAndWarningsBehaviorGlobally
 
 from data.store.runs import RunRecord
 from forecasting.pipeline import TrainingResult
@@ -59,7 +70,8 @@ class MlflowTracker:
 
     ``tracking_uri``: where MLflow keeps runs and the registry (``sqlite:///var/mlflow.db``
     or ``http://mlflow:5000``); ``artifact_root``: where a new experiment stores artifacts
-    (a folder or URI; None lets the server decide).
+    (a folder or URI; None lets the server decide); ``verbose``: let MLflow's log lines,
+    warnings and progress bars through.
     """
 
     def __init__(
@@ -68,11 +80,14 @@ class MlflowTracker:
         artifact_root: str | None = None,
         experiment: str = EXPERIMENT,
         model_name: str = MODEL_NAME,
+        *,
+        verbose: bool = False,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
         self.experiment = experiment
         self.model_name = model_name
+        self.verbose = verbose
 
     # -- the RunTracker protocol ------------------------------------------------------------
 
@@ -82,9 +97,13 @@ class MlflowTracker:
         with self._tracking() as client, tempfile.TemporaryDirectory() as folder:
             experiment_id = self._experiment_id(client)
             files = _write_tables(result, Path(folder))
-            with mlflow.start_run(
-                experiment_id=experiment_id, run_name=f"run-{run.id}", tags=_tags(result)
-            ) as logged:
+            created = client.create_run(
+                experiment_id,
+                start_time=_millis(run.started_at),
+                tags=_tags(result),
+                run_name=f"run-{run.id}",
+            )
+            with mlflow.start_run(run_id=created.info.run_id) as logged:
                 mlflow.log_params(_params(run))
                 mlflow.log_metrics(_metrics(result))
                 for path in files.values():
@@ -104,6 +123,8 @@ class MlflowTracker:
                     pip_requirements=["mlflow", "pandas"],
                     registered_model_name=self.model_name,
                 )
+            # Ending the block stamped the end of the logging; the run ended when training did.
+            client.set_terminated(logged.info.run_id, end_time=_millis(run.finished_at))
             version = str(info.registered_model_version)
             client.set_model_version_tag(self.model_name, version, RUN_TAG, str(run.id))
             client.set_model_version_tag(self.model_name, version, "mlflow_run", logged.info.run_id)
@@ -154,7 +175,8 @@ class MlflowTracker:
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         try:
-            yield MlflowClient(self.tracking_uri, self.tracking_uri)
+            with nullcontext() if self.verbose else _quiet_mlflow():
+                yield MlflowClient(self.tracking_uri, self.tracking_uri)
         finally:
             if previous is not None:
                 mlflow.set_tracking_uri(previous)
@@ -165,6 +187,36 @@ class MlflowTracker:
             return str(experiment.experiment_id)
         location = _artifact_uri(self.artifact_root) if self.artifact_root else None
         return str(client.create_experiment(self.experiment, artifact_location=location))
+
+
+@contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """MLflow without its chatter for the duration of the block: its event log (INFO lines
+    such as "Creating initial MLflow database tables" and messages such as "Created
+    version"), its warnings (coloured with raw ANSI codes) and its artifact progress bars.
+
+    MLflow's own counted switch is used for the first two: MLflow flips the same switch
+    inside some of its modules when they are imported, and a plain ``disable_logging()``
+    would be undone by the first such import during the call.
+    """
+    bar = MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name
+    previous_bar = os.environ.get(bar)
+    os.environ[bar] = "false"
+    try:
+        with MlflowEventsAndWarningsBehaviorGlobally(
+            reroute_warnings=False, disable_event_logs=True, disable_warnings=True
+        ):
+            yield
+    finally:
+        if previous_bar is None:
+            os.environ.pop(bar, None)
+        else:
+            os.environ[bar] = previous_bar
+
+
+def _millis(moment: datetime | None) -> int | None:
+    """A store timestamp as MLflow's milliseconds since the epoch (None: MLflow's now)."""
+    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 def _artifact_uri(root: str) -> str:

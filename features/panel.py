@@ -31,6 +31,11 @@ class PanelError(ValueError):
     """The input cannot be turned into a panel; the message says what and how to fix it."""
 
 
+class MissingPeriods(PanelError):
+    """A series skips periods and gaps are refused: the caller names its own way of letting
+    them be interpolated (``gaps="interpolate"`` here; a flag of a command line)."""
+
+
 def period_frequency(text: str) -> str | None:
     """Frequency of a canonical period string (``YYYY``, ``YYYY-Qn``, ``YYYY-MM``)."""
     if len(text) == 4 and text.isdigit():
@@ -340,9 +345,9 @@ def _fill_gaps(
         first = periods.iloc[0]
         shown = ", ".join(format_period(first + int(o - ordinals[0])) for o in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise PanelError(
-            f"series {series_id!r} has missing periods: {shown}{more}; add them, or let gaps be "
-            "interpolated (--fill-gaps interpolate)"
+        raise MissingPeriods(
+            f"series {series_id!r} has missing periods: {shown}{more}; add them, or let the "
+            "gaps be interpolated"
         )
     return np.interp(full, ordinals, values)
 

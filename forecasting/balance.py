@@ -23,6 +23,7 @@ from features.talent import TalentData, split_key
 from forecasting.demand import DemandResult, forecast_demand
 from forecasting.joint import JointDraws
 from forecasting.market import market_history
+from forecasting.progress import RunProgress
 from forecasting.scales import ScaleEstimate, estimate_scales
 from forecasting.settings import BalanceSettings
 from forecasting.supply import (
@@ -82,13 +83,18 @@ class BalanceResult:
         }
 
 
-def compute_balance(data: TalentData, settings: BalanceSettings) -> BalanceResult:
+def compute_balance(
+    data: TalentData, settings: BalanceSettings, progress: RunProgress | None = None
+) -> BalanceResult:
     """Forecast supply and demand for the years after ``data.last_year`` and the gap.
 
     The openings scales are estimated first (from the history alone), so that supply knows
     whether in-field rates follow their trend or the market; then demand in openings; then
-    supply's response to the forecast tightness of each sample.
+    supply's response to the forecast tightness of each sample. ``progress`` is told as the
+    supply, demand and balance stages start, and of the engines' batches.
     """
+    if progress is not None:
+        progress.stage("supply")
     started = time.perf_counter()
     market = market_history(data)
     fields = tuple(data.catalog.fields["field_code"])
@@ -99,12 +105,20 @@ def compute_balance(data: TalentData, settings: BalanceSettings) -> BalanceResul
     # they did in the backtest, and totals keep their correlation.
     joint = JointDraws.draw(settings.n_samples, settings.seed + 6)
     supply = forecast_supply(
-        data, settings, frozen_rates=("infield",) if respond else (), joint=joint
+        data,
+        settings,
+        frozen_rates=("infield",) if respond else (),
+        joint=joint,
+        progress=progress,
     )
     supplied = time.perf_counter()
+    if progress is not None:
+        progress.stage("demand")
     rng = np.random.default_rng(settings.seed + 7)
     log_scales = scales.draw(settings.n_samples, rng)
-    demand = forecast_demand(data, settings, supply, scales, log_scales, joint=joint)
+    demand = forecast_demand(
+        data, settings, supply, scales, log_scales, joint=joint, progress=progress
+    )
     if respond:
         beta = np.maximum(rng.normal(relation.beta, relation.se, settings.n_samples), 0.0)
         supply = respond_to_tightness(
@@ -115,6 +129,8 @@ def compute_balance(data: TalentData, settings: BalanceSettings) -> BalanceResul
             beta,
         )
     demanded = time.perf_counter()
+    if progress is not None:
+        progress.stage("balance")
     balance = balance_table(supply, demand)
     drivers = driver_table(supply, demand, data.last_year)
     programmes = programme_supply_table(supply)

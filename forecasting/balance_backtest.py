@@ -37,6 +37,7 @@ from scipy import stats
 from data.store import Store
 from features.talent import TalentData
 from forecasting.balance import TOTAL, compute_balance, realised_balance
+from forecasting.progress import RunProgress
 from forecasting.settings import AUTO_CANDIDATES, BalanceSettings
 
 KEY = ["field_code", "level"]
@@ -105,6 +106,7 @@ def replay_balance(
     *,
     as_of: int,
     city_region: str,
+    progress: RunProgress | None = None,
 ) -> dict[str, Any]:
     """The balance replayed from ``cuts`` cut years (4, 5, ... years before the last observed
     one, so that a few realised years follow) and scored next to both baselines, as run
@@ -113,6 +115,7 @@ def replay_balance(
     and ``balance_backtest_skipped`` (cut years with too little history, and why).
 
     The replays use at most 500 samples: scores of flags and ranks do not need more.
+    ``progress`` counts the cut years as they are done.
     """
     if cuts == 0:
         return {}
@@ -123,7 +126,9 @@ def replay_balance(
     vintages: list[dict[str, Any]] = []
     reduced = replace(settings, n_samples=min(settings.n_samples, 500))
     models = AUTO_CANDIDATES if settings.demand_model == "auto" else (settings.demand_model,)
-    for cut in range(last - 4, last - 4 - cuts, -1):
+    for done, cut in enumerate(range(last - 4, last - 4 - cuts, -1)):
+        if progress is not None:
+            progress.count("cut years replayed", done, cuts)
         try:
             replay = replay_data(store, today, cut, as_of=as_of, city_region=city_region)
             history = realised_balance(replay.data, settings.admin_scales)
@@ -141,6 +146,8 @@ def replay_balance(
             continue
         rows += [{**row, "vintage": replay.vintage} for row in scored]
         vintages.append({"cut": cut, "vintage": replay.vintage, "upload": replay.upload})
+    if progress is not None:
+        progress.count("cut years replayed", cuts, cuts)
     chosen = choose_demand_model(rows, models)
     rows = [_mark_choice(row, chosen) for row in rows]
     table = pd.DataFrame(rows)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from features.panel import Panel
 from forecasting.engine import ForecastEngine
+from forecasting.executors import Progress
 from forecasting.joint import JointDraws
 
 #: Columns of a forecast frame that hold values on the series' scale.
@@ -34,9 +35,12 @@ def from_logs(values: np.ndarray) -> np.ndarray:
     return np.maximum(np.expm1(values), 0.0)
 
 
-def fit_counts(panel: Panel, horizon: int, *, n_jobs: int) -> ForecastEngine:
+def fit_counts(
+    panel: Panel, horizon: int, *, n_jobs: int, progress: Progress | None = None
+) -> ForecastEngine:
     """The engine fitted on the log scale of a panel of counts."""
-    return ForecastEngine(horizon, n_jobs=n_jobs, non_negative=False).fit(log_counts(panel))
+    engine = ForecastEngine(horizon, n_jobs=n_jobs, non_negative=False)
+    return engine.fit(log_counts(panel), progress)
 
 
 def sample_counts(

@@ -39,6 +39,7 @@ from features.talent import KEY_SEPARATOR, TalentData
 from forecasting.counts import VALUE_COLUMNS, fit_counts, frame_in_counts, sample_counts
 from forecasting.engine import ForecastEngine, backtest_report
 from forecasting.joint import JointDraws
+from forecasting.progress import RunProgress, fitting
 from forecasting.scales import ScaleEstimate
 from forecasting.settings import BalanceSettings
 from forecasting.supply import SupplyResult, concat_reports, forecast_frame
@@ -95,6 +96,7 @@ def forecast_demand(
     log_scales: np.ndarray,
     *,
     joint: JointDraws | None = None,
+    progress: RunProgress | None = None,
 ) -> DemandResult:
     """Joint demand samples (openings) for the years after ``data.last_year``.
 
@@ -124,9 +126,9 @@ def forecast_demand(
             and (data.hiring["period"].str.len() == 7).any()
         )
         paths, ids, forecasts = (
-            _monthly_paths(data, years, settings, reports, joint)
+            _monthly_paths(data, years, settings, reports, joint, progress=progress)
             if monthly
-            else _yearly_paths(data, years, settings, reports, joint)
+            else _yearly_paths(data, years, settings, reports, joint, progress=progress)
         )
         approach = "monthly forecasts summed" if monthly else "yearly totals"
         field_index = {f: i for i, f in enumerate(fields)}
@@ -138,7 +140,7 @@ def forecast_demand(
                 observed[field_index[field], level_index[level]] = True
     if settings.resolved_demand_model != "direct" and not history.empty:
         tight, tight_observed, tight_forecasts = _tightness_paths(
-            postings_history, supply, settings, reports, joint
+            postings_history, supply, settings, reports, joint, progress=progress
         )
         both = observed & tight_observed
         if settings.resolved_demand_model == "tightness":
@@ -177,6 +179,8 @@ def _tightness_paths(
     settings: BalanceSettings,
     reports: list[pd.DataFrame],
     joint: JointDraws | None = None,
+    *,
+    progress: RunProgress | None = None,
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Demand as forecast tightness (postings ÷ supply) times the supply sample.
 
@@ -203,7 +207,7 @@ def _tightness_paths(
     lags = [max(last - period.year, 0) for period in panel.last_periods()]
     horizon = len(supply.years)
     engine = ForecastEngine(horizon + max(lags), n_jobs=settings.n_jobs, non_negative=False)
-    engine.fit(panel)
+    engine.fit(panel, fitting(progress, "tightness", panel))
     reports.append(backtest_report("tightness", engine))
     samples = engine.sample(settings.n_samples, seed=settings.seed + 4, joint=joint)
     field_index = {f: i for i, f in enumerate(supply.fields)}
@@ -291,13 +295,20 @@ def _yearly_paths(
     settings: BalanceSettings,
     reports: list[pd.DataFrame],
     joint: JointDraws | None = None,
+    *,
+    progress: RunProgress | None = None,
 ) -> tuple[np.ndarray, tuple[str, ...], pd.DataFrame]:
     panel = data.hiring_panel()
     # A series ending before the last enrollment year needs a few more steps to reach the
     # balance years; one ending later (hiring data newer than enrollment) is read from its
     # first forecast year on.
     lags = [max(data.last_year - period.year, 0) for period in panel.last_periods()]
-    engine = fit_counts(panel, len(years) + max(lags), n_jobs=settings.n_jobs)
+    engine = fit_counts(
+        panel,
+        len(years) + max(lags),
+        n_jobs=settings.n_jobs,
+        progress=fitting(progress, "hiring", panel),
+    )
     reports.append(backtest_report("hiring", engine))
     paths = sample_counts(engine, settings.n_samples, seed=settings.seed + 2, joint=joint)
     aligned = np.stack(
@@ -313,11 +324,15 @@ def _monthly_paths(
     settings: BalanceSettings,
     reports: list[pd.DataFrame],
     joint: JointDraws | None = None,
+    *,
+    progress: RunProgress | None = None,
 ) -> tuple[np.ndarray, tuple[str, ...], pd.DataFrame]:
     panel = data.hiring_panel(monthly=True)
     end = pd.Period(f"{int(years[-1])}-12", freq="M")
     steps = max(int((end - min(panel.last_periods())).n), 1)
-    engine = fit_counts(panel, steps, n_jobs=settings.n_jobs)
+    engine = fit_counts(
+        panel, steps, n_jobs=settings.n_jobs, progress=fitting(progress, "monthly hiring", panel)
+    )
     reports.append(backtest_report("hiring_monthly", engine))
     paths = sample_counts(engine, settings.n_samples, seed=settings.seed + 2, joint=joint)
     annual = np.zeros((settings.n_samples, panel.n_series, len(years)))

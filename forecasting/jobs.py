@@ -27,6 +27,7 @@ from data.vocabulary import DEFAULT_CITY_REGION
 
 if TYPE_CHECKING:
     from forecasting.pipeline import RunTracker, TrainingConfig, TrainingResult
+    from forecasting.progress import RunProgress
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ def retrain(
     queued_first: bool = True,
     tracker: RunTracker | None = None,
     requested_by: str | None = None,
+    progress: RunProgress | None = None,
 ) -> RetrainOutcome:
     """Train one run under the retrain lease, unless another process holds it.
 
@@ -115,9 +117,9 @@ def retrain(
     queue to them); otherwise a new run on everything stored now, recorded with ``config`` and
     ``city_region``. ``holder`` names this caller in the lease (unique per
     process, e.g. ``scheduler@host:pid``). The lease expires ``ttl_seconds`` after the last
-    heartbeat (every ``heartbeat_seconds``, default a quarter of the ttl). ``serve`` and
-    ``tracker`` are passed on to :func:`~forecasting.pipeline.train`; a new run is audited as
-    created by ``requested_by`` (default: ``holder``).
+    heartbeat (every ``heartbeat_seconds``, default a quarter of the ttl). ``serve``,
+    ``tracker`` and ``progress`` are passed on to :func:`~forecasting.pipeline.train`; a new
+    run is audited as created by ``requested_by`` (default: ``holder``).
 
     Once the lease is held, every failure is an outcome (``failed``, logged with its
     traceback) rather than an exception, so that the lease is always released and a scheduler
@@ -167,6 +169,7 @@ def retrain(
             serve=serve,
             tracker=tracker,
             requested_by=actor,
+            progress=progress,
         )
     except Exception as error:  # e.g. an empty store: no upload to create a run on
         log.exception("retrain by %s could not start", holder)
@@ -201,6 +204,7 @@ def _train(
     serve: bool,
     tracker: RunTracker | None,
     requested_by: str,
+    progress: RunProgress | None = None,
 ) -> RetrainOutcome:
     from forecasting.pipeline import train  # the model libraries load on first use
 
@@ -215,6 +219,7 @@ def _train(
                 requested_by=requested_by,
                 tracker=tracker,
                 trained_by=holder,
+                progress=progress,
             )
     except Exception as error:
         # train marked the run failed already (unless the store refused that too).

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from typing import Any, Final, Protocol
@@ -33,6 +34,7 @@ from forecasting.balance import BalanceResult, compute_balance
 from forecasting.balance_backtest import replay_balance
 from forecasting.changes import ChangeSettings, compare_with_served
 from forecasting.executors import shared_pool
+from forecasting.progress import RunProgress
 from forecasting.promotion import (
     GateResult,
     Gates,
@@ -120,6 +122,19 @@ class RunTracker(Protocol):
     def log_run(self, result: TrainingResult) -> None: ...
 
 
+class _Silent:
+    """The progress of a run nobody watches."""
+
+    def stage(self, name: str) -> None:
+        return None
+
+    def count(self, what: str, done: int, total: int) -> None:
+        return None
+
+    def finished(self, timings: Mapping[str, float]) -> None:
+        return None
+
+
 def code_version() -> str:
     try:
         return f"talentcast {metadata.version('talentcast')}"
@@ -179,6 +194,7 @@ def train(
     requested_by: str = "system",
     tracker: RunTracker | None = None,
     trained_by: str | None = None,
+    progress: RunProgress | None = None,
 ) -> TrainingResult:
     """Compute and store a run as of upload ``as_of`` (default: the newest upload).
 
@@ -188,7 +204,10 @@ def train(
     creating one; it keeps its own watermark and configuration record. ``tracker`` is told
     about the finished run (MLflow); its failure is logged, not raised. ``trained_by`` names
     the process computing it in the run's ``run.start`` audit row (default ``requested_by``).
+    ``progress`` is told of each stage as it starts, of counts within stages, and of the
+    stored run's timings (:mod:`forecasting.progress`).
     """
+    report = progress or _Silent()
     if pending is None:
         run = create_run(
             store, config, city_region=city_region, as_of=as_of, requested_by=requested_by
@@ -201,12 +220,14 @@ def train(
     with shared_pool(config.balance.n_jobs):
         try:
             timings: dict[str, float] = {}
+            report.stage("load")
             started = time.perf_counter()
             data = TalentData.from_store(store, as_of=watermark, city_region=city_region)
             timings["load"] = time.perf_counter() - started
 
             # The balance backtest runs first: with demand_model "auto" it chooses, on the city's
             # own history, the demand model the run then computes with.
+            report.stage("balance_backtest")
             started = time.perf_counter()
             balance_scores = replay_balance(
                 store,
@@ -215,18 +236,21 @@ def train(
                 config.balance_backtest_cuts,
                 as_of=watermark,
                 city_region=city_region,
+                progress=progress,
             )
             timings["balance_backtest"] = time.perf_counter() - started
             chosen = balance_scores.get("demand_model", config.balance.resolved_demand_model)
             run_balance = replace(config.balance, demand_model=chosen)
-            result = compute_balance(data, run_balance)
+            result = compute_balance(data, run_balance, progress)
             timings.update(result.seconds)
 
+            report.stage("warnings")
             started = time.perf_counter()
             warnings = evaluate_rules(data, config.policy)
             limits = quota_limits(warnings, data, result.last_year + 1, config.policy)
             timings["warnings"] = time.perf_counter() - started
 
+            report.stage("quotas")
             started = time.perf_counter()
             catalog = data.catalog
             tiers = dict(zip(catalog.fields["field_code"], catalog.fields["tier"], strict=True))
@@ -240,6 +264,7 @@ def train(
             )
             timings["quotas"] = time.perf_counter() - started
 
+            report.stage("changes")
             started = time.perf_counter()
             champion = store.served_run()
             change_check, changes = compare_with_served(
@@ -254,6 +279,7 @@ def train(
             )
             timings["changes"] = time.perf_counter() - started
 
+            report.stage("artifacts")
             started = time.perf_counter()
             outputs = {
                 **result.outputs(),
@@ -296,6 +322,7 @@ def train(
             raise
     if serve and not gates.passed:
         log.warning("run %s is not served: %s", finished.id, "; ".join(gates.failures))
+    report.finished({s: finished.timings[s] for s in STAGES if s in finished.timings})
     trained = TrainingResult(
         finished, result, samples, warnings, recommendations, backtests, gates, outputs
     )

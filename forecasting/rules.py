@@ -106,7 +106,12 @@ _COUNT_EN: Final = {
 
 
 class PolicyError(ValueError):
-    """The policy configuration is invalid (the message names the offending key or value)."""
+    """The policy configuration is invalid: ``problems`` holds every problem found, each
+    naming the offending rule, key or value (the message joins them)."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
 
 
 class Action(StrEnum):
@@ -145,18 +150,19 @@ class Rule:
     description_en: str
 
     def __post_init__(self) -> None:
+        problems = []
         if not isinstance(self.code, str) or not _RULE_CODE.match(self.code):
-            raise PolicyError(
+            problems.append(
                 f"rule code {self.code!r} must be an ASCII id (letters, digits, '_', '.', '-')"
             )
         if self.code == DUPLICATE_RULE:
-            raise PolicyError(
+            problems.append(
                 f"rule code {DUPLICATE_RULE!r} is reserved for the duplicate-programme signal"
             )
         for name in ("authority", "description_zh", "description_en"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
-                raise PolicyError(f"rule {self.code}: {name} must be a non-empty text")
+                problems.append(f"rule {self.code}: {name} must be a non-empty text")
         threshold = self.threshold
         if (
             isinstance(threshold, bool)
@@ -164,21 +170,27 @@ class Rule:
             or not math.isfinite(threshold)
             or not 0 < threshold <= 1
         ):
-            raise PolicyError(
+            problems.append(
                 f"rule {self.code}: threshold must be a rate in (0, 1], got {threshold!r}"
             )
         years = self.consecutive_years
         if isinstance(years, bool) or not isinstance(years, int) or years < 1:
-            raise PolicyError(
+            problems.append(
                 f"rule {self.code}: consecutive_years must be a whole number of at least 1, "
                 f"got {years!r}"
             )
-        action = _parse_action(self.action, f"rule {self.code}")
-        if action is Action.REVIEW_DUPLICATES:
-            raise PolicyError(
-                f"rule {self.code}: {action.value!r} is the duplicate-programme signal's action, "
-                "set by the policy's duplicate_* settings, not by a threshold rule"
-            )
+        try:
+            action = _parse_action(self.action, f"rule {self.code}")
+        except PolicyError as error:
+            problems += error.problems
+        else:
+            if action is Action.REVIEW_DUPLICATES:
+                problems.append(
+                    f"rule {self.code}: {action.value!r} is the duplicate-programme signal's "
+                    "action, set by the policy's duplicate_* settings, not by a threshold rule"
+                )
+        if problems:
+            raise PolicyError(*problems)
         object.__setattr__(self, "action", action)
         object.__setattr__(self, "threshold", float(threshold))
 
@@ -194,15 +206,18 @@ class Rule:
         }
 
     @classmethod
-    def from_dict(cls, mapping: Mapping[str, Any]) -> Rule:
-        where = f"rule {mapping.get('code', '?')}" if isinstance(mapping, Mapping) else "rule"
+    def from_dict(cls, mapping: Mapping[str, Any], position: int | None = None) -> Rule:
+        """A rule from its JSON object; ``position`` (1 for the first rule) names a rule
+        without a code in the problems."""
+        code = mapping.get("code") if isinstance(mapping, Mapping) else None
+        where = f"rule {code}" if code is not None else f"rule #{position or '?'}"
         _check_keys(mapping, _RULE_KEYS, required=_RULE_KEYS, where=where)
         return cls(
             code=mapping["code"],
             authority=mapping["authority"],
             threshold=mapping["threshold"],
             consecutive_years=_whole(mapping["consecutive_years"], f"{where}: consecutive_years"),
-            action=_parse_action(mapping["action"], where),
+            action=mapping["action"],
             description_zh=mapping["description_zh"],
             description_en=mapping["description_en"],
         )
@@ -231,33 +246,21 @@ class Policy:
         if isinstance(self.rules, str | bytes) or not isinstance(self.rules, Sequence):
             raise PolicyError(f"rules must be a sequence of rules, got {type(self.rules).__name__}")
         rules = tuple(self.rules)
-        for rule in rules:
-            if not isinstance(rule, Rule):
-                raise PolicyError(f"rules must hold Rule objects, got {type(rule).__name__}")
-        codes = [rule.code for rule in rules]
+        problems = [
+            f"rules must hold Rule objects, got {type(rule).__name__}"
+            for rule in rules
+            if not isinstance(rule, Rule)
+        ]
+        codes = [rule.code for rule in rules if isinstance(rule, Rule)]
         duplicated = sorted({code for code in codes if codes.count(code) > 1})
         if duplicated:
-            raise PolicyError(f"rule codes must be unique, repeated: {', '.join(duplicated)}")
-        share = self.reduce_share
-        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
-            raise PolicyError(f"reduce_share must be in (0, 1], got {share!r}")
-        count = self.duplicate_min_programmes
-        if isinstance(count, bool) or not isinstance(count, int) or count < 2:
-            raise PolicyError(
-                f"duplicate_min_programmes must be a whole number of at least 2 (duplicates "
-                f"need two programmes), got {count!r}"
-            )
-        margin = self.duplicate_margin
-        if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 1:
-            raise PolicyError(f"duplicate_margin must be a rate in [0, 1), got {margin!r}")
-        years = self.duplicate_years
-        if isinstance(years, bool) or not isinstance(years, int) or years < 1:
-            raise PolicyError(
-                f"duplicate_years must be a whole number of at least 1, got {years!r}"
-            )
+            problems.append(f"rule codes must be unique, repeated: {', '.join(duplicated)}")
+        problems += _setting_problems(self)
+        if problems:
+            raise PolicyError(*problems)
         object.__setattr__(self, "rules", rules)
-        object.__setattr__(self, "reduce_share", float(share))
-        object.__setattr__(self, "duplicate_margin", float(margin))
+        object.__setattr__(self, "reduce_share", float(self.reduce_share))
+        object.__setattr__(self, "duplicate_margin", float(self.duplicate_margin))
         object.__setattr__(self, "_rule_order", {code: i for i, code in enumerate(codes)})
 
     @classmethod
@@ -340,11 +343,15 @@ class Policy:
     @classmethod
     def from_dict(cls, mapping: Mapping[str, Any]) -> Policy:
         """Parse the admin's JSON policy; unknown keys and actions are refused, not ignored
-        (a misspelt key silently falling back to a default would change quotas unnoticed)."""
-        _check_keys(mapping, _POLICY_KEYS, required=("rules",), where="policy")
-        raw_rules = mapping["rules"]
+        (a misspelt key silently falling back to a default would change quotas unnoticed).
+        Every problem of the file is reported at once, not only the first."""
+        if not isinstance(mapping, Mapping):
+            raise PolicyError(f"policy must be an object with keys, got {type(mapping).__name__}")
+        problems = _key_problems(mapping, _POLICY_KEYS, required=("rules",), where="policy")
+        raw_rules = mapping.get("rules", [])
         if isinstance(raw_rules, str | bytes | Mapping) or not isinstance(raw_rules, Sequence):
-            raise PolicyError("policy: rules must be a list of rule objects")
+            problems.append("policy: rules must be a list of rule objects")
+            raw_rules = []
         settings: dict[str, Any] = {}
         for name in ("duplicate_min_programmes", "duplicate_years"):
             if name in mapping:
@@ -352,7 +359,19 @@ class Policy:
         for name in ("reduce_share", "duplicate_margin"):
             if name in mapping:
                 settings[name] = mapping[name]
-        return cls(rules=tuple(Rule.from_dict(item) for item in raw_rules), **settings)
+        rules = []
+        for position, item in enumerate(raw_rules, start=1):
+            try:
+                rules.append(Rule.from_dict(item, position))
+            except PolicyError as error:
+                problems += error.problems
+        try:
+            policy = cls(rules=tuple(rules), **settings)
+        except PolicyError as error:
+            problems += error.problems
+        if problems:
+            raise PolicyError(*problems)
+        return policy
 
     def order(self, rule_code: str) -> int:
         """Position of a rule in the policy (the duplicate signal comes after every rule)."""
@@ -722,14 +741,46 @@ def _parse_action(value: Any, where: str) -> Action:
 def _check_keys(mapping: Any, allowed: Sequence[str], required: Sequence[str], where: str) -> None:
     if not isinstance(mapping, Mapping):
         raise PolicyError(f"{where} must be an object with keys, got {type(mapping).__name__}")
+    problems = _key_problems(mapping, allowed, required, where)
+    if problems:
+        raise PolicyError(*problems)
+
+
+def _key_problems(
+    mapping: Mapping[Any, Any], allowed: Sequence[str], required: Sequence[str], where: str
+) -> list[str]:
+    problems = []
     unknown = sorted(str(key) for key in mapping if key not in allowed)
     if unknown:
-        raise PolicyError(
+        problems.append(
             f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(allowed)})"
         )
     absent = [key for key in required if key not in mapping]
     if absent:
-        raise PolicyError(f"{where}: missing key(s) {', '.join(absent)}")
+        problems.append(f"{where}: missing key(s) {', '.join(absent)}")
+    return problems
+
+
+def _setting_problems(policy: Policy) -> list[str]:
+    """What is wrong with the policy's settings besides its rules (reduce_share and the
+    duplicate-programme signal's settings)."""
+    problems = []
+    share = policy.reduce_share
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+        problems.append(f"reduce_share must be in (0, 1], got {share!r}")
+    count = policy.duplicate_min_programmes
+    if isinstance(count, bool) or not isinstance(count, int) or count < 2:
+        problems.append(
+            f"duplicate_min_programmes must be a whole number of at least 2 (duplicates "
+            f"need two programmes), got {count!r}"
+        )
+    margin = policy.duplicate_margin
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 1:
+        problems.append(f"duplicate_margin must be a rate in [0, 1), got {margin!r}")
+    years = policy.duplicate_years
+    if isinstance(years, bool) or not isinstance(years, int) or years < 1:
+        problems.append(f"duplicate_years must be a whole number of at least 1, got {years!r}")
+    return problems
 
 
 def _whole(value: Any, where: str) -> Any:

@@ -37,6 +37,7 @@ from features.talent import TalentData, expit, logit, programme_key, programme_k
 from forecasting.counts import VALUE_COLUMNS, fit_counts, frame_in_counts, sample_counts
 from forecasting.engine import BACKTEST_COLUMNS, ForecastEngine, backtest_report
 from forecasting.joint import JointDraws
+from forecasting.progress import RunProgress, fitting
 from forecasting.settings import BalanceSettings
 from models.base import Forecast
 
@@ -82,6 +83,7 @@ def forecast_supply(
     settings: BalanceSettings,
     frozen_rates: tuple[str, ...] = (),
     joint: JointDraws | None = None,
+    progress: RunProgress | None = None,
 ) -> SupplyResult:
     """Joint supply samples for the ``settings.horizon`` years after ``data.last_year``.
 
@@ -89,7 +91,8 @@ def forecast_supply(
     instead of following their group's trend: they are moved later by the market
     (:func:`respond_to_tightness`), and a trend on top would count the same move twice.
     ``joint`` makes every engine draw its samples from the same backtest origins as the
-    other engines of the run (:mod:`forecasting.joint`).
+    other engines of the run (:mod:`forecasting.joint`). ``progress`` hears of the engines'
+    batches as they finish.
     """
     rng = np.random.default_rng(settings.seed)
     last = data.last_year
@@ -105,7 +108,9 @@ def forecast_supply(
     durations = programmes["duration_years"].to_numpy(dtype=int)
 
     reports: list[pd.DataFrame] = []
-    intake, intake_forecast = _intake_samples(data, keys, years, settings, reports, joint=joint)
+    intake, intake_forecast = _intake_samples(
+        data, keys, years, settings, reports, joint=joint, progress=progress
+    )
     graduates, from_cohorts = _graduate_samples(
         data,
         keys=keys,
@@ -128,6 +133,7 @@ def forecast_supply(
         reports=reports,
         frozen=frozen_rates,
         joint=joint,
+        progress=progress,
     )
     base = np.prod(
         [_fill(current[name], programmes["level"]).to_numpy() for name in RATE_NAMES], axis=0
@@ -267,6 +273,7 @@ def _intake_samples(
     reports: list[pd.DataFrame],
     *,
     joint: JointDraws | None = None,
+    progress: RunProgress | None = None,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Entrant sample paths (samples, years) per programme still enrolling; closed programmes
     (no entrants in the last two years) and programmes without intake data get zero."""
@@ -281,7 +288,12 @@ def _intake_samples(
     if not open_positions:
         return samples, pd.DataFrame()
     active = panel.take(open_positions)
-    engine = fit_counts(active, len(years), n_jobs=settings.n_jobs)
+    engine = fit_counts(
+        active,
+        len(years),
+        n_jobs=settings.n_jobs,
+        progress=fitting(progress, "enrollment", active),
+    )
     reports.append(backtest_report("enrollment", engine))
     paths = sample_counts(engine, settings.n_samples, seed=settings.seed, joint=joint)
     for index, key in enumerate(active.ids):
@@ -332,6 +344,7 @@ def _rate_samples(
     reports: list[pd.DataFrame],
     frozen: tuple[str, ...] = (),
     joint: JointDraws | None = None,
+    progress: RunProgress | None = None,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Rate paths per programme: its current (shrunk) rate moved by its group's forecast
     trend (unless ``frozen``), plus a persistent programme effect drawn from the shrinkage
@@ -345,7 +358,8 @@ def _rate_samples(
     frames = []
     if not history.empty:
         panel = Panel.from_frame(history.drop(columns="trials"), gaps="interpolate")
-        engine = ForecastEngine(len(years), n_jobs=settings.n_jobs, non_negative=False).fit(panel)
+        engine = ForecastEngine(len(years), n_jobs=settings.n_jobs, non_negative=False)
+        engine.fit(panel, fitting(progress, "outcome rate", panel))
         reports.append(backtest_report("rate", engine))
         paths = engine.sample(n, seed=settings.seed + 1, joint=joint)
         recent = np.array([np.mean(y[-3:]) for _, y in panel])

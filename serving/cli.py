@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -28,9 +29,10 @@ from serving.cli_keys import cli_actor, keys_app
 from serving.cli_policy import policy_app, scenario
 from serving.cli_runs import runs_app
 from serving.cli_scheduler import scheduler, worker
-from serving.console import EXIT_CONFIG, EXIT_REJECTED, err, make_console, out
+from serving.console import EXIT_CONFIG, EXIT_REJECTED, err, help_width, out
 from serving.console import open_configured as _open
 from serving.console import settings_of as _settings
+from serving.progress import Timings, terminal_progress
 from serving.settings import Settings
 
 app = typer.Typer(
@@ -59,8 +61,18 @@ def _configure(
         str | None,
         typer.Option(help="Store URL (overrides TALENTCAST_DATABASE_URL).", show_default=False),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            help="Show the libraries' log lines, warnings and progress bars too "
+            "(TALENTCAST_VERBOSE).",
+        ),
+    ] = False,
 ) -> None:
-    overrides = {"database_url": database_url} if database_url else {}
+    overrides: dict[str, object] = {"database_url": database_url} if database_url else {}
+    if verbose:
+        overrides["verbose"] = True
     try:
         ctx.obj = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
@@ -111,14 +123,20 @@ def ingest(
     settings = _settings(ctx)
     store = _open(settings)
     try:
-        stored = ingest_file(
-            store,
-            kind,
-            file.read_bytes(),
-            filename=file.name,
-            uploader=uploader,
-            options=settings.ingest_options(),
-        )
+        with terminal_progress(f"ingest {file.name}", quiet=as_json) as progress:
+            timings = Timings(progress)
+            with timings.stage("read"):
+                content = file.read_bytes()
+            with timings.stage("validate and store"):
+                stored = ingest_file(
+                    store,
+                    kind,
+                    content,
+                    filename=file.name,
+                    uploader=uploader,
+                    options=settings.ingest_options(),
+                )
+            timings.finished()
     except UploadRejected as rejected:
         _print_rejection(rejected, as_json)
         raise typer.Exit(EXIT_REJECTED) from rejected
@@ -154,36 +172,39 @@ def forecast(
     ] = False,
 ) -> None:
     """Forecast every series of a file with backtested model selection and calibrated intervals."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from features.panel import PanelError
+    from features.panel import MissingPeriods, PanelError
     from features.series_file import forecast_file, read_series_file
     from forecasting.engine import ForecastEngine
+    from forecasting.progress import fitting
     from models.base import ModelError
 
     levels = tuple(level or (80, 95))
     names = [n.strip() for item in (models or []) for n in item.split(",") if n.strip()] or None
     try:
-        panel = read_series_file(
-            input_file.read_bytes(), input_file.name, gaps="interpolate" if fill_gaps else "error"
-        )
-        engine = ForecastEngine(horizon, models=names, levels=levels, n_jobs=jobs)
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=make_console(stderr=True),
-            transient=True,
-        ) as bar:
-            task = bar.add_task(f"backtesting {panel.n_series} series", total=None)
-            engine.fit(
-                panel, progress=lambda done, total: bar.update(task, completed=done, total=total)
-            )
-        result = engine.predict(levels)
+        with terminal_progress(f"forecast {input_file.name}") as progress:
+            timings = Timings(progress)
+            with timings.stage("read"):
+                panel = read_series_file(
+                    input_file.read_bytes(),
+                    input_file.name,
+                    gaps="interpolate" if fill_gaps else "error",
+                )
+            engine = ForecastEngine(horizon, models=names, levels=levels, n_jobs=jobs)
+            with timings.stage("backtest and fit"):
+                engine.fit(panel, fitting(progress, "input", panel))
+            with timings.stage("predict"):
+                result = engine.predict(levels)
+            timings.finished()
     except UploadRejected as rejected:
         _print_rejection(rejected, as_json=False)
         raise typer.Exit(EXIT_REJECTED) from rejected
+    except MissingPeriods as error:
+        again = ["talentcast", "forecast", "--input", str(input_file), "--horizon", str(horizon)]
+        again += ["--output", str(output), *(f"--level={lv}" for lv in level or ())]
+        again += [*(f"--models={name}" for name in names or ()), f"--jobs={jobs}", "--fill-gaps"]
+        err.print(f"[red]cannot forecast:[/red] {escape(str(error))}:")
+        err.print(f"  {shlex.join(again)}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_REJECTED) from error
     except (PanelError, ModelError) as error:
         err.print(f"[red]cannot forecast:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_REJECTED) from error
@@ -306,40 +327,48 @@ def _serve(settings: Settings) -> None:
             port=settings.port,
             workers=settings.workers,
             http="serving.http:NoDelayH11Protocol",
-            log_level="warning",
+            log_level="info" if settings.verbose else "warning",
         )
 
 
 @app.command()
-def retrain(ctx: typer.Context) -> None:
+def retrain(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run's record as JSON (no progress).")
+    ] = False,
+) -> None:
     """Train on everything stored now and serve the new run if it succeeds."""
     settings = _settings(ctx)
     store = _open(settings)
     try:
-        _train_and_report(store, settings)
+        _train_and_report(store, settings, as_json=as_json)
     finally:
         store.dispose()
 
 
-def _train_and_report(store: Store, settings: Settings) -> None:
+def _train_and_report(store: Store, settings: Settings, *, as_json: bool = False) -> None:
     """One retrain under the lease (so it never overlaps the scheduler's or the server's)."""
     from forecasting.jobs import retrain
     from forecasting.pipeline import STAGES
 
-    out.print(
-        f"training on uploads up to #{store.watermark()} "
-        f"({settings.horizon_years} years ahead, {settings.samples} samples) ..."
-    )
-    outcome = retrain(
-        store,
-        settings.training_config(),
-        holder=f"{cli_actor()}@{socket.gethostname()}:{os.getpid()}",
-        city_region=settings.city_region,
-        ttl_seconds=settings.retrain_lease_seconds,
-        queued_first=False,
-        tracker=settings.tracker(),
-        requested_by=cli_actor(),
-    )
+    if not as_json:
+        out.print(
+            f"training on uploads up to #{store.watermark()} "
+            f"({settings.horizon_years} years ahead, {settings.samples} samples) ..."
+        )
+    with terminal_progress("training", quiet=as_json) as progress:
+        outcome = retrain(
+            store,
+            settings.training_config(),
+            holder=f"{cli_actor()}@{socket.gethostname()}:{os.getpid()}",
+            city_region=settings.city_region,
+            ttl_seconds=settings.retrain_lease_seconds,
+            queued_first=False,
+            tracker=settings.tracker(),
+            requested_by=cli_actor(),
+            progress=progress,
+        )
     if outcome.status == "skipped":
         err.print(f"[red]not retraining:[/red] {escape(outcome.describe())}")
         raise typer.Exit(EXIT_REJECTED)
@@ -349,6 +378,18 @@ def _train_and_report(store: Store, settings: Settings) -> None:
         raise typer.Exit(EXIT_REJECTED)
     result = outcome.result
     run = result.run
+    if as_json:
+        payload = {
+            "run": run.id,
+            "status": str(run.status),
+            "served": run.served,
+            "watermark": run.watermark,
+            "gate_failures": list(result.gates.failures),
+            "timings": {stage: run.timings[stage] for stage in STAGES if stage in run.timings},
+            "metrics": {key: run.metrics.get(key) for key in _SUMMARY_METRICS},
+        }
+        out.print_json(json.dumps(payload, ensure_ascii=False))
+        return
     seconds = ", ".join(
         f"{stage} {run.timings[stage]:.1f} s" for stage in STAGES if stage in run.timings
     )
@@ -364,6 +405,16 @@ def _train_and_report(store: Store, settings: Settings) -> None:
         f"{metrics['quota_intake_year']}: {metrics['quotas_raised']} raised, "
         f"{metrics['quotas_cut']} cut, {metrics['quotas_stopped']} stopped"
     )
+
+
+#: The counts ``retrain --json`` reports besides the run's record.
+_SUMMARY_METRICS = (
+    "programmes_warned",
+    "quota_intake_year",
+    "quotas_raised",
+    "quotas_cut",
+    "quotas_stopped",
+)
 
 
 def _reset_sqlite(url: str) -> None:
@@ -492,6 +543,7 @@ def catalog_export(
 
 def main() -> None:
     """Console entry point (``talentcast``)."""
+    os.environ.update(help_width())  # read when help is first drawn, so set before the app runs
     app()
 
 

@@ -34,13 +34,18 @@ def policy_export(
 def policy_check(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON policy.")],
 ) -> None:
-    """Validate a policy file without using it (exit 1 with the reason if it is refused)."""
-    from forecasting.rules import Policy
+    """Validate a policy file without using it; if refused, list every problem and exit 1."""
+    from forecasting.rules import Policy, PolicyError
     from serving.settings import read_policy
 
     try:
         policy = Policy.from_dict(read_policy(path))
-    except ValueError as error:
+    except PolicyError as error:
+        err.print(f"[red]policy refused:[/red] {len(error.problems)} problem(s)")
+        for problem in error.problems:
+            err.print(f"  {problem}", markup=False)
+        raise typer.Exit(EXIT_REJECTED) from error
+    except ValueError as error:  # not readable, or not JSON
         err.print(f"[red]policy refused:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_REJECTED) from error
     for rule in policy.rules:

@@ -22,8 +22,9 @@ from serving.console import EXIT_REJECTED, err, open_configured, out, settings_o
 #: Exit status after Ctrl+C twice (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
 
-#: The loggers whose records the command shows: the scheduler's decisions and the job's steps.
-_LOGGERS = ("serving.scheduler", "forecasting.jobs")
+#: The loggers whose records the command shows: the scheduler's decisions, the job's steps and
+#: the stages of each run.
+_LOGGERS = ("serving.scheduler", "forecasting.jobs", "forecasting.progress")
 
 
 def scheduler(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Final
 
@@ -16,13 +17,30 @@ from serving.settings import Settings
 
 EXIT_REJECTED: Final = 1
 EXIT_CONFIG: Final = 2
+#: Columns of output that goes to a file or pipe (no terminal to ask): tables and help are not
+#: squeezed into 80 columns there.
+UNBOUNDED_WIDTH: Final = 200
 
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console that does not squeeze tables to 80 columns when output goes to a file."""
     stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 200
+    width = None if stream.isatty() else UNBOUNDED_WIDTH
     return Console(stderr=stderr, highlight=False, width=width)
+
+
+def help_width() -> dict[str, str]:
+    """The ``TERMINAL_WIDTH`` typer draws help with, when the terminal cannot tell (a pipe, a
+    file, a terminal that reports no size): without it, help falls back to 80 columns and
+    wraps every option's text. Empty on a terminal that knows its width, or when the variable
+    is set already."""
+    if "TERMINAL_WIDTH" in os.environ:
+        return {}
+    try:
+        columns = os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError):  # not a terminal (or no file descriptor at all)
+        columns = 0
+    return {} if columns else {"TERMINAL_WIDTH": str(UNBOUNDED_WIDTH)}
 
 
 class _Lazy:

@@ -236,6 +236,7 @@ class Scheduler:
 
     def _run_job(self, decision: Decision) -> RetrainOutcome:
         from forecasting.jobs import retrain
+        from forecasting.progress import LogProgress
 
         ttl = self.settings.retrain_lease_seconds
         return retrain(
@@ -246,6 +247,7 @@ class Scheduler:
             ttl_seconds=ttl,
             heartbeat_seconds=ttl / 4,
             tracker=self.settings.tracker(),
+            progress=LogProgress(),  # a stage line each in the log, not counts
         )
 
     @contextmanager

@@ -187,6 +187,11 @@ class Settings(BaseSettings):
         default="var/mlartifacts",
         description="Where MLflow stores run artifacts when the experiment is first created.",
     )
+    verbose: bool = Field(
+        default=False,
+        description="Show the libraries' own chatter too: MLflow's log lines, warnings and "
+        "artifact progress bars (`talentcast --verbose`).",
+    )
     policy_file: Path | None = Field(
         default=None,
         description="JSON file with the employment rules in force (default: the MoE 2011 and "
@@ -331,7 +336,9 @@ class Settings(BaseSettings):
             return None
         from experiments.tracking import MlflowTracker  # loads MLflow: only when training
 
-        return MlflowTracker(self.mlflow_tracking_uri, self.mlflow_artifact_root or None)
+        return MlflowTracker(
+            self.mlflow_tracking_uri, self.mlflow_artifact_root or None, verbose=self.verbose
+        )
 
     def ingest_options(self) -> IngestOptions:
         return IngestOptions(

@@ -56,6 +56,11 @@ def test_retrains_are_tracked_and_the_champion_alias_follows_the_served_run(
         assert len(logged) == 2
         newest = client.get_run(champion.tags["mlflow_run"])
         assert newest.data.params["watermark"] == str(second.watermark)
+        # MLflow's duration is the training's, not the seconds spent logging it afterwards.
+        assert second.started_at is not None
+        assert second.finished_at is not None
+        assert newest.info.start_time == int(second.started_at.timestamp() * 1000)
+        assert newest.info.end_time == int(second.finished_at.timestamp() * 1000)
         assert newest.data.metrics["gates.passed"] == 1.0
         assert "backtest.enrollment.selected.mase" in newest.data.metrics
         artifacts = {item.path for item in client.list_artifacts(newest.info.run_id, "tables")}

@@ -79,6 +79,7 @@ class FakeTrain:
         requested_by: str,
         tracker: object,
         trained_by: str,
+        progress: object = None,
     ) -> Trained:
         self.calls.append({"run_id": pending.id, "city_region": city_region, "config": config})
         run = store.start_run(pending.id, by=trained_by)

@@ -231,6 +231,35 @@ def test_policy_export_edit_check_and_use(
     assert "policy_file" in started.stderr
 
 
+def test_policy_check_lists_every_problem_and_where(cli: Invoke, tmp_path: Path) -> None:
+    assert cli("policy", "export", "--default", str(tmp_path / "policy.json")).exit_code == 0
+    policy = json.loads((tmp_path / "policy.json").read_text(encoding="utf-8"))
+    policy["rules"][0]["threshold"] = 1.5
+    policy["rules"][0]["action"] = "expel"
+    policy["rules"][2]["code"] = policy["rules"][1]["code"]
+    del policy["rules"][3]["code"]
+    policy["reduce_share"] = 0
+    policy["duplicate_yaers"] = 2
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(policy), encoding="utf-8")
+    refused = cli("policy", "check", str(path))
+    assert refused.exit_code == 1
+    lines = refused.stderr.splitlines()
+    assert lines[0] == "policy refused: 6 problem(s)"
+    assert sorted(line.strip() for line in lines[1:]) == sorted(
+        [
+            "policy: unknown key(s) duplicate_yaers (allowed: rules, reduce_share, "
+            "duplicate_min_programmes, duplicate_margin, duplicate_years)",
+            "rule moe_2011_reduce: threshold must be a rate in (0, 1], got 1.5",
+            "rule moe_2011_reduce: unknown action 'expel' (known: stop, alternate_years, "
+            "cap_at_placed, reduce, no_new_points, review_duplicates)",
+            "rule #4: missing key(s) code",
+            "rule codes must be unique, repeated: tj_2009_cap_at_placed",
+            "reduce_share must be in (0, 1], got 0",
+        ]
+    )
+
+
 def test_keys_create_list_revoke_and_audit(cli: Invoke, tmp_path: Path) -> None:
     created = cli("keys", "create", "tj_ic_association", "--role", "association", "--field", "ic")
     assert created.exit_code == 0, created.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -87,3 +88,19 @@ def test_gaps_can_be_filled_on_request(tmp_path: Path) -> None:
     )
     code, output, _ = run(tmp_path, text, "--fill-gaps")
     assert code == 0, output
+
+
+def test_the_gap_error_suggests_a_command_that_works(tmp_path: Path) -> None:
+    text = "series_id,period,value\n" + "".join(
+        f"a,{year},{year - 1990}\n" for year in range(2000, 2014) if year != 2006
+    )
+    code, output, target = run(tmp_path, text, "--level", "90")
+    assert code == 1
+    assert "series 'a' has missing periods: 2006" in output
+    suggested = shlex.split(output.strip().splitlines()[-1])
+    assert suggested[:2] == ["talentcast", "forecast"]
+    assert "--fill-gaps" in suggested
+    again = CliRunner().invoke(app, suggested[1:])
+    assert again.exit_code == 0, again.output
+    frame = pd.read_csv(target)
+    assert list(frame.columns)[3:] == ["lo_90", "hi_90"]

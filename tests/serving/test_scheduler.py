@@ -293,6 +293,7 @@ def test_scheduler_once_runs_a_queued_run_through_the_job(tmp_path: Path) -> Non
     assert result.exit_code == 1, result.output
     assert f"run #{queued.id} is queued: run #{queued.id} failed: ValueError" in result.stdout
     assert "retraining: run" in result.stderr
+    assert "INFO training stage load" in result.stderr  # the stage it failed in, in the log
     failed = store.run(queued.id)
     assert failed.status == "failed"
     assert "no enrollment data" in (failed.error or "")
