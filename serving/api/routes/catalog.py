@@ -52,17 +52,24 @@ class ProgrammeOut(BaseModel):
 
 @router.get("/fields", response_model=Page[FieldOut], summary="Priority fields")
 def fields(
-    request: Request, principal: Reader, run: RunDep, cache: CacheDep, catalog: CatalogDep
+    request: Request,
+    principal: Reader,
+    run: RunDep,
+    cache: CacheDep,
+    catalog: CatalogDep,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> Response:
-    """The 26 priority fields (and the catch-all ``other``), in the plan's order."""
+    """The 26 priority fields (and the catch-all ``other``), in the plan's order (one page
+    by default)."""
     return paged(
         request,
         cache,
         run,
         principal,
         lambda: catalog.fields.sort_values("sort_order"),
-        limit=1000,
-        offset=0,
+        limit=limit,
+        offset=offset,
         field_column=None,
     )
 
