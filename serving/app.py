@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
 
-from fastapi import APIRouter, FastAPI, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,6 +21,7 @@ from serving.api.audit import RefusalAudit
 from serving.api.cache import ServingCache
 from serving.api.guards import JsonBodyGuard, SecurityHeaders
 from serving.api.problems import COMMON_ERRORS, problem_response
+from serving.api.query import RejectUnknownQuery
 from serving.api.routes import (
     accuracy,
     balance,
@@ -90,7 +91,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     )
     if store is not None:
         app.state.store = store
-    api = APIRouter(prefix=API_PREFIX, responses=COMMON_ERRORS)
+    api = APIRouter(
+        prefix=API_PREFIX, responses=COMMON_ERRORS, dependencies=[Depends(RejectUnknownQuery())]
+    )
     for router in API_ROUTERS:
         api.include_router(router)
     app.include_router(api)

@@ -90,6 +90,15 @@ class Catalog:
         """Field code for a code, a Chinese name or an English name, ignoring case."""
         return self._field_lookup.get(text.strip().lower())
 
+    def suggest_fields(self, text: str, n: int = 3) -> list[str]:
+        """The codes of the fields whose code or name is closest to ``text`` (best first), to
+        turn a typo into a fix in an error message."""
+        spellings = difflib.get_close_matches(
+            text.strip().lower(), list(self._field_lookup), n=3 * n, cutoff=0.5
+        )
+        codes = dict.fromkeys(self._field_lookup[spelling] for spelling in spellings)
+        return list(codes)[:n]
+
     def programme_levels(self, code: str) -> tuple[str, ...]:
         """Levels at which the catalog offers ``code`` (empty if the code is unknown)."""
         return self._programme_levels.get(code, ())

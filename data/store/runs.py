@@ -358,15 +358,22 @@ class RunStore:
         with self.engine.connect() as connection:
             return _current(connection, run_id)
 
-    def runs(self, status: str | None = None, limit: int | None = None) -> list[RunRecord]:
-        """Runs, newest first, optionally of one status."""
-        query = sa.select(runs_table).order_by(runs_table.c.id.desc())
-        if status is not None:
-            query = query.where(runs_table.c.status == _status(status).value)
+    def runs(
+        self, status: str | None = None, limit: int | None = None, *, offset: int = 0
+    ) -> list[RunRecord]:
+        """Runs, newest first, optionally of one status; ``limit`` of them after ``offset``."""
+        query = _runs_where(sa.select(runs_table), status).order_by(runs_table.c.id.desc())
         if limit is not None:
             query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
         with self.engine.connect() as connection:
             return [RunRecord.from_row(row) for row in connection.execute(query)]
+
+    def count_runs(self, status: str | None = None) -> int:
+        query = _runs_where(sa.select(sa.func.count()).select_from(runs_table), status)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
 
     def served_run(self) -> RunRecord | None:
         with self.engine.connect() as connection:
@@ -689,3 +696,9 @@ def _plain(value: Any, path: str) -> Any:
         items: Iterable[Any] = value.tolist() if isinstance(value, np.ndarray) else value
         return [_plain(item, f"{path}[{i}]") for i, item in enumerate(items)]
     raise StoreError(f"{path} is a {type(value).__name__}, which cannot be stored as JSON")
+
+
+def _runs_where(query: sa.Select[Any], status: str | None) -> sa.Select[Any]:
+    if status is not None:
+        query = query.where(runs_table.c.status == _status(status).value)
+    return query

@@ -296,15 +296,29 @@ class Store:
             raise UnknownUpload(f"no upload with id {upload_id}")
         return UploadRecord.from_row(row)
 
-    def uploads(self, kind: str | None = None, limit: int | None = None) -> list[UploadRecord]:
-        """Uploads, newest first."""
-        query = sa.select(uploads).order_by(uploads.c.id.desc())
-        if kind is not None:
-            query = query.where(uploads.c.kind == kind)
+    def uploads(
+        self,
+        kind: str | None = None,
+        limit: int | None = None,
+        *,
+        offset: int = 0,
+        uploader: str | None = None,
+    ) -> list[UploadRecord]:
+        """Uploads, newest first, optionally of one kind or uploader; ``limit`` of them after
+        skipping ``offset`` (a page)."""
+        query = _uploads_where(sa.select(uploads), kind, uploader).order_by(uploads.c.id.desc())
         if limit is not None:
             query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
         with self.engine.connect() as connection:
             return [UploadRecord.from_row(row) for row in connection.execute(query)]
+
+    def count_uploads(self, kind: str | None = None, uploader: str | None = None) -> int:
+        """How many uploads :meth:`uploads` lists over all pages."""
+        query = _uploads_where(sa.select(sa.func.count()).select_from(uploads), kind, uploader)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
 
     def watermark(self) -> int:
         """Id of the newest upload (0 for an empty store): the default "as of" point."""
@@ -506,9 +520,15 @@ class Store:
     def run(self, run_id: int) -> RunRecord:
         return self._runs.run(run_id)
 
-    def runs(self, status: str | None = None, limit: int | None = None) -> list[RunRecord]:
-        """Runs, newest first."""
-        return self._runs.runs(status, limit)
+    def runs(
+        self, status: str | None = None, limit: int | None = None, *, offset: int = 0
+    ) -> list[RunRecord]:
+        """Runs, newest first; ``limit`` of them after skipping ``offset`` (a page)."""
+        return self._runs.runs(status, limit, offset=offset)
+
+    def count_runs(self, status: str | None = None) -> int:
+        """How many runs (of ``status``) :meth:`runs` lists over all pages."""
+        return self._runs.count_runs(status)
 
     def served_run(self) -> RunRecord | None:
         """The run the API serves, if one was promoted."""
@@ -708,3 +728,11 @@ def fit_filename(filename: str | None, limit: int = MAX_FILENAME_CHARS) -> str |
     suffix = PurePath(filename).suffix
     suffix = suffix if 0 < len(suffix) <= 16 else ""
     return filename[: limit - len(suffix) - 1] + "…" + suffix
+
+
+def _uploads_where(query: sa.Select[Any], kind: str | None, uploader: str | None) -> sa.Select[Any]:
+    if kind is not None:
+        query = query.where(uploads.c.kind == kind)
+    if uploader is not None:
+        query = query.where(uploads.c.uploader == uploader)
+    return query

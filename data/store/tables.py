@@ -207,17 +207,32 @@ runs = sa.Table(
 )
 
 
+class Persons(StrEnum):
+    """How a number of persons is served (API, dashboard, exports).
+
+    Runs compute persons as sample quantiles and means, i.e. fractions; nobody plans for 0.37 of
+    a graduate, so a count is served as an integer and a mean to one decimal (enough to tell two
+    means apart). The store keeps the exact values.
+    """
+
+    COUNT = "count"
+    MEAN = "mean"
+
+
 @dataclass(frozen=True)
 class OutputColumn:
     """One column of a run output table (besides ``run_id``, which the store sets).
 
     ``type`` is the SQL type; its ``python_type`` (str, int, float, bool) is what the store
-    checks frames against and what the API will declare.
+    checks frames against. ``persons`` marks a number of persons: the API declares a
+    :attr:`Persons.COUNT` column an integer whatever it is stored as
+    (:mod:`data.store.persons` rounds the values).
     """
 
     name: str
     type: sa.types.TypeEngine[Any]
     nullable: bool = True
+    persons: Persons | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +241,11 @@ class OutputSpec:
 
     ``key`` is the sort order of reads and, with ``unique``, a constraint per run (checked before
     writing, so that a duplicate is reported by row rather than by a database error).
+
+    ``persons_kinds`` is for a table whose rows hold series of several kinds in the same
+    columns (the forecasts): the kinds whose values are persons, so that their
+    ``persons_columns`` are rounded to integers on those rows only (the columns stay numbers in
+    the schema, as other kinds are rates and ratios).
     """
 
     table: str
@@ -234,6 +254,8 @@ class OutputSpec:
     key: tuple[str, ...]
     index: tuple[str, ...]
     unique: bool
+    persons_kinds: tuple[str, ...] = ()
+    persons_columns: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -248,12 +270,22 @@ def _int(name: str, *, nullable: bool = True) -> OutputColumn:
     return OutputColumn(name, sa.Integer(), nullable)
 
 
-def _floats(*names: str, nullable: bool = True) -> tuple[OutputColumn, ...]:
-    return tuple(OutputColumn(name, sa.Float(), nullable) for name in names)
+def _floats(
+    *names: str, nullable: bool = True, persons: Persons | None = None
+) -> tuple[OutputColumn, ...]:
+    return tuple(OutputColumn(name, sa.Float(), nullable, persons) for name in names)
 
 
-def _quantiles(prefix: str) -> tuple[str, ...]:
-    return tuple(f"{prefix}_{q}" for q in ("mean", "p05", "p10", "p50", "p90", "p95"))
+def _persons(*names: str, nullable: bool = True) -> tuple[OutputColumn, ...]:
+    """Numbers of persons (stored as floats, served as integers)."""
+    return _floats(*names, nullable=nullable, persons=Persons.COUNT)
+
+
+def _quantiles(prefix: str) -> tuple[OutputColumn, ...]:
+    """The mean and quantiles of a number of persons over a run's samples."""
+    mean = OutputColumn(f"{prefix}_mean", sa.Float(), False, Persons.MEAN)
+    names = (f"{prefix}_{q}" for q in ("p05", "p10", "p50", "p90", "p95"))
+    return (mean, *_persons(*names, nullable=False))
 
 
 OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
@@ -274,6 +306,9 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
         key=("kind", "series_id", "period"),
         index=("kind", "series_id"),
         unique=False,
+        # Intake (entrants per programme) is persons; hiring, tightness and rates are not.
+        persons_kinds=("enrollment",),
+        persons_columns=("forecast", "lo_80", "hi_80", "lo_95", "hi_95"),
     ),
     "balance": OutputSpec(
         table="run_balance",
@@ -282,14 +317,10 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
             _text("field_code", 40, nullable=False),
             _text("level", 24, nullable=False),
             _int("year", nullable=False),
-            *_floats(
-                *_quantiles("supply"),
-                *_quantiles("demand"),
-                *_quantiles("gap"),
-                "ratio_p50",
-                "p_shortage",
-                nullable=False,
-            ),
+            *_quantiles("supply"),
+            *_quantiles("demand"),
+            *_quantiles("gap"),
+            *_floats("ratio_p50", "p_shortage", nullable=False),
         ),
         key=("field_code", "level", "year"),
         index=("field_code", "level", "year"),
@@ -303,7 +334,7 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
             _text("level", 24, nullable=False),
             _int("year", nullable=False),
             _int("base_year"),
-            *_floats(
+            *_persons(
                 "base_gap", "demand_growth", "survey_adjustment", "cohort_pipeline", "rates", "gap"
             ),
         ),
@@ -318,10 +349,8 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
             _text("programme_code", 16, nullable=False),
             _text("level", 24, nullable=False),
             _int("year", nullable=False),
+            *_persons("graduates_p10", "graduates_p50", "graduates_p90"),
             *_floats(
-                "graduates_p10",
-                "graduates_p50",
-                "graduates_p90",
                 "placement_rate",
                 "infield_rate",
                 "local_rate",
@@ -404,17 +433,11 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
             _text("field_code", 40),
             _int("intake_year", nullable=False),
             _int("graduation_year"),
-            *_floats("current_quota", "recommended_quota", nullable=False),
-            *_floats(
-                "change",
-                "change_pct",
-                "quota_p10",
-                "quota_p90",
-                "gap_before",
-                "gap_after",
-                "p_shortage_before",
-                "p_shortage_after",
-            ),
+            *_persons("current_quota", "recommended_quota", nullable=False),
+            *_persons("change"),
+            *_floats("change_pct"),
+            *_persons("quota_p10", "quota_p90", "gap_before", "gap_after"),
+            *_floats("p_shortage_before", "p_shortage_after"),
             # Comma-separated constraint names and reason codes.
             _text("binding", 300),
             _text("reasons", 300),

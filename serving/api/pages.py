@@ -1,9 +1,10 @@
 """Paged, cacheable JSON answers from a run's outputs, and the schemas that describe them.
 
-Every list answer has the same envelope (:class:`Page`): the run it comes from and that run's
-data watermark, the number of matching rows, and one page of them. Rows are described by
-models generated from the store's :data:`~data.store.tables.OUTPUT_SPECS`, so the API can never
-disagree with what a run stores.
+Every list answer has the same envelope (:class:`ListPage`): the number of matching items, the
+``limit`` and ``offset`` asked for, and one page of items; a list cut from a run's outputs
+(:class:`Page`) also names the run it comes from and that run's data watermark. Rows are
+described by models generated from the store's :data:`~data.store.tables.OUTPUT_SPECS`, so the
+API can never disagree with what a run stores (persons are integers there and here).
 
 Answers are immutable for a given run, request and caller scope, which makes them cheap to
 repeat: the weak ETag encodes exactly those, ``If-None-Match`` gets a 304 without touching the
@@ -21,8 +22,11 @@ import pandas as pd
 from fastapi import HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field, create_model
 
+from data.catalog import Catalog
+from data.store.persons import round_persons
 from data.store.runs import RunRecord
-from data.store.tables import MAX_ID, OUTPUT_SPECS
+from data.store.tables import MAX_ID, OUTPUT_SPECS, OutputColumn, Persons
+from forecasting.balance import TOTAL
 from serving.api.cache import ServingCache
 from serving.auth import Principal
 
@@ -64,19 +68,27 @@ PAGED_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
-class Page(BaseModel, Generic[Row]):
-    """One page of rows from one run."""
+class ListPage(BaseModel, Generic[Row]):
+    """One page of a list: how many items match over all pages, and the ``limit`` items after
+    skipping ``offset``. Lists of records (uploads, runs) answer with this envelope; lists cut
+    from a run's outputs answer with :class:`Page`, which adds the run."""
 
-    run_id: int = Field(description="The run the rows come from.")
-    watermark: int = Field(description="The last upload the run saw (its data watermark).")
-    total: int = Field(description="Rows matching the filters, over all pages.")
-    limit: int
-    offset: int
+    total: int = Field(description="Items matching the filters, over all pages.")
+    limit: int = Field(description="Items per page, as asked.")
+    offset: int = Field(description="Items skipped, as asked (next page: offset + limit).")
     items: list[Row]
 
 
-def _python_type(column: Any) -> Any:
-    python = column.type.python_type
+class Page(ListPage[Row], Generic[Row]):
+    """One page of rows from one run: the list envelope and the run they come from."""
+
+    run_id: int = Field(description="The run the rows come from.")
+    watermark: int = Field(description="The last upload the run saw (its data watermark).")
+
+
+def _python_type(column: OutputColumn) -> Any:
+    # Persons are served as integers (data.store.persons) whatever the store keeps.
+    python = int if column.persons is Persons.COUNT else column.type.python_type
     return python if not column.nullable else python | None
 
 
@@ -139,8 +151,9 @@ def paged(
 
 
 def page_body(run: RunRecord, frame: pd.DataFrame, *, limit: int, offset: int) -> bytes:
-    """The JSON of a :class:`Page` (pandas writes the rows: NaN becomes null, and it is fast)."""
-    part = frame.iloc[offset : offset + limit]
+    """The JSON of a :class:`Page` (pandas writes the rows: NaN becomes null, and it is fast),
+    with persons rounded as they are served."""
+    part = round_persons(frame.iloc[offset : offset + limit])
     items = part.to_json(orient="records", force_ascii=False, double_precision=6)
     head = json.dumps(
         {
@@ -171,6 +184,27 @@ def check_code(value: str | None, known: Collection[str], what: str) -> None:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown {what} {value!r}; known: {listed}"
         )
+
+
+def field_code(catalog: Catalog, text: str | None, *, total: bool = False) -> str | None:
+    """The code of the field a query names by code or by Chinese or English name, ignoring
+    case, as uploads accept them (``total``: ``all``, the total over fields, too); 422 naming
+    it and the closest codes when it matches no field."""
+    if text is None:
+        return None
+    if total and text.strip().lower() == TOTAL:
+        return TOTAL
+    code = catalog.resolve_field(text)
+    if code is None:
+        closest = catalog.suggest_fields(text)
+        hint = f"closest: {', '.join(closest)}" if closest else "none is close"
+        known = ", ".join(sorted(catalog.field_codes))
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"unknown field {text!r}: give a field code or its Chinese or English name "
+            f"({hint}; codes: {known})",
+        )
+    return code
 
 
 def check_field_scope(principal: Principal, field_code: str | None) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Final
 import pandas as pd
 
 from data.catalog import Catalog
+from data.store.persons import round_persons
 from data.vocabulary import ALL_LEVELS, LEVELS
 from forecasting.balance import TOTAL, shortage_ranking
 
@@ -106,8 +107,10 @@ def ranking_rows(
 
 
 def balance_rows(balance: pd.DataFrame, field_code: str, level: str) -> pd.DataFrame:
+    """One field and level's balance by year, persons rounded as the API serves them (the fan
+    charts' hover texts show these numbers)."""
     rows = balance[(balance["field_code"] == field_code) & (balance["level"] == level)]
-    return rows.sort_values("year")
+    return round_persons(rows.sort_values("year"))
 
 
 def driver_rows(drivers: pd.DataFrame, field_code: str, level: str) -> list[dict[str, Any]]:
@@ -244,8 +247,8 @@ def export_frame(filtered: pd.DataFrame) -> pd.DataFrame:
 
     Text cells that a spreadsheet would run as a formula (programme names and messages come
     from uploads) are prefixed with an apostrophe, which spreadsheets show as text; numbers
-    stay numbers, negative ones included."""
-    frame = filtered.loc[:, list(EXPORT_COLUMNS)].copy()
+    stay numbers, negative ones included; persons are rounded as the API serves them."""
+    frame = round_persons(filtered.loc[:, list(EXPORT_COLUMNS)]).copy()
     for column in frame.columns:
         if frame[column].dtype == object:
             frame[column] = frame[column].map(neutralise_formula)

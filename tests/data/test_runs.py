@@ -735,6 +735,14 @@ def test_runs_are_listed_newest_first(store: Store) -> None:
     assert [r.id for r in store.runs()] == [pending.id, failed.id, done.id]
     assert [r.id for r in store.runs(limit=2)] == [pending.id, failed.id]
     assert [r.id for r in store.runs(status="failed")] == [failed.id]
+    # a page at a time, with the count over all pages
+    assert [r.id for r in store.runs(limit=2, offset=1)] == [failed.id, done.id]
+    assert store.runs(limit=2, offset=3) == []
+    assert (store.count_runs(), store.count_runs("failed"), store.count_runs("running")) == (
+        3,
+        1,
+        0,
+    )
     assert store.latest_run() == done
     assert store.latest_run("pending") == pending
     assert store.latest_run(None) == pending

@@ -318,6 +318,12 @@ def test_uploads_are_listed_newest_first_and_unknown_ids_fail(store: Store) -> N
     ingest_file(store, "hiring", csv_bytes(SAMPLES[Kind.HIRING]), uploader="b")
     kinds = [u.kind for u in store.uploads()]
     assert kinds == ["hiring", "enrollment", CATALOG_KIND]
+    # a page at a time, of one kind or uploader, with the count over all pages
+    assert [u.kind for u in store.uploads(limit=1, offset=1)] == ["enrollment"]
+    assert [u.uploader for u in store.uploads(uploader="b")] == ["b"]
+    assert store.uploads("hiring", uploader="a") == []
+    assert store.count_uploads() == 3
+    assert store.count_uploads("hiring") == store.count_uploads(None, "a") == 1
     assert store.upload(store.watermark()).kind == "hiring"
     with pytest.raises(UnknownUpload):
         store.upload(999_999)

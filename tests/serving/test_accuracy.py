@@ -42,10 +42,25 @@ def test_a_run_fitted_at_2021_is_scored_against_later_actuals_next_to_naive(
     with TestClient(create_app(demo.settings())) as client:
         response = client.get("/api/v1/accuracy", headers=bearer(planner))
         assert response.status_code == 200, response.text
-        rows = pd.DataFrame(response.json()["items"])
+        every = response.json()
+        rows = pd.DataFrame(every["items"])
+        page = client.get(
+            "/api/v1/accuracy", params={"limit": 2, "offset": 1}, headers=bearer(planner)
+        ).json()
+        by_name = client.get(
+            "/api/v1/accuracy", params={"field": "集成电路"}, headers=bearer(planner)
+        ).json()
+        by_code = client.get(
+            "/api/v1/accuracy", params={"field": "ic"}, headers=bearer(planner)
+        ).json()
         scoped = client.get("/api/v1/accuracy", headers=bearer(ic)).json()["items"]
         other = client.get("/api/v1/accuracy", params={"field": "ai"}, headers=bearer(ic))
     assert set(rows["run_id"]) == {run.id}
+    assert (every["limit"], every["offset"], every["total"]) == (100, 0, len(rows))
+    assert (page["limit"], page["offset"], page["total"]) == (2, 1, len(rows))
+    assert page["items"] == every["items"][1:3]
+    assert by_name == by_code
+    assert {row["field_code"] for row in by_code["items"]} == {"ic"}
     overall = rows[rows["field_code"] == "all"].set_index("kind")
     assert set(overall.index) == {"enrollment", "hiring"}
     for kind in ("enrollment", "hiring"):

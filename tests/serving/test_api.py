@@ -172,7 +172,8 @@ def test_drivers_add_up_to_the_gap(client: TestClient, trained_demo: Demo) -> No
             + row["cohort_pipeline"]
             + row["rates"]
         )
-        assert parts == pytest.approx(row["gap"], rel=1e-5, abs=1e-3)
+        # Each is rounded to whole persons: five parts and the gap, half a person each at most.
+        assert abs(parts - row["gap"]) <= 3
 
 
 def test_warnings_and_recommendations(client: TestClient, trained_demo: Demo) -> None:
@@ -237,13 +238,16 @@ def test_scenarios_answer_what_if_questions(client: TestClient, trained_demo: De
 def test_models_runs_and_health(client: TestClient, trained_demo: Demo) -> None:
     planner = trained_demo.keys["planner"]
     models = client.get(f"{API}/models", headers=bearer(planner)).json()
-    by_name = {row["name"]: row for row in models}
+    assert models["run_id"] == trained_demo.run_id
+    by_name = {row["name"]: row for row in models["items"]}
+    assert len(by_name) == models["total"]
     assert by_name["lightgbm"]["is_global"] is True
     assert by_name["prophet"]["frequencies"] == ["M", "Q"]
-    assert any(row["used_for"] for row in models)
+    assert any(row["used_for"] for row in models["items"])
     runs = client.get(f"{API}/runs", headers=bearer(planner)).json()
-    assert runs[0]["id"] == trained_demo.run_id
-    assert runs[0]["served"] is True
+    assert (runs["total"], runs["limit"], runs["offset"]) == (1, 100, 0)
+    assert runs["items"][0]["id"] == trained_demo.run_id
+    assert runs["items"][0]["served"] is True
     one = client.get(f"{API}/runs/{trained_demo.run_id}", headers=bearer(planner)).json()
     assert set(one["timings"]) >= {"supply", "demand", "quotas"}
     missing = client.get(f"{API}/runs/77", headers=bearer(planner))
@@ -251,6 +255,140 @@ def test_models_runs_and_health(client: TestClient, trained_demo: Demo) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["served_run"] == trained_demo.run_id
+
+
+def list_routes(client: TestClient) -> list[str]:
+    """Every GET list of the API (a route without path parameters answering items), from the
+    OpenAPI document, so that a list added later is checked too."""
+    document = client.get(f"{API}/openapi.json").json()
+    lists = []
+    for path, operations in document["paths"].items():
+        get_operation = operations.get("get")
+        if get_operation is None or "{" in path or not path.startswith(API):
+            continue
+        content = get_operation["responses"]["200"]["content"]["application/json"]
+        reference = content["schema"].get("$ref", "")
+        schema = document["components"]["schemas"].get(reference.rsplit("/", 1)[-1], {})
+        if "items" in schema.get("properties", {}):
+            lists.append(path.removeprefix(API))
+    return lists
+
+
+def test_every_list_answers_one_page_in_the_same_envelope(
+    client: TestClient, trained_demo: Demo
+) -> None:
+    admin = trained_demo.keys["admin"]
+    lists = list_routes(client)
+    assert {"/uploads", "/runs", "/models", "/balance", "/fields", "/accuracy"} <= set(lists)
+    for path in lists:
+        every = get(client, path, admin)
+        assert {"total", "limit", "offset", "items"} <= set(every), path
+        if path not in ("/uploads", "/runs"):  # records, not cut from a run
+            assert every["run_id"] == trained_demo.run_id, path
+        page = get(client, path, admin, limit=1, offset=1)
+        assert (page["limit"], page["offset"], page["total"]) == (1, 1, every["total"]), path
+        assert page["items"] == every["items"][1:2], path
+        too_many = client.get(API + path, params={"limit": 10**6}, headers=bearer(admin))
+        assert too_many.status_code == 422, path
+        assert "limit" in too_many.json()["detail"], path
+
+
+def test_unknown_query_parameters_are_refused_naming_them(
+    client: TestClient, trained_demo: Demo
+) -> None:
+    planner = bearer(trained_demo.keys["planner"])
+    response = client.get(
+        f"{API}/forecasts", params={"series_id": "ic|bachelor", "kind": "hiring"}, headers=planner
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert "series_id" in body["detail"]
+    assert "kind" not in body["detail"].split("accepts:")[0], "only the unknown one is named"
+    accepted = body["detail"].split("accepts:")[1]
+    for name in ("field", "kind", "level", "limit", "offset", "programme", "run_id"):
+        assert name in accepted
+    assert body["errors"][0]["loc"] == ["query", "series_id"]
+    admin = bearer(trained_demo.keys["admin"])
+    document = client.get(f"{API}/openapi.json").json()
+    for path, operations in document["paths"].items():
+        if "get" in operations and "{" not in path and path.startswith(API):
+            refused = client.get(path, params={"colour": "red"}, headers=admin)
+            assert refused.status_code == 422, path
+            assert "colour" in refused.json()["detail"], path
+    assert (
+        client.get(f"{API}/runs/{trained_demo.run_id}?verbose=1", headers=admin).status_code == 422
+    )
+
+
+def test_persons_are_whole_numbers_and_the_schema_says_so(
+    client: TestClient, trained_demo: Demo
+) -> None:
+    planner = trained_demo.keys["planner"]
+
+    def whole(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    balance = get(client, "/balance", planner, limit=1000)["items"]
+    for row in balance:
+        for name in ("supply", "demand", "gap"):
+            assert all(whole(row[f"{name}_{q}"]) for q in ("p05", "p10", "p50", "p90", "p95"))
+            assert round(row[f"{name}_mean"], 1) == row[f"{name}_mean"]
+    assert any(not whole(row["p_shortage"]) for row in balance), "probabilities are not rounded"
+    ranking = get(client, "/shortages", planner)["items"]
+    assert all(whole(row["gap_p50"]) and whole(row["supply_p90"]) for row in ranking)
+    for row in get(client, "/drivers", planner, field="ic")["items"]:
+        assert all(whole(row[name]) for name in ("base_gap", "cohort_pipeline", "gap"))
+    quotas = get(client, "/recommendations", planner)["items"]
+    assert quotas
+    for row in quotas:
+        assert whole(row["current_quota"])
+        assert whole(row["recommended_quota"])
+    intake = get(client, "/forecasts", planner, kind="enrollment", limit=200)["items"]
+    assert all(whole(row["forecast"]) and whole(row["hi_95"]) for row in intake)
+    rates = get(client, "/forecasts", planner, kind="placement_rate", limit=200)["items"]
+    assert any(not whole(row["forecast"]) for row in rates), "rates keep their decimals"
+    shocked = client.post(
+        f"{API}/scenarios", json={"demand_shocks": {"ic": 1.5}}, headers=bearer(planner)
+    ).json()
+    assert all(whole(row["demand_p50"]) for row in shocked["balance"] + shocked["baseline"])
+    assert all(round(cost, 1) == cost for cost in shocked["costs"].values())
+    schemas = client.get(f"{API}/openapi.json").json()["components"]["schemas"]
+    row = schemas["BalanceRow"]["properties"]
+    assert row["gap_p50"]["type"] == "integer"
+    assert row["supply_mean"]["type"] == row["p_shortage"]["type"] == "number"
+    recommendation = schemas["RecommendationsRow"]["properties"]
+    assert recommendation["recommended_quota"]["type"] == "integer"
+    assert {"type": "integer"} in recommendation["quota_p90"]["anyOf"]
+
+
+def test_fields_are_named_by_code_or_by_name_in_any_case(
+    client: TestClient, trained_demo: Demo
+) -> None:
+    planner = trained_demo.keys["planner"]
+    fields = {row["field_code"]: row for row in get(client, "/fields", planner)["items"]}
+    english = fields["ic"]["name_en"]
+    for path in ("/balance", "/drivers", "/demand-scales", "/forecasts", "/programmes"):
+        by_code = get(client, path, planner, field="ic", limit=50)
+        assert by_code["total"] > 0, path
+        for name in ("集成电路", english.upper(), " IC "):
+            assert get(client, path, planner, field=name, limit=50) == by_code, (path, name)
+    by_name = get(client, "/recommendations", planner, field="集成电路")
+    assert by_name == get(client, "/recommendations", planner, field="ic")
+    typo = client.get(
+        f"{API}/balance", params={"field": english[:-2] + "x"}, headers=bearer(planner)
+    )
+    assert typo.status_code == 422
+    detail = typo.json()["detail"]
+    assert f"unknown field {english[:-2] + 'x'!r}" in detail
+    assert "closest: ic" in detail
+    # An association may name its own field any way, and no other.
+    ic = trained_demo.keys["ic"]
+    assert get(client, "/balance", ic, field="集成电路")["total"] > 0
+    other = client.get(
+        f"{API}/balance", params={"field": fields["ai"]["name_zh"]}, headers=bearer(ic)
+    )
+    assert other.status_code == 403
 
 
 # -- writes ----------------------------------------------------------------------------------
@@ -308,8 +446,10 @@ def test_uploads_over_http_are_all_or_nothing(writer: TestClient, writable: Demo
         " 99999 ", " N "
     )
     listed = writer.get(f"{API}/uploads", headers=bearer(ic)).json()
-    assert [row["id"] for row in listed] == [record["id"], 6]  # and its demo survey
-    assert len(writer.get(f"{API}/uploads", headers=bearer(writable.keys["admin"])).json()) > 10
+    assert [row["id"] for row in listed["items"]] == [record["id"], 6]  # and its demo survey
+    assert listed["total"] == 2
+    everyone = writer.get(f"{API}/uploads", headers=bearer(writable.keys["admin"])).json()
+    assert everyone["total"] == len(everyone["items"]) > 10
     assert writer.get(f"{API}/uploads/999", headers=bearer(ic)).status_code == 404
 
 
@@ -425,7 +565,7 @@ def test_identical_run_requests_coalesce_into_the_waiting_run(
     assert older.status_code == 202  # other data: another run
     assert older.json()["id"] != first.json()["id"]
     pending = writer.get(f"{API}/runs", params={"status": "pending"}, headers=admin).json()
-    assert len(pending) == 2
+    assert pending["total"] == len(pending["items"]) == 2
 
 
 def test_every_error_is_problem_details_naming_what_went_wrong(

@@ -357,7 +357,8 @@ def test_the_field_page_draws_fan_charts_of_ic(
     balance = outputs["balance"]
     ic = balance[(balance["field_code"] == "ic") & (balance["level"] == "all")].sort_values("year")
     supply = figure(html, "chart-supply")["data"]
-    assert supply[-1]["y"][0] == pytest.approx(float(ic["supply_p50"].iloc[0]), abs=0.01)
+    # in whole persons, as the API serves them
+    assert supply[-1]["y"][0] == round(float(ic["supply_p50"].iloc[0]))
     # Drivers: one row per forecast year; programmes: every one the crosswalk links to ic.
     assert len(rows_of(html, "drivers")) == len(years)
     crosswalk = outputs["catalog"].crosswalk
@@ -485,8 +486,11 @@ def test_exports_hold_the_filtered_recommendations(
     row = frame[frame["programme_code"] == "080710T"].iloc[0]
     assert row["programme_name"] == "集成电路设计与集成系统"
     source = expected[expected["programme_code"] == "080710T"].iloc[0]
-    assert row["recommended_quota"] == pytest.approx(source["recommended_quota"])
+    assert row["recommended_quota"] == round(source["recommended_quota"])
     assert row["reason"] == source["reason_zh"]
+    # persons in whole numbers, as the API serves them
+    assert row["gap_after"] == round(source["gap_after"])
+    assert all(float(value).is_integer() for value in frame["gap_before"].dropna())
 
 
 def test_an_association_may_not_see_programmes(client: TestClient, trained_demo: Demo) -> None:

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from data.catalog import Catalog
 from data.vocabulary import ALL_LEVELS, LEVELS
-from forecasting.balance import TOTAL, shortage_ranking
+from forecasting.balance import shortage_ranking
 from serving.api.deps import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -24,9 +25,9 @@ from serving.api.pages import (
     Limit,
     Offset,
     Page,
-    check_code,
     check_field_scope,
     check_year,
+    field_code,
     output_row_model,
     paged,
     where,
@@ -42,14 +43,21 @@ DriverRow = output_row_model("drivers")
 ScaleRow = output_row_model("demand_scales")
 LevelOrAll = Literal[(*LEVELS, ALL_LEVELS)]  # type: ignore[valid-type]
 FieldQuery = Annotated[
-    str | None, Query(description="Field code, or 'all' for the total over fields.")
+    str | None,
+    Query(
+        description="Field code or name (Chinese or English, any case), or 'all' for the "
+        "total over fields."
+    ),
 ]
 YearQuery = Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR, description="One year.")]
 
 
-def _check_field(principal: Principal, catalog_fields: set[str], field: str | None) -> None:
-    check_code(field, catalog_fields | {TOTAL}, "field")
-    check_field_scope(principal, field)
+def _field(principal: Principal, catalog: Catalog, field: str | None) -> str | None:
+    """The field asked for, by code (or ``all``) whatever way the query named it, if the
+    caller may see it."""
+    code = field_code(catalog, field, total=True)
+    check_field_scope(principal, code)
+    return code
 
 
 @router.get("/balance", response_model=Page[BalanceRow], summary="Supply, demand and gap")  # type: ignore[valid-type]
@@ -70,7 +78,7 @@ def balance(
     supply, demand and gap = demand − supply from the run's joint samples, the median
     shortage ratio and P(shortage) = P(gap > 0). Rows with field or level ``all`` are totals,
     computed sample by sample (so they are consistent with their parts)."""
-    _check_field(principal, set(catalog.fields["field_code"]), field)
+    code = _field(principal, catalog, field)
     frame = cache.output(store, run.id, "balance")
     check_year(year, set(frame["year"].unique()))
     return paged(
@@ -78,7 +86,7 @@ def balance(
         cache,
         run,
         principal,
-        lambda: where(frame, field_code=field, level=level, year=year),
+        lambda: where(frame, field_code=code, level=level, year=year),
         limit=limit,
         offset=offset,
     )
@@ -136,8 +144,8 @@ def drivers(
 ) -> Response:
     """The gap of each forecast year split into the base year's gap and what moved it since:
     demand growth, survey adjustment, the cohort pipeline and outcome rates (persons; the
-    parts add up to the gap)."""
-    _check_field(principal, set(catalog.fields["field_code"]), field)
+    parts add up to the gap, within the rounding of each to whole persons)."""
+    code = _field(principal, catalog, field)
     frame = cache.output(store, run.id, "drivers")
     check_year(year, set(frame["year"].unique()))
     return paged(
@@ -145,7 +153,7 @@ def drivers(
         cache,
         run,
         principal,
-        lambda: where(frame, field_code=field, level=level, year=year),
+        lambda: where(frame, field_code=code, level=level, year=year),
         limit=limit,
         offset=offset,
     )
@@ -170,14 +178,14 @@ def demand_scales(
     """How many postings a field publishes per real opening (median and 80% interval), and
     where that came from (hires, outcome rates, the admin, or the prior across fields): the
     scale by which the run turned postings into demand in persons."""
-    _check_field(principal, set(catalog.fields["field_code"]), field)
+    code = _field(principal, catalog, field)
     frame = cache.output(store, run.id, "demand_scales")
     return paged(
         request,
         cache,
         run,
         principal,
-        lambda: where(frame, field_code=field),
+        lambda: where(frame, field_code=code),
         limit=limit,
         offset=offset,
     )

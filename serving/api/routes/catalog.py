@@ -10,7 +10,15 @@ from pydantic import BaseModel
 
 from data.vocabulary import LEVELS
 from serving.api.deps import Allow, CacheDep, CatalogDep, RunDep
-from serving.api.pages import DEFAULT_LIMIT, PAGED_RESPONSES, Limit, Offset, Page, check_code, paged
+from serving.api.pages import (
+    DEFAULT_LIMIT,
+    PAGED_RESPONSES,
+    Limit,
+    Offset,
+    Page,
+    field_code,
+    paged,
+)
 from serving.api.problems import RUN_ERRORS
 from serving.auth import READERS, Principal
 
@@ -44,17 +52,24 @@ class ProgrammeOut(BaseModel):
 
 @router.get("/fields", response_model=Page[FieldOut], summary="Priority fields")
 def fields(
-    request: Request, principal: Reader, run: RunDep, cache: CacheDep, catalog: CatalogDep
+    request: Request,
+    principal: Reader,
+    run: RunDep,
+    cache: CacheDep,
+    catalog: CatalogDep,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> Response:
-    """The 26 priority fields (and the catch-all ``other``), in the plan's order."""
+    """The 26 priority fields (and the catch-all ``other``), in the plan's order (one page
+    by default)."""
     return paged(
         request,
         cache,
         run,
         principal,
         lambda: catalog.fields.sort_values("sort_order"),
-        limit=1000,
-        offset=0,
+        limit=limit,
+        offset=offset,
         field_column=None,
     )
 
@@ -66,21 +81,24 @@ def programmes(
     run: RunDep,
     cache: CacheDep,
     catalog: CatalogDep,
-    field: Annotated[str | None, Query(description="Only programmes feeding this field.")] = None,
+    field: Annotated[
+        str | None,
+        Query(description="Only programmes feeding this field (code or Chinese or English name)."),
+    ] = None,
     level: LevelName | None = None,
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> Response:
     """Programmes with their crosswalk to fields: one row per programme × field (weights of a
     programme sum to 1)."""
-    check_code(field, set(catalog.fields["field_code"]), "field")
+    code = field_code(catalog, field)
 
     def rows() -> pd.DataFrame:
         frame = catalog.programmes.merge(catalog.crosswalk, on=["programme_code", "level"])
         columns = list(ProgrammeOut.model_fields)
         frame = frame.loc[:, columns]
-        if field is not None:
-            frame = frame[frame["field_code"] == field]
+        if code is not None:
+            frame = frame[frame["field_code"] == code]
         if level is not None:
             frame = frame[frame["level"] == level]
         return frame.sort_values(["level", "programme_code", "field_code"])

@@ -17,6 +17,7 @@ from serving.api.pages import (
     Page,
     check_code,
     check_field_scope,
+    field_code,
     output_row_model,
     paged,
     where,
@@ -42,7 +43,9 @@ def forecasts(
         str | None, Query(description="Series kind, e.g. enrollment, hiring, tightness.")
     ] = None,
     programme: Annotated[str | None, Query(description="Programme code.")] = None,
-    field: Annotated[str | None, Query(description="Field code.")] = None,
+    field: Annotated[
+        str | None, Query(description="Field code or name (Chinese or English, any case).")
+    ] = None,
     level: Literal[(*LEVELS, "all")] | None = None,  # type: ignore[valid-type]
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
@@ -52,13 +55,13 @@ def forecasts(
     Programme series (intake, outcome rates) have no field; an association sees only the
     series of its own fields.
     """
-    check_code(field, set(catalog.fields["field_code"]), "field")
+    code = field_code(catalog, field)
     check_code(programme, set(catalog.programmes["programme_code"]), "programme")
-    check_field_scope(principal, field)
+    check_field_scope(principal, code)
 
     def rows() -> pd.DataFrame:
         frame = cache.output(store, run.id, "forecasts")
         check_code(kind, set(frame["kind"].unique()), "kind")
-        return where(frame, kind=kind, programme_code=programme, field_code=field, level=level)
+        return where(frame, kind=kind, programme_code=programme, field_code=code, level=level)
 
     return paged(request, cache, run, principal, rows, limit=limit, offset=offset)

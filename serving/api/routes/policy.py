@@ -24,6 +24,7 @@ from serving.api.pages import (
     Page,
     check_code,
     check_year,
+    field_code,
     output_row_model,
     paged,
     where,
@@ -99,7 +100,10 @@ def recommendations(
     ] = None,
     programme: ProgrammeQuery = None,
     level: LevelName | None = None,
-    field: Annotated[str | None, Query(description="Programmes whose main field it is.")] = None,
+    field: Annotated[
+        str | None,
+        Query(description="Programmes whose main field it is (code or Chinese or English name)."),
+    ] = None,
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> Response:
@@ -108,7 +112,7 @@ def recommendations(
     the graduation year before and after, binding constraints and reasons (codes and text in
     Chinese and English)."""
     check_code(programme, set(catalog.programmes["programme_code"]), "programme")
-    check_code(field, set(catalog.fields["field_code"]), "field")
+    code = field_code(catalog, field)
     frame = cache.output(store, run.id, "recommendations")
     check_year(intake_year, set(frame["intake_year"].unique()), "intake year")
     return paged(
@@ -116,7 +120,7 @@ def recommendations(
         cache,
         run,
         principal,
-        lambda: where(frame, programme_code=programme, level=level, field_code=field),
+        lambda: where(frame, programme_code=programme, level=level, field_code=code),
         limit=limit,
         offset=offset,
         field_column=None,

@@ -26,6 +26,14 @@ from serving.api.deps import (
     SettingsDep,
     StoreDep,
 )
+from serving.api.pages import (
+    DEFAULT_LIMIT,
+    Limit,
+    ListPage,
+    Offset,
+    Page,
+    run_headers,
+)
 from serving.api.problems import JSON_BODY_ERRORS, RUN_ERRORS, problem
 from serving.auth import ADMINS, READERS, Principal
 from serving.settings import Settings
@@ -82,16 +90,23 @@ class RunRequest(BaseModel):
     )
 
 
-@router.get("/runs", response_model=list[RunOut], summary="Runs, newest first")
+@router.get("/runs", response_model=ListPage[RunOut], summary="Runs, newest first")
 def runs(
     principal: Reader,
     store: StoreDep,
     status_filter: Annotated[RunStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-) -> list[RunOut]:
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> ListPage[RunOut]:
     """Training runs with status, metrics and timings; ``served`` marks the one being served."""
-    records = store.runs(status=status_filter.value if status_filter else None, limit=limit)
-    return [RunOut.of(record) for record in records]
+    status_code = status_filter.value if status_filter else None
+    records = store.runs(status=status_code, limit=limit, offset=offset)
+    return ListPage[RunOut](
+        total=store.count_runs(status_code),
+        limit=limit,
+        offset=offset,
+        items=[RunOut.of(record) for record in records],
+    )
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, summary="One run")
@@ -186,8 +201,19 @@ class ModelOut(BaseModel):
     used_for: list[str] = Field(description="Series groups of the run that chose it.")
 
 
-@router.get("/models", response_model=list[ModelOut], summary="Model zoo", responses=RUN_ERRORS)
-def models(principal: Reader, run: RunDep, cache: CacheDep) -> list[ModelOut]:
+@router.get(
+    "/models",
+    response_model=Page[ModelOut],
+    summary="Model zoo",
+    responses=RUN_ERRORS,
+)
+def models(
+    principal: Reader,
+    run: RunDep,
+    cache: CacheDep,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> JSONResponse:
     """Every registered model family with its capabilities, and for the run, which series
     groups (supply, demand) selected it alone or in a combination."""
     used: dict[str, list[str]] = {}
@@ -196,7 +222,7 @@ def models(principal: Reader, run: RunDep, cache: CacheDep) -> list[ModelOut]:
             for name in REGISTRY:
                 if name in str(label) and group not in used.setdefault(name, []):
                     used[name].append(group)
-    return [
+    every = [
         ModelOut(
             name=spec.name,
             family=spec.family.__name__,
@@ -209,3 +235,12 @@ def models(principal: Reader, run: RunDep, cache: CacheDep) -> list[ModelOut]:
         )
         for spec in REGISTRY.values()
     ]
+    page = Page[ModelOut](
+        run_id=run.id,
+        watermark=run.watermark,
+        total=len(every),
+        limit=limit,
+        offset=offset,
+        items=every[offset : offset + limit],
+    )
+    return JSONResponse(page.model_dump(mode="json"), headers=run_headers(run))

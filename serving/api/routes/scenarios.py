@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from data.store import StoreError
+from data.store.persons import MEAN_DECIMALS, round_persons
 from data.vocabulary import Level
 from forecasting.balance import TOTAL
 from forecasting.scenarios import BalanceSamples, ScenarioError, evaluate_scenario
@@ -65,8 +66,11 @@ class ScenarioOut(BaseModel):
 
     run_id: int
     watermark: int
-    costs: dict[str, float]
-    baseline_costs: dict[str, float]
+    costs: dict[str, float] = Field(
+        description="Expected shortage and surplus over the horizon, in persons and in cost "
+        "(persons × the tier's weight), to one decimal."
+    )
+    baseline_costs: dict[str, float] = Field(description="The same for business as usual.")
     balance: list[BalanceRow]  # type: ignore[valid-type]
     baseline: list[BalanceRow]  # type: ignore[valid-type]
 
@@ -103,17 +107,22 @@ def scenario(
     shown.add(TOTAL)
 
     def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-        table = frame[frame["field_code"].isin(shown)]
+        table = round_persons(frame[frame["field_code"].isin(shown)])
         return table.astype(object).where(table.notna(), None).to_dict(orient="records")
 
     return ScenarioOut(
         run_id=run.id,
         watermark=run.watermark,
-        costs=result.costs,
-        baseline_costs=result.baseline_costs,
+        costs=_means(result.costs),
+        baseline_costs=_means(result.baseline_costs),
         balance=rows(result.balance),
         baseline=rows(result.baseline),
     )
+
+
+def _means(costs: dict[str, float]) -> dict[str, float]:
+    """Expected costs are means of persons (weighted by tier): served to one decimal."""
+    return {name: round(value, MEAN_DECIMALS) for name, value in costs.items()}
 
 
 def _touched(

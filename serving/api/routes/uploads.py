@@ -8,7 +8,7 @@ from http import HTTPStatus
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -20,6 +20,7 @@ from data.vocabulary import Kind, Role
 from serving.api.audit import AUDITED_STATE
 from serving.api.deps import Allow, SettingsDep, StoreDep, UploadId, UploadWorkersDep
 from serving.api.multipart import FilePart, read_file_part, refuse_declared_size
+from serving.api.pages import DEFAULT_LIMIT, Limit, ListPage, Offset
 from serving.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, problem
 from serving.auth import READERS, UPLOADERS, Principal
 
@@ -195,18 +196,24 @@ def _rejection(rejected: UploadRejected) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=code, media_type=PROBLEM_MEDIA_TYPE)
 
 
-@router.get("/uploads", response_model=list[UploadOut], summary="Uploads, newest first")
+@router.get("/uploads", response_model=ListPage[UploadOut], summary="Uploads, newest first")
 def uploads(
     principal: Reader,
     store: StoreDep,
     kind: Kind | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[UploadOut]:
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> ListPage[UploadOut]:
     """Accepted uploads, newest first; an association sees its own."""
-    records = store.uploads(kind=kind.value if kind else None, limit=None)
-    if principal.role is Role.ASSOCIATION:
-        records = [record for record in records if record.uploader == principal.name]
-    return [UploadOut.of(record) for record in records[:limit]]
+    kind_code = kind.value if kind else None
+    uploader = principal.name if principal.role is Role.ASSOCIATION else None
+    records = store.uploads(kind_code, limit, offset=offset, uploader=uploader)
+    return ListPage[UploadOut](
+        total=store.count_uploads(kind_code, uploader),
+        limit=limit,
+        offset=offset,
+        items=[UploadOut.of(record) for record in records],
+    )
 
 
 @router.get("/uploads/{upload_id}", response_model=UploadOut, summary="One upload")

@@ -72,12 +72,12 @@
   function refreshUploads() {
     fetch(api + "/uploads?limit=20", { credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (uploads) {
-        if (!uploads) {
+      .then(function (page) {
+        if (!page) {
           return;
         }
         var body = document.querySelector("#recent-uploads tbody");
-        var rows = uploads.map(function (upload) {
+        var rows = page.items.map(function (upload) {
           var row = element("tr");
           [
             ["#" + upload.id, "num"],
