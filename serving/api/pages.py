@@ -7,7 +7,9 @@ disagree with what a run stores.
 
 Answers are immutable for a given run, request and caller scope, which makes them cheap to
 repeat: the weak ETag encodes exactly those, ``If-None-Match`` gets a 304 without touching the
-data, and the rendered body is kept in the process cache.
+data, and the rendered body is kept in the process cache. The caller's language is not part of
+it: answers hold figures, codes and both languages' names and sentences, the same whatever
+``Accept-Language`` says (only errors are worded per language, and they are never cached).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import BaseModel, Field, create_model
 from data.store.runs import RunRecord
 from data.store.tables import MAX_ID, OUTPUT_SPECS
 from serving.api.cache import ServingCache
+from serving.api.messages import Detail
 from serving.auth import Principal
 
 Row = TypeVar("Row")
@@ -179,7 +182,7 @@ def check_field_scope(principal: Principal, field_code: str | None) -> None:
         mine = ", ".join(sorted(principal.fields))
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            f"the key {principal.name!r} may only read its own fields ({mine}), not {field_code!r}",
+            Detail.of("auth.field_scope", name=principal.name, mine=mine, field=field_code),
         )
 
 
