@@ -1,13 +1,17 @@
 """Problems found in an upload, and the error that rejects it.
 
 Every problem names where it is (row and column, as a person sees them in the file) and why it
-is a problem, so that the uploader can fix the file without asking anyone.
+is a problem, so that the uploader can fix the file without asking anyone. Problems of an
+upload also carry a code and its parameters (:mod:`data.messages`), so that the reason can be
+shown in the uploader's language; the English ``reason`` is the one stored and logged.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
+
+from data.messages import DEFAULT_LANGUAGE, MESSAGES, Lang, Param, render
 
 #: A file with more problems than this is reported with the first ones and a count of the rest:
 #: nobody reads ten thousand lines, and the first hundred show what is wrong.
@@ -24,11 +28,32 @@ class Problem:
     ``row`` counts as a spreadsheet does (the header is row 1, the first data row is row 2) for
     CSV and XLSX, and from 1 over the records of a JSON file; it is ``None`` for problems of the
     whole file (encoding, size, missing columns).
+
+    ``code`` names the kind of problem (a key of :data:`~data.messages.MESSAGES`) and
+    ``params`` what the message says about it; a problem made without a code (the catalog's)
+    shows its English ``reason`` in every language. Neither takes part in comparisons: two
+    problems are the same when they say the same thing at the same place.
     """
 
     row: int | None
     column: str | None
     reason: str
+    code: str | None = field(default=None, compare=False)
+    params: tuple[tuple[str, Param], ...] = field(default=(), compare=False)
+
+    @classmethod
+    def of(cls, row: int | None, column: str | None, code: str, /, **params: Param) -> Problem:
+        """The problem ``code`` with its parameters, its ``reason`` written in English."""
+        if code not in MESSAGES:
+            raise KeyError(f"no message for the problem code {code!r}; add it to data.messages")
+        reason = render(MESSAGES, code, params, DEFAULT_LANGUAGE)
+        return cls(row, column, reason, code, tuple(params.items()))
+
+    def reason_in(self, lang: Lang) -> str:
+        """The reason in ``lang``, shortened like the stored one."""
+        if self.code is None or lang == DEFAULT_LANGUAGE:
+            return self.reason
+        return shortened(render(MESSAGES, self.code, dict(self.params), lang))
 
     def __str__(self) -> str:
         where = []
@@ -39,8 +64,14 @@ class Problem:
         prefix = ", ".join(where) if where else "file"
         return f"{prefix}: {self.reason}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self, lang: Lang = DEFAULT_LANGUAGE) -> dict[str, Any]:
+        """Where, which code and why, the reason in ``lang``."""
+        return {
+            "row": self.row,
+            "column": self.column,
+            "code": self.code,
+            "reason": self.reason_in(lang),
+        }
 
 
 class UploadRejected(ValueError):
@@ -76,7 +107,14 @@ def _file_order(problem: Problem) -> tuple[int, str, str]:
     return (problem.row if problem.row is not None else -1, problem.column or "", problem.reason)
 
 
+def shortened(reason: str) -> str:
+    """``reason`` cut to :data:`MAX_REASON_CHARS` (the cells it quotes may be long)."""
+    if len(reason) <= MAX_REASON_CHARS:
+        return reason
+    return reason[: MAX_REASON_CHARS - 1] + "…"
+
+
 def _shortened(problem: Problem) -> Problem:
     if len(problem.reason) <= MAX_REASON_CHARS:
         return problem
-    return Problem(problem.row, problem.column, problem.reason[: MAX_REASON_CHARS - 1] + "…")
+    return replace(problem, reason=shortened(problem.reason))

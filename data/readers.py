@@ -103,17 +103,10 @@ def read_table(
     limits = limits or ReadLimits()
     if len(content) > max_bytes:
         raise UploadRejected(
-            [
-                Problem(
-                    None,
-                    None,
-                    f"file is {len(content):,} bytes, over the limit of {max_bytes:,} bytes; "
-                    "split it into several uploads",
-                )
-            ]
+            [Problem.of(None, None, "file.too_large", size=len(content), limit=max_bytes)]
         )
     if not content.strip(b"\xef\xbb\xbf \t\r\n"):
-        raise UploadRejected([Problem(None, None, "file is empty")])
+        raise UploadRejected([Problem.of(None, None, "file.empty")])
     fmt = detect_format(content, filename)
     if fmt is FileFormat.XLSX:
         table = _read_xlsx(content, limits, max_unpacked=int(max_bytes * limits.max_unpack_ratio))
@@ -122,7 +115,7 @@ def read_table(
     else:
         table = _read_csv(content, limits)
     if table.frame.empty:
-        raise UploadRejected([Problem(None, None, "file has a header but no data rows")])
+        raise UploadRejected([Problem.of(None, None, "file.no_rows")])
     return table
 
 
@@ -140,14 +133,7 @@ def decode_text(content: bytes) -> tuple[str, str]:
         return content.decode("gb18030"), "gbk"
     except UnicodeDecodeError as error:
         raise UploadRejected(
-            [
-                Problem(
-                    None,
-                    None,
-                    "file is neither UTF-8 nor GBK text (undecodable byte at offset "
-                    f"{error.start}); save it as 'CSV UTF-8' or upload the .xlsx",
-                )
-            ]
+            [Problem.of(None, None, "file.encoding", offset=error.start)]
         ) from error
 
 
@@ -190,7 +176,9 @@ def _parse_csv(content: bytes, limits: ReadLimits) -> RawTable:
             # One record per line: numbering by position is exact and much faster.
             numbered = list(enumerate(records, start=2))
     except csv.Error as error:
-        raise UploadRejected([Problem(reader.line_num, None, f"malformed CSV: {error}")]) from error
+        raise UploadRejected(
+            [Problem.of(reader.line_num, None, "csv.malformed", error=str(error))]
+        ) from error
     _check_length(len(numbered), limits)
     # A cell is never longer than its line: only a file with a long line (or quoted cells,
     # which may span lines) needs its cells measured.
@@ -201,7 +189,7 @@ def _parse_csv(content: bytes, limits: ReadLimits) -> RawTable:
     # A record is blank when every cell is empty (a blank line, or ",,," from a spreadsheet).
     kept = [(line, record) for line, record in numbered if any(record)]
     ragged = [
-        Problem(line, None, f"has {len(record)} cells but the header has {width}")
+        Problem.of(line, None, "row.ragged", cells=len(record), width=width)
         for line, record in kept
         if len(record) != width
     ]
@@ -226,14 +214,14 @@ def _read_xlsx(content: bytes, limits: ReadLimits, *, max_unpacked: int) -> RawT
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
         raise UploadRejected(
-            [Problem(None, None, f"file is not a readable .xlsx workbook ({error})")]
+            [Problem.of(None, None, "xlsx.unreadable", error=str(error))]
         ) from error
     try:
         sheet = workbook.worksheets[0]
         rows_iter = sheet.iter_rows(values_only=True)
         header_cells = next(rows_iter, None)
         if header_cells is None:
-            raise UploadRejected([Problem(None, None, "the first worksheet is empty")])
+            raise UploadRejected([Problem.of(None, None, "xlsx.empty_sheet")])
         _check_width(len(header_cells), limits)
         header = [_cell_text(cell) for cell in header_cells]
         while header and header[-1] == "":
@@ -248,7 +236,7 @@ def _read_xlsx(content: bytes, limits: ReadLimits, *, max_unpacked: int) -> RawT
             texts = [_cell_text(cell) for cell in cells]
             _check_cells([(number, header, texts)], limits)
             if any(texts[width:]):
-                problems.append(Problem(number, None, "has values right of the last header"))
+                problems.append(Problem.of(number, None, "xlsx.right_of_header"))
                 continue
             texts = (texts + [""] * width)[:width]
             if not any(t.strip() for t in texts):
@@ -289,11 +277,12 @@ def _read_json(content: bytes, limits: ReadLimits) -> RawTable:
         if len(digits.lstrip("-")) > limits.max_json_digits:
             raise UploadRejected(
                 [
-                    Problem(
+                    Problem.of(
                         None,
                         None,
-                        f"a number has {len(digits.lstrip('-')):,} digits, over the limit of "
-                        f"{limits.max_json_digits}",
+                        "json.too_many_digits",
+                        digits=len(digits.lstrip("-")),
+                        limit=limits.max_json_digits,
                     )
                 ]
             )
@@ -302,16 +291,17 @@ def _read_json(content: bytes, limits: ReadLimits) -> RawTable:
     try:
         document = json.loads(text, parse_int=bounded_int)
     except RecursionError:
-        raise UploadRejected(
-            [Problem(None, None, "JSON is nested too deeply; send a flat list of records")]
-        ) from None
+        raise UploadRejected([Problem.of(None, None, "json.too_deep")]) from None
     except json.JSONDecodeError as error:
         raise UploadRejected(
             [
-                Problem(
+                Problem.of(
                     None,
                     None,
-                    f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}",
+                    "json.invalid",
+                    line=error.lineno,
+                    position=error.colno,
+                    error=error.msg,
                 )
             ]
         ) from error
@@ -319,27 +309,20 @@ def _read_json(content: bytes, limits: ReadLimits) -> RawTable:
         found = [key for key in _JSON_CONTAINERS if isinstance(document.get(key), list)]
         if not found:
             raise UploadRejected(
-                [
-                    Problem(
-                        None,
-                        None,
-                        "JSON must be a list of records or an object with a list under "
-                        f"one of {', '.join(_JSON_CONTAINERS)}",
-                    )
-                ]
+                [Problem.of(None, None, "json.no_list", keys=", ".join(_JSON_CONTAINERS))]
             )
         document = document[found[0]]
     if not isinstance(document, list):
-        raise UploadRejected([Problem(None, None, "JSON must be a list of records")])
+        raise UploadRejected([Problem.of(None, None, "json.not_list")])
     if not document:
-        raise UploadRejected([Problem(None, None, "file has no records")])
+        raise UploadRejected([Problem.of(None, None, "json.no_records")])
     _check_length(len(document), limits)
     header: list[str] = []
     seen: set[str] = set()
     problems: list[Problem] = []
     for number, record in enumerate(document, start=1):
         if not isinstance(record, dict):
-            problems.append(Problem(number, None, "record is not a JSON object"))
+            problems.append(Problem.of(number, None, "json.not_object"))
             continue
         for key in record:
             if key not in seen:
@@ -354,9 +337,7 @@ def _read_json(content: bytes, limits: ReadLimits) -> RawTable:
         for key in header:
             value = record.get(key)
             if isinstance(value, (dict, list)):
-                problems.append(
-                    Problem(number, key, "value is a nested object or list, not a scalar")
-                )
+                problems.append(Problem.of(number, key, "json.nested_value"))
                 texts.append("")
             else:
                 texts.append(_cell_text(value))
@@ -374,10 +355,10 @@ def _check_header(header: list[str], row: int) -> None:
     seen: dict[str, int] = {}
     for position, name in enumerate(header, start=1):
         if not name.strip():
-            problems.append(Problem(row, None, f"header cell {position} is blank"))
+            problems.append(Problem.of(row, None, "header.blank", position=position))
         elif name in seen:
             problems.append(
-                Problem(row, name, f"header appears twice (cells {seen[name]} and {position})")
+                Problem.of(row, name, "header.repeated", first=seen[name], second=position)
             )
         else:
             seen[name] = position
@@ -389,11 +370,8 @@ def _check_width(columns: int, limits: ReadLimits) -> None:
     if columns > limits.max_columns:
         raise UploadRejected(
             [
-                Problem(
-                    1,
-                    None,
-                    f"file has {columns:,} columns, over the limit of {limits.max_columns}; "
-                    "upload only the columns of its kind",
+                Problem.of(
+                    1, None, "file.too_many_columns", columns=columns, limit=limits.max_columns
                 )
             ]
         )
@@ -402,14 +380,7 @@ def _check_width(columns: int, limits: ReadLimits) -> None:
 def _check_length(records: int, limits: ReadLimits) -> None:
     if records > limits.max_rows:
         raise UploadRejected(
-            [
-                Problem(
-                    None,
-                    None,
-                    f"file has more than {limits.max_rows:,} records; split it into several "
-                    "uploads",
-                )
-            ]
+            [Problem.of(None, None, "file.too_many_records", limit=limits.max_rows)]
         )
 
 
@@ -421,11 +392,8 @@ def _check_cells(records: Iterable[tuple[int, list[str], list[str]]], limits: Re
             if len(text) > limits.max_cell_chars:
                 column = header[position] if position < len(header) else None
                 problems.append(
-                    Problem(
-                        row,
-                        column,
-                        f"cell has {len(text):,} characters, over the limit of "
-                        f"{limits.max_cell_chars:,}",
+                    Problem.of(
+                        row, column, "cell.too_long", length=len(text), limit=limits.max_cell_chars
                     )
                 )
     if problems:
@@ -447,16 +415,9 @@ def _check_unpacked_size(content: bytes, limit: int) -> None:
             unpacked = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise UploadRejected(
-            [Problem(None, None, f"file is not a readable .xlsx workbook ({error})")]
+            [Problem.of(None, None, "xlsx.unreadable", error=str(error))]
         ) from error
     if unpacked > limit:
         raise UploadRejected(
-            [
-                Problem(
-                    None,
-                    None,
-                    f"workbook unpacks to {unpacked:,} bytes, over the limit of {limit:,}; "
-                    "save it as CSV or split it",
-                )
-            ]
+            [Problem.of(None, None, "xlsx.too_large_unpacked", size=unpacked, limit=limit)]
         )

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from data.catalog import Catalog
+from data.messages import Param, Term
 from data.problems import MAX_REPORTED_PROBLEMS, Problem, UploadRejected
 from data.readers import ROW_COLUMN, RawTable
 from data.schemas import (
@@ -37,6 +38,7 @@ from data.vocabulary import (
     LEVELS,
     MIN_OBSERVATION_YEAR,
     Kind,
+    level_spelling,
 )
 
 _NON_FINITE: Final = frozenset(
@@ -53,7 +55,6 @@ _PERIOD_PATTERNS: Final = (
     (re.compile(r"^(\d{4})年$"), "Y"),
 )
 _CHINESE_QUARTERS: Final = {"一": "1", "二": "2", "三": "3", "四": "4"}
-FREQUENCY_NAMES: Final = {"Y": "yearly", "Q": "quarterly", "M": "monthly"}
 _THOUSANDS: Final = re.compile(r"[,，\s]")
 _BLANKS: Final = re.compile(r"\s")
 _REGION: Final = re.compile(r"\d{6}")
@@ -76,12 +77,12 @@ def per_unique(series: pd.Series, function: Callable[[str], Any]) -> pd.Series:
 
 def _canonical_level(text: str) -> str:
     lowered = text.strip().lower()
-    return LEVEL_ALIASES.get(lowered, lowered)
+    return LEVEL_ALIASES.get(level_spelling(lowered), lowered)
 
 
-#: The reason given for a row of a field the uploader may not send (the API answers 403 when
-#: an upload is refused for it, rather than 422).
-FOREIGN_FIELD_REASON: Final = "is not one of your fields"
+#: The code of a row of a field the uploader may not send (the API answers 403 when an upload
+#: is refused for it, rather than 422).
+FOREIGN_FIELD: Final = "field.not_yours"
 
 
 @dataclass(frozen=True)
@@ -132,14 +133,16 @@ class _Problems:
         frame: pd.DataFrame,
         mask: pd.Series,
         column: str | None,
-        reason: Callable[[pd.Series], str],
+        code: str,
+        params: Callable[[pd.Series], dict[str, Param]] = lambda _: {},
     ) -> None:
-        """One problem per row where ``mask`` holds; ``reason`` turns the row into text."""
+        """One problem ``code`` per row where ``mask`` holds; ``params`` says what the message
+        tells about the row."""
         bad = frame.loc[mask.to_numpy()]
         self.total += len(bad)
         for _, row in bad.head(MAX_REPORTED_PROBLEMS).iterrows():
             if len(self.items) < 4 * MAX_REPORTED_PROBLEMS:
-                self.items.append(Problem(int(row[ROW_COLUMN]), column, reason(row)))
+                self.items.append(Problem.of(int(row[ROW_COLUMN]), column, code, **params(row)))
 
     def raise_if_any(self) -> None:
         if self.total:
@@ -175,16 +178,19 @@ def _canonical_columns(table: RawTable, schema: KindSchema, problems: _Problems)
         canonical = mapping.get(normalise_header(header))
         if canonical is None:
             problems.add(
-                Problem(
+                Problem.of(
                     1,
                     header,
-                    f"unknown column for kind {schema.kind.value}; accepted columns are "
-                    f"{', '.join(schema.names)} (or their Chinese headers)",
+                    "column.unknown",
+                    kind=schema.kind.value,
+                    accepted=", ".join(schema.names),
                 )
             )
         elif canonical in taken:
             problems.add(
-                Problem(1, header, f"means the same as column {taken[canonical]!r} ({canonical})")
+                Problem.of(
+                    1, header, "column.repeated", other=taken[canonical], canonical=canonical
+                )
             )
         else:
             renamed[header] = canonical
@@ -193,11 +199,13 @@ def _canonical_columns(table: RawTable, schema: KindSchema, problems: _Problems)
         if name not in taken:
             aliases = ", ".join(schema.column(name).aliases[:2])
             problems.add(
-                Problem(
+                Problem.of(
                     1,
                     name,
-                    f"required column is missing (kind {schema.kind.value} needs "
-                    f"{', '.join(schema.required)}; Chinese header e.g. {aliases})",
+                    "column.missing",
+                    kind=schema.kind.value,
+                    required=", ".join(schema.required),
+                    aliases=aliases,
                 )
             )
     frame = table.frame.loc[:, [*renamed, ROW_COLUMN]].rename(columns=renamed)
@@ -216,7 +224,7 @@ def _parse_column(
     raw: pd.Series = frame[column.name]  # readers give text cells, never NaN
     blank = raw == ""
     if column.required:
-        problems.add_rows(frame, blank, column.name, lambda _: "value is missing")
+        problems.add_rows(frame, blank, column.name, "value.missing")
     elif column.default is not None:
         raw = raw.mask(blank, column.default)
         blank = pd.Series(False, index=raw.index)
@@ -231,44 +239,36 @@ def _parse_number(
     column: Column,
     problems: _Problems,
     *,
-    what: str,
+    what: Term,
 ) -> pd.Series:
     suffix = "年" if column.type is ColumnType.YEAR else ""
     text = per_unique(raw, lambda v: _THOUSANDS.sub("", v).removesuffix(suffix))
     non_finite = per_unique(text, lambda v: v.lower() in _NON_FINITE).astype(bool) & ~blank
-    problems.add_rows(
-        frame, non_finite, column.name, lambda r: f"{r[column.name]!r} (NaN/Inf) is not a {what}"
-    )
+    problems.add_rows(frame, non_finite, column.name, "number.not_finite", _value(column, what))
     codes, uniques = pd.factorize(text, use_na_sentinel=False)
     parsed = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce").to_numpy(float)
     numbers = pd.Series(parsed[codes], index=text.index).mask(non_finite | blank)
     not_numeric = numbers.isna() & ~blank & ~non_finite
-    problems.add_rows(
-        frame, not_numeric, column.name, lambda r: f"{r[column.name]!r} is not a number"
-    )
+    problems.add_rows(frame, not_numeric, column.name, "number.not_numeric", _value(column))
     ok = numbers.notna()
     fractional = ok & (numbers != np.floor(numbers.where(ok, 0)))
-    problems.add_rows(
-        frame, fractional, column.name, lambda r: f"{r[column.name]!r} is not a whole {what}"
-    )
+    problems.add_rows(frame, fractional, column.name, "number.not_whole", _value(column, what))
     return numbers.where(~fractional)
 
 
 def _parse_count(cells: _Cells, context: ValidationContext, problems: _Problems) -> pd.Series:
     frame, raw, blank, column = cells.frame, cells.raw, cells.blank, cells.column
-    numbers = _parse_number(frame, raw, blank, column, problems, what="count of persons")
+    numbers = _parse_number(frame, raw, blank, column, problems, what=Term("count_of_persons"))
     negative = numbers < 0
-    problems.add_rows(frame, negative, column.name, lambda r: f"{r[column.name]!r} is negative")
+    problems.add_rows(frame, negative, column.name, "count.negative", _value(column))
     too_big = numbers > 1e9
-    problems.add_rows(
-        frame, too_big, column.name, lambda r: f"{r[column.name]!r} is implausibly large for a city"
-    )
+    problems.add_rows(frame, too_big, column.name, "count.too_large", _value(column))
     return numbers.where(~too_big).round().astype("Int64")
 
 
 def _parse_year(cells: _Cells, context: ValidationContext, problems: _Problems) -> pd.Series:
     frame, raw, blank, column = cells.frame, cells.raw, cells.blank, cells.column
-    numbers = _parse_number(frame, raw, blank, column, problems, what="year")
+    numbers = _parse_number(frame, raw, blank, column, problems, what=Term("year"))
     low, high = MIN_OBSERVATION_YEAR, context.year_ceiling
     if column.name == "target_year":
         high = context.year_ceiling + MAX_SURVEY_HORIZON
@@ -277,7 +277,8 @@ def _parse_year(cells: _Cells, context: ValidationContext, problems: _Problems) 
         frame,
         out_of_range,
         column.name,
-        lambda r: f"year {r[column.name]} is outside {low}-{high}",
+        "year.out_of_range",
+        lambda r: {"value": r[column.name], "low": low, "high": high},
     )
     return numbers.where(~out_of_range).round().astype("Int64")
 
@@ -292,9 +293,8 @@ def _parse_level(cells: _Cells, context: ValidationContext, problems: _Problems)
         frame,
         unknown,
         column.name,
-        lambda r: (
-            f"unknown level {r[column.name]!r}; use one of {choices} (or 中职/高职/本科/硕士/博士)"
-        ),
+        "level.unknown",
+        lambda r: {"value": r[column.name], "choices": choices},
     )
     return levels.astype(object)
 
@@ -322,16 +322,16 @@ def _parse_programme(cells: _Cells, context: ValidationContext, problems: _Probl
     unknown_codes = sorted(set(repaired[unknown]))
     listed = ", ".join(unknown_codes[:20]) + (" ..." if len(unknown_codes) > 20 else "")
 
-    def unknown_reason(row: pd.Series) -> str:
-        code = repaired.loc[row.name]
-        hint = catalog.suggest_programme(code)
-        tail = f"; did you mean {hint}?" if hint else ""
-        return (
-            f"unknown programme code {code!r} (not in the catalog{tail}); "
-            f"unknown codes in this file: {listed}"
-        )
+    hints = {code: catalog.suggest_programme(code) for code in unknown_codes}
+    near = unknown & per_unique(repaired, lambda code: bool(hints.get(code))).astype(bool)
 
-    problems.add_rows(frame, unknown, column.name, unknown_reason)
+    def unknown_params(row: pd.Series) -> dict[str, Param]:
+        code = repaired.loc[row.name]
+        hint = hints[code]
+        return {"code": code, "listed": listed} | ({"hint": hint} if hint else {})
+
+    problems.add_rows(frame, unknown & ~near, column.name, "programme.unknown", unknown_params)
+    problems.add_rows(frame, near, column.name, "programme.unknown_near", unknown_params)
     offered = per_unique(
         repaired + "\x1f" + levels,
         lambda pair: pair.split("\x1f")[1] in catalog.programme_levels(pair.split("\x1f")[0]),
@@ -341,10 +341,14 @@ def _parse_programme(cells: _Cells, context: ValidationContext, problems: _Probl
         frame,
         wrong_level,
         column.name,
-        lambda r: (
-            f"programme {repaired.loc[r.name]} is not offered at level {levels.loc[r.name]} in the "
-            f"catalog (catalog levels: {', '.join(catalog.programme_levels(repaired.loc[r.name]))})"
-        ),
+        "programme.wrong_level",
+        lambda r: {
+            "code": repaired.loc[r.name],
+            "level": Term(f"level.{levels.loc[r.name]}"),
+            "levels": tuple(
+                Term(f"level.{level}") for level in catalog.programme_levels(repaired.loc[r.name])
+            ),
+        },
     )
     return repaired
 
@@ -360,10 +364,12 @@ def _parse_field(cells: _Cells, context: ValidationContext, problems: _Problems)
         frame,
         unknown,
         column.name,
-        lambda r: (
-            f"unknown field {r[column.name]!r}; unknown fields in this file: {listed}; "
-            f"known codes: {', '.join(catalog.field_codes)}"
-        ),
+        "field.unknown",
+        lambda r: {
+            "value": r[column.name],
+            "listed": listed,
+            "known": ", ".join(catalog.field_codes),
+        },
     )
     return codes.astype(object)
 
@@ -399,7 +405,8 @@ def _parse_period(cells: _Cells, context: ValidationContext, problems: _Problems
         frame,
         malformed,
         column.name,
-        lambda r: f"{r[column.name]!r} is not a period; write YYYY, YYYY-Qn or YYYY-MM",
+        "period.malformed",
+        _value(column),
     )
     periods = per_unique(raw, lambda v: (parse_period(v) or (None, None))[0])
     freqs = per_unique(raw, lambda v: (parse_period(v) or (None, None))[1])
@@ -410,7 +417,8 @@ def _parse_period(cells: _Cells, context: ValidationContext, problems: _Problems
         frame,
         out_of_range,
         column.name,
-        lambda r: f"year of {r[column.name]!r} is outside {low}-{high}",
+        "period.out_of_range",
+        lambda r: {"value": r[column.name], "low": low, "high": high},
     )
     present = freqs.dropna()
     if not present.empty:
@@ -420,10 +428,12 @@ def _parse_period(cells: _Cells, context: ValidationContext, problems: _Problems
             frame,
             mixed,
             column.name,
-            lambda r: (
-                f"{r[column.name]!r} is {FREQUENCY_NAMES[str(freqs.loc[r.name])]} but the file's "
-                f"first period is {FREQUENCY_NAMES[first]}; one frequency per file"
-            ),
+            "period.mixed_frequency",
+            lambda r: {
+                "value": r[column.name],
+                "frequency": Term(f"frequency.{freqs.loc[r.name]}"),
+                "first": Term(f"frequency.{first}"),
+            },
         )
     return periods.astype(object)
 
@@ -433,15 +443,14 @@ def _parse_region(cells: _Cells, context: ValidationContext, problems: _Problems
     prefix = context.city_region[:2]
     six_digits = per_unique(raw, lambda v: bool(_REGION.fullmatch(v))).astype(bool)
     bad = ~six_digits & ~blank
-    problems.add_rows(
-        frame, bad, column.name, lambda r: f"{r[column.name]!r} is not a 6-digit region code"
-    )
+    problems.add_rows(frame, bad, column.name, "region.malformed", _value(column))
     foreign = six_digits & ~per_unique(raw, lambda v: v.startswith(prefix)).astype(bool)
     problems.add_rows(
         frame,
         foreign,
         column.name,
-        lambda r: f"region {r[column.name]} is not in this city ({context.city_region})",
+        "region.foreign",
+        lambda r: {"value": r[column.name], "city": context.city_region},
     )
     return raw.astype(object)
 
@@ -449,19 +458,33 @@ def _parse_region(cells: _Cells, context: ValidationContext, problems: _Problems
 def _parse_text(cells: _Cells, context: ValidationContext, problems: _Problems) -> pd.Series:
     frame, raw, column = cells.frame, cells.raw, cells.column
     long = per_unique(raw, lambda v: len(v) > _MAX_TEXT).astype(bool)
-    problems.add_rows(
-        frame, long, column.name, lambda r: f"text is longer than {_MAX_TEXT} characters"
-    )
+    problems.add_rows(frame, long, column.name, "text.too_long", lambda _: {"limit": _MAX_TEXT})
     control = per_unique(raw, lambda v: _CONTROL.search(v) is not None).astype(bool)
     problems.add_rows(
-        frame, control & ~long, column.name, lambda r: _control_reason(r[column.name])
+        frame,
+        control & ~long,
+        column.name,
+        "text.control",
+        lambda r: {"codepoint": _control_codepoint(r[column.name])},
     )
     return raw.astype(object)
 
 
-def _control_reason(text: str) -> str:
+def _control_codepoint(text: str) -> int:
     found = _CONTROL.search(text)
-    return f"text contains a control character (U+{ord(found.group()) if found else 0:04X})"
+    return ord(found.group()) if found else 0
+
+
+def _value(column: Column, what: Term | None = None) -> Callable[[pd.Series], dict[str, Param]]:
+    """The parameters of a message about one cell: the cell as written (and what it counts)."""
+    if what is None:
+        return lambda row: {"value": row[column.name]}
+    return lambda row: {"value": row[column.name], "what": what}
+
+
+def _plain(value: Any) -> Param:
+    """A cell of a typed frame as a plain Python value (problems cross process boundaries)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 _Parser = Callable[[_Cells, ValidationContext, _Problems], pd.Series]
@@ -484,12 +507,13 @@ def _check_rows(
     if context.allowed_fields is not None and "field_code" in typed.columns:
         allowed = context.allowed_fields
         foreign = typed["field_code"].notna() & ~typed["field_code"].isin(allowed)
-        mine = ", ".join(sorted(allowed)) or "none"
+        mine: Param = ", ".join(sorted(allowed)) or Term("none")
         problems.add_rows(
             typed,
             foreign,
             "field_code",
-            lambda r: f"field {r['field_code']!r} {FOREIGN_FIELD_REASON} ({mine})",
+            FOREIGN_FIELD,
+            lambda r: {"value": r["field_code"], "mine": mine},
         )
     if schema.kind is Kind.OUTCOMES:
         for column, limit in (
@@ -498,35 +522,45 @@ def _check_rows(
             ("employed_locally", "placed"),
         ):
             over = (typed[column] > typed[limit]).fillna(False)
-            problems.add_rows(typed, over, column, _exceeds(column, limit))
+            problems.add_rows(typed, over, column, "value.exceeds", _exceeds(column, limit))
     if schema.kind is Kind.DEMAND_SURVEY:
         before = (typed["target_year"] < typed["survey_year"]).fillna(False)
         problems.add_rows(
             typed,
             before,
             "target_year",
-            lambda r: (
-                f"target year {r['target_year']} is before the survey year {r['survey_year']}"
-            ),
+            "survey.target_before",
+            _survey_years,
         )
         far = (typed["target_year"] > typed["survey_year"] + MAX_SURVEY_HORIZON).fillna(False)
         problems.add_rows(
             typed,
             far,
             "target_year",
-            lambda r: (
-                f"target year {r['target_year']} is more than {MAX_SURVEY_HORIZON} years after "
-                f"the survey year {r['survey_year']}"
-            ),
+            "survey.target_too_far",
+            lambda r: {**_survey_years(r), "horizon": MAX_SURVEY_HORIZON},
         )
         late = (typed["survey_year"] > context.year_ceiling).fillna(False)
         problems.add_rows(
-            typed, late, "survey_year", lambda r: f"survey year {r['survey_year']} is in the future"
+            typed,
+            late,
+            "survey_year",
+            "survey.in_future",
+            lambda r: {"survey": _plain(r["survey_year"])},
         )
 
 
-def _exceeds(column: str, limit: str) -> Callable[[pd.Series], str]:
-    return lambda row: f"{column} ({row[column]}) is greater than {limit} ({row[limit]})"
+def _survey_years(row: pd.Series) -> dict[str, Param]:
+    return {"target": _plain(row["target_year"]), "survey": _plain(row["survey_year"])}
+
+
+def _exceeds(column: str, limit: str) -> Callable[[pd.Series], dict[str, Param]]:
+    return lambda row: {
+        "column": column,
+        "value": _plain(row[column]),
+        "limit": limit,
+        "limit_value": _plain(row[limit]),
+    }
 
 
 def _check_duplicate_keys(typed: pd.DataFrame, schema: KindSchema, problems: _Problems) -> None:
@@ -540,10 +574,7 @@ def _check_duplicate_keys(typed: pd.DataFrame, schema: KindSchema, problems: _Pr
     for (_, row), first in zip(repeats.iterrows(), first_rows[repeats.index], strict=True):
         described = ", ".join(f"{k}={row[k]}" for k in key)
         problems.add(
-            Problem(
-                int(row[ROW_COLUMN]),
-                None,
-                f"duplicate key ({described}) already on row {int(first)}; "
-                "one value per key per file",
+            Problem.of(
+                int(row[ROW_COLUMN]), None, "key.duplicate", described=described, first=int(first)
             )
         )

@@ -6,6 +6,7 @@ them; the names here are part of the file and API contracts and change only with
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 from typing import Final
 
@@ -34,26 +35,57 @@ LEVEL_NAMES_ZH: Final[dict[str, str]] = {
     ALL_LEVELS: "不限层次",
 }
 
-#: Spellings planners and associations actually type, mapped to the canonical level code.
+
+def level_spelling(text: str) -> str:
+    """The form a level is looked up in: full-width brackets and slashes made ASCII (NFKC),
+    lower case, no spaces, so that ``高职（专科）``, ``高职(专科)`` and ``高职 / 专科`` are one
+    spelling."""
+    return "".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+#: Spellings planners and associations actually type (in :func:`level_spelling` form), mapped
+#: to the canonical level code.
 LEVEL_ALIASES: Final[dict[str, str]] = {
     "中职": Level.SECONDARY_VOCATIONAL,
     "中专": Level.SECONDARY_VOCATIONAL,
+    "中职/中专": Level.SECONDARY_VOCATIONAL,
+    "中专/中职": Level.SECONDARY_VOCATIONAL,
+    "中职(中专)": Level.SECONDARY_VOCATIONAL,
     "中等职业": Level.SECONDARY_VOCATIONAL,
     "中等职业教育": Level.SECONDARY_VOCATIONAL,
+    "中等职业学校": Level.SECONDARY_VOCATIONAL,
+    "中等专业学校": Level.SECONDARY_VOCATIONAL,
+    "secondaryvocational": Level.SECONDARY_VOCATIONAL,
     "高职": Level.HIGHER_VOCATIONAL,
     "高职专科": Level.HIGHER_VOCATIONAL,
+    "高职/专科": Level.HIGHER_VOCATIONAL,
+    "专科/高职": Level.HIGHER_VOCATIONAL,
+    "高职/大专": Level.HIGHER_VOCATIONAL,
+    "高职(专科)": Level.HIGHER_VOCATIONAL,
+    "专科(高职)": Level.HIGHER_VOCATIONAL,
+    "高职高专": Level.HIGHER_VOCATIONAL,
     "专科": Level.HIGHER_VOCATIONAL,
     "大专": Level.HIGHER_VOCATIONAL,
     "高等职业": Level.HIGHER_VOCATIONAL,
+    "高等职业教育": Level.HIGHER_VOCATIONAL,
+    "高职(大专)": Level.HIGHER_VOCATIONAL,
+    "highervocational": Level.HIGHER_VOCATIONAL,
     "本科": Level.BACHELOR,
+    "本科生": Level.BACHELOR,
+    "大学本科": Level.BACHELOR,
+    "普通本科": Level.BACHELOR,
+    "学士": Level.BACHELOR,
     "硕士": Level.MASTER,
+    "硕士生": Level.MASTER,
     "硕士研究生": Level.MASTER,
-    "研究生（硕士）": Level.MASTER,
+    "研究生(硕士)": Level.MASTER,
     "博士": Level.DOCTOR,
+    "博士生": Level.DOCTOR,
     "博士研究生": Level.DOCTOR,
-    "研究生（博士）": Level.DOCTOR,
+    "研究生(博士)": Level.DOCTOR,
     "不限": ALL_LEVELS,
     "不限层次": ALL_LEVELS,
+    "学历不限": ALL_LEVELS,
     "全部": ALL_LEVELS,
     "any": ALL_LEVELS,
 }

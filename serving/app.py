@@ -17,9 +17,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from data.ingest import open_store
 from data.store import Store, StoreError
-from serving.api.audit import RefusalAudit
+from serving.api.audit import ENGLISH_DETAIL_STATE, RefusalAudit
 from serving.api.cache import ServingCache
 from serving.api.guards import JsonBodyGuard, SecurityHeaders
+from serving.api.language import language_of_headers
+from serving.api.messages import Detail, detail_text
 from serving.api.problems import COMMON_ERRORS, problem_response
 from serving.api.query import RejectUnknownQuery
 from serving.api.routes import (
@@ -114,11 +116,16 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    """Every error as problem details (:mod:`serving.api.problems`)."""
+    """Every error as problem details (:mod:`serving.api.problems`), in the caller's language
+    where the API has the words; the audit log keeps the English detail."""
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return problem_response(error.status_code, str(error.detail), headers=error.headers)
+        lang = language_of_headers(request.headers)
+        detail = detail_text(error.detail, error.status_code, lang)
+        if detail != str(error.detail):
+            setattr(request.state, ENGLISH_DETAIL_STATE, str(error.detail))
+        return problem_response(error.status_code, detail, lang=lang, headers=error.headers)
 
     @app.exception_handler(StoreError)
     async def store_error(request: Request, error: StoreError) -> JSONResponse:
@@ -126,19 +133,26 @@ def _install_error_handlers(app: FastAPI) -> None:
         # any other store refusal is a conflict with what is stored.
         missing = isinstance(error, LookupError)
         code = status.HTTP_404_NOT_FOUND if missing else status.HTTP_409_CONFLICT
-        return problem_response(code, str(error))
+        return problem_response(code, str(error), lang=language_of_headers(request.headers))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         # One readable sentence per problem, naming the parameter, plus FastAPI's details.
-        problems = []
+        # In Chinese, a summary naming the parameters (FastAPI's messages are English).
+        problems, places = [], []
         for item in error.errors():
             where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
             problems.append(f"{where}: {item.get('msg', 'invalid')}")
+            places.append(where)
+        english = "; ".join(problems) or "invalid request"
+        lang = language_of_headers(request.headers)
+        detail = english
+        if lang != "en":
+            where = "、".join(dict.fromkeys(places))
+            detail = Detail.of("request.invalid", where=where).in_language(lang)
+            setattr(request.state, ENGLISH_DETAIL_STATE, english)
         return problem_response(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "; ".join(problems) or "invalid request",
-            errors=_plain(error.errors()),
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail, lang=lang, errors=_plain(error.errors())
         )
 
 

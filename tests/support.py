@@ -7,6 +7,7 @@ import io
 import os
 import re
 import socket
+import string
 import subprocess
 import sys
 import threading
@@ -25,6 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from data.catalog import Catalog, catalog_from_frames
+from data.messages import LANGUAGES, Message, render
 from data.store import RunRecord, Store
 from data.store.tables import OUTPUT_SPECS
 from data.vocabulary import LEVELS, Kind
@@ -299,3 +301,44 @@ def all_at_once(calls: Sequence[Callable[[], Result]]) -> list[Result]:
     if errors:
         raise errors[0]
     return results
+
+
+# -- messages in two languages ------------------------------------------------------------------
+
+#: A Chinese character (CJK Unified Ideographs).
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+#: The shape of a message code: ``area.what``.
+MESSAGE_CODE = re.compile(r"^[a-z_]+\.[a-z_]+$")
+
+
+def fields_of(template: str) -> dict[str, tuple[str | None, str | None]]:
+    """Placeholders of a template with their conversion and format spec."""
+    return {
+        name: (conversion, spec)
+        for _, name, spec, conversion in string.Formatter().parse(template)
+        if name is not None
+    }
+
+
+def example_params(message: Message) -> dict[str, str | int]:
+    """A value for each placeholder: a number where the template formats one, else text."""
+    return {
+        name: 12345 if spec else f"<{name}>" for name, (_, spec) in fields_of(message.en).items()
+    }
+
+
+def assert_catalogue_complete(catalogue: dict[str, Message]) -> None:
+    """Every code of ``catalogue`` is worded in both languages with the same placeholders,
+    and renders each parameter it is given."""
+    for code, message in catalogue.items():
+        assert MESSAGE_CODE.match(code), f"code {code!r} is not 'area.what'"
+        assert fields_of(message.en) == fields_of(message.zh), f"{code}: placeholders differ"
+        assert CHINESE.search(message.zh), f"{code}: the Chinese wording is not Chinese"
+        assert not CHINESE.search(message.en.replace("中职/高职/本科/硕士/博士", "")), code
+        params = example_params(message)
+        for lang in LANGUAGES:
+            text = render(catalogue, code, params, lang)
+            for name, (conversion, spec) in fields_of(message.en).items():
+                value = params[name]
+                shown = format(value, spec) if spec else repr(value) if conversion else value
+                assert str(shown) in text, (code, lang, text)

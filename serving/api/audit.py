@@ -36,6 +36,9 @@ REFUSED_ACTION: Final = "request.refused"
 AUDITED_STATE: Final = "refusal_audited"
 #: Set on ``request.state`` by authentication: the caller, once known.
 PRINCIPAL_STATE: Final = "principal"
+#: Set on ``request.state`` by an error answered in another language: the English detail,
+#: which the audit row quotes instead (the log reads the same whatever the client asked for).
+ENGLISH_DETAIL_STATE: Final = "refusal_detail"
 #: How much of a problem body is read to quote its ``detail``.
 _BODY_PEEK: Final = 4096
 
@@ -102,7 +105,8 @@ class RefusalAudit:
         actor = principal.name if principal is not None else f"anonymous@{address}"
         role = principal.role.value if principal is not None else None
         detail: dict[str, Any] = {"status": status, "address": address}
-        quoted = _detail_of(body)
+        english = scope.get("state", {}).get(ENGLISH_DETAIL_STATE)
+        quoted = str(english)[:200] if english else _detail_of(body)
         if quoted:
             detail["detail"] = quoted
         left_out = self._left_out.pop(address, 0)

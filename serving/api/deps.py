@@ -29,6 +29,7 @@ from data.store.tables import MAX_ID, RunStatus
 from data.vocabulary import Role
 from serving.api.audit import PRINCIPAL_STATE
 from serving.api.cache import ServingCache
+from serving.api.messages import Detail
 from serving.api.sessions import (
     CSRF_HEADER,
     SAFE_METHODS,
@@ -112,8 +113,7 @@ async def get_principal(
     if not secret:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "missing API key: send 'Authorization: Bearer <key>' (keys come from "
-            "`talentcast keys create`)",
+            Detail.of("auth.missing_key"),
             headers={"WWW-Authenticate": "Bearer"},
         )
     record = _cache(request).known_key(hash_key(secret))
@@ -123,7 +123,7 @@ async def get_principal(
     if record is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "unknown or revoked API key",
+            Detail.of("auth.unknown_key"),
             headers={"WWW-Authenticate": "Bearer"},
         )
     return _known(request, Principal.of(record))
@@ -140,8 +140,7 @@ async def _session_principal(request: Request) -> Principal:
     if session is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "the dashboard session has ended (signed out, expired, or its key was revoked): "
-            "sign in again",
+            Detail.of("auth.session_ended"),
             # Every 401 says how to authenticate (RFC 9110): a key works where a session ended.
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -173,7 +172,7 @@ def refuse_if_throttled(request: Request, secret: str) -> None:
         seconds = math.ceil(wait)
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed keys from this address or with this key; try again in {seconds} s",
+            Detail.of("auth.throttled", seconds=seconds),
             headers={"Retry-After": str(seconds)},
         )
 
@@ -202,8 +201,9 @@ class Allow:
             allowed = ", ".join(sorted(role.value for role in self.roles))
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
-                f"the {principal.role.value} key {principal.name!r} may not do this "
-                f"(allowed: {allowed})",
+                Detail.of(
+                    "auth.role", role=principal.role.value, name=principal.name, allowed=allowed
+                ),
             )
         return principal
 
@@ -226,16 +226,14 @@ async def get_run(
         if not fresh:
             run = await run_in_threadpool(cache.served_run, store)
         if run is None:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                "no run is served yet: an admin trains one with POST /api/v1/runs "
-                "(or `talentcast retrain`)",
-            )
+            raise HTTPException(status.HTTP_404_NOT_FOUND, Detail.of("run.none_served"))
         return run
     try:
         run = await run_in_threadpool(store.run, run_id)
     except UnknownRun:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"run {run_id} does not exist") from None
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, Detail.of("run.missing", run_id=run_id)
+        ) from None
     if run.status is not RunStatus.SUCCEEDED:
         raise HTTPException(
             status.HTTP_409_CONFLICT,

@@ -17,8 +17,12 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.api.audit import ENGLISH_DETAIL_STATE
+from serving.api.language import VARY_HEADER, language_of_headers
+from serving.api.messages import Detail, detail_text
 from serving.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 MAX_JSON_BYTES: Final = 1 << 20
@@ -49,12 +53,13 @@ class JsonBodyGuard:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > MAX_JSON_BYTES:
-                await _refuse(send, 413, f"the JSON body is larger than {MAX_JSON_BYTES:,} bytes")
+                too_large = Detail.of("body.json_too_large", limit=MAX_JSON_BYTES)
+                await _refuse(scope, send, 413, too_large)
                 return
         try:
             check_json(bytes(body))
         except JsonTooComplex as error:
-            await _refuse(send, 422, str(error))
+            await _refuse(scope, send, 422, str(error))
             return
         replayed = False
 
@@ -119,8 +124,13 @@ def _is_json(scope: Scope) -> bool:
     return False
 
 
-async def _refuse(send: Send, status: int, detail: str) -> None:
-    payload = json.dumps(problem_body(status, detail)).encode()
+async def _refuse(scope: Scope, send: Send, status: int, detail: str | Detail) -> None:
+    """Answer with problem details in the caller's language (the audit keeps the English)."""
+    lang = language_of_headers(Headers(scope=scope))
+    text = detail_text(detail, status, lang)
+    if text != str(detail):
+        scope.setdefault("state", {})[ENGLISH_DETAIL_STATE] = str(detail)
+    payload = json.dumps(problem_body(status, text, lang=lang)).encode()
     await send(
         {
             "type": "http.response.start",
@@ -128,6 +138,7 @@ async def _refuse(send: Send, status: int, detail: str) -> None:
             "headers": [
                 (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                 (b"content-length", str(len(payload)).encode()),
+                *((name.lower().encode(), value.encode()) for name, value in VARY_HEADER.items()),
             ],
         }
     )

@@ -18,6 +18,8 @@ from fastapi import HTTPException, Request, status
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from serving.api.messages import Detail
+
 #: Room for the multipart framing (boundaries, part headers, small fields) on top of the file.
 FRAMING_BYTES: Final = 64 * 1024
 #: Parts (fields and files) a request may carry; an upload has one or two.
@@ -99,8 +101,8 @@ class _Collector:
 class _Refused(Exception):
     """Raised inside parser callbacks; turned into an HTTP error outside the parser."""
 
-    def __init__(self, code: int, detail: str) -> None:
-        super().__init__(detail)
+    def __init__(self, code: int, detail: str | Detail) -> None:
+        super().__init__(str(detail))
         self.code = code
         self.detail = detail
 
@@ -112,8 +114,8 @@ def printable(name: str) -> str:
     return _CONTROL.sub("\ufffd", name)
 
 
-def too_large(max_bytes: int) -> str:
-    return f"the file is larger than the limit of {max_bytes / 2**20:.0f} MB"
+def too_large(max_bytes: int) -> Detail:
+    return Detail.of("body.file_too_large", megabytes=max_bytes / 2**20)
 
 
 def refuse_declared_size(request: Request, max_bytes: int) -> None:
@@ -133,7 +135,7 @@ async def read_file_part(request: Request, name: str, max_bytes: int) -> FilePar
     if content_type != b"multipart/form-data" or not boundary:
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            f"send the file as multipart/form-data with the field {name!r}",
+            Detail.of("body.not_multipart", name=name),
         )
     collector = _Collector(name, max_bytes)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]

@@ -8,7 +8,9 @@ API can never disagree with what a run stores (persons are integers there and he
 
 Answers are immutable for a given run, request and caller scope, which makes them cheap to
 repeat: the weak ETag encodes exactly those, ``If-None-Match`` gets a 304 without touching the
-data, and the rendered body is kept in the process cache.
+data, and the rendered body is kept in the process cache. The caller's language is not part of
+it: answers hold figures, codes and both languages' names and sentences, the same whatever
+``Accept-Language`` says (only errors are worded per language, and they are never cached).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from data.store.runs import RunRecord
 from data.store.tables import MAX_ID, OUTPUT_SPECS, OutputColumn, Persons
 from forecasting.balance import TOTAL
 from serving.api.cache import ServingCache
+from serving.api.messages import Detail
 from serving.auth import Principal
 
 Row = TypeVar("Row")
@@ -213,7 +216,7 @@ def check_field_scope(principal: Principal, field_code: str | None) -> None:
         mine = ", ".join(sorted(principal.fields))
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            f"the key {principal.name!r} may only read its own fields ({mine}), not {field_code!r}",
+            Detail.of("auth.field_scope", name=principal.name, mine=mine, field=field_code),
         )
 
 

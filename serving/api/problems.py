@@ -2,9 +2,10 @@
 
 Every error answer is ``application/problem+json`` with ``type`` (``about:blank``: the status
 says it all), ``title`` (the status phrase), ``status`` and ``detail`` (a sentence naming the
-parameter, row or limit and what to do). Errors with several findings add them as extension
-members: ``errors`` (request validation, as FastAPI reports them) and ``total`` and
-``problems`` (a refused upload, by row, column and reason).
+parameter, row or limit and what to do), title and detail in the caller's language where the
+API has the words (:mod:`serving.api.messages`). Errors with several findings add them as
+extension members: ``errors`` (request validation, as FastAPI reports them) and ``total`` and
+``problems`` (a refused upload, by row, column, code and reason).
 
 The OpenAPI document says so too. FastAPI files a response ``model`` under the route's own
 media type (``application/json``), which is not what an error is sent as, so errors are
@@ -15,11 +16,14 @@ documented with :func:`problem` instead: the model's schema, inline, under
 from __future__ import annotations
 
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import Any, Final
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+
+from data.messages import DEFAULT_LANGUAGE, Lang
+from serving.api.language import VARY_HEADER
+from serving.api.messages import title
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 
@@ -28,15 +32,23 @@ class ProblemDetails(BaseModel):
     """An error (RFC 9457 problem details)."""
 
     type: str = Field(default="about:blank", description="What kind of problem (a URI).")
-    title: str = Field(description="The HTTP status phrase, e.g. 'Not Found'.")
+    title: str = Field(
+        description="The HTTP status phrase, e.g. 'Not Found' (in Chinese for a client whose "
+        "`Accept-Language` prefers it)."
+    )
     status: int = Field(description="The HTTP status code, repeated.")
-    detail: str = Field(description="What went wrong and what to do about it.")
+    detail: str = Field(
+        description="What went wrong and what to do about it (in the language negotiated from "
+        "`Accept-Language` where the API has a translation: English or Chinese)."
+    )
 
 
-def problem_body(status: int, detail: str, **extensions: Any) -> dict[str, Any]:
+def problem_body(
+    status: int, detail: str, *, lang: Lang = DEFAULT_LANGUAGE, **extensions: Any
+) -> dict[str, Any]:
     return {
         "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
+        "title": title(status, lang),
         "status": status,
         "detail": detail,
         **extensions,
@@ -44,13 +56,19 @@ def problem_body(status: int, detail: str, **extensions: Any) -> dict[str, Any]:
 
 
 def problem_response(
-    status: int, detail: str, *, headers: Mapping[str, str] | None = None, **extensions: Any
+    status: int,
+    detail: str,
+    *,
+    lang: Lang = DEFAULT_LANGUAGE,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
 ) -> JSONResponse:
-    """The problem-details answer for ``status``."""
+    """The problem-details answer for ``status``, its title in ``lang`` (``detail`` is
+    already in it); it varies with ``Accept-Language``."""
     return JSONResponse(
-        problem_body(status, detail, **extensions),
+        problem_body(status, detail, lang=lang, **extensions),
         status_code=status,
-        headers=dict(headers) if headers else None,
+        headers={**(headers or {}), **VARY_HEADER},
         media_type=PROBLEM_MEDIA_TYPE,
     )
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from fastapi import HTTPException, Request, status
 
 from data.store import KeyRecord, SessionRecord, Store
+from serving.api.messages import Detail
 from serving.auth import hash_key
 
 #: Cookie holding the session id (HttpOnly, SameSite=Strict).
@@ -31,12 +32,6 @@ CSRF_HEADER: Final = "X-CSRF-Token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 #: A signed-in browser stays signed in for a working day.
 SESSION_SECONDS: Final = 12 * 3600
-
-CROSS_SITE_REFUSAL: Final = (
-    "cross-site request refused: a write made with the dashboard's session must come from its "
-    "own pages (same origin and the session's CSRF token); scripts send "
-    "'Authorization: Bearer <key>'"
-)
 
 
 def _store(request: Request) -> Store:
@@ -83,4 +78,4 @@ def tokens_match(sent: str | None, expected: str | None) -> bool:
 def refuse_cross_site(request: Request, sent_token: str | None, expected_token: str) -> None:
     """403 unless a cookie-authenticated write comes from this site with the right token."""
     if not same_origin(request) or not tokens_match(sent_token, expected_token):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, CROSS_SITE_REFUSAL)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, Detail.of("auth.cross_site"))

@@ -421,7 +421,7 @@ def test_uploads_over_http_are_all_or_nothing(writer: TestClient, writable: Demo
         bad = upload(writer, ic, "hiring", HIRING_OK + "2025-12,ic,doctor,-3\n")
         assert bad.status_code == 422
         assert bad.json()["problems"] == [
-            {"row": 4, "column": "postings", "reason": "'-3' is negative"}
+            {"row": 4, "column": "postings", "code": "count.negative", "reason": "'-3' is negative"}
         ]
         foreign = upload(writer, ic, "hiring", HIRING_OK + "2025-12,ai,bachelor,3\n")
         assert foreign.status_code == 403

@@ -271,7 +271,8 @@ def test_an_association_sees_the_problems_of_its_upload(
     _upload(browser, "hiring", negative)
     wait_for(browser, _problem_rows, "the problems table")
     problems = _problem_rows(browser)
-    assert problems[0][:2] == ["3", "postings"]
+    # The page is in Chinese, and so are the problems it asked the API for.
+    assert problems[0] == ["3", "postings", "'-5' 是负数"]
     assert "文件被拒绝" in browser.find_element(By.ID, "upload-result").text
     shot("upload-negative-postings")
 
@@ -282,6 +283,7 @@ def test_an_association_sees_the_problems_of_its_upload(
     wait_for(
         browser, lambda d: any(r[:2] == ["3", "field_code"] for r in _problem_rows(d)), "403 rows"
     )
+    assert _problem_rows(browser) == [["3", "field_code", "领域 'ai' 不是您的领域（ic）"]]
     shot("upload-foreign-field")
 
     # A good file is accepted and appears in the recent uploads.
@@ -299,3 +301,19 @@ def test_an_association_sees_the_problems_of_its_upload(
         "the refreshed list of uploads",
     )
     shot("upload-accepted")
+
+    # The page asks in its own language, not the browser's (Chromium here prefers zh-CN):
+    # the English page shows English problems.
+    browser.find_element(By.ID, "lang-switch").click()
+    wait_for(
+        browser,
+        lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en",
+        "the English uploads page",
+    )
+    _upload(browser, "hiring", negative)
+    wait_for(
+        browser,
+        lambda d: _problem_rows(d) == [["3", "postings", "'-5' is negative"]],
+        "the problems in English",
+    )
+    shot("upload-negative-postings-en")

@@ -74,7 +74,13 @@ def test_ingest_json_output_for_scripts(cli: Invoke, tmp_path: Path) -> None:
     assert rejected.exit_code == 1
     payload = json.loads(rejected.stdout)
     assert payload["status"] == "rejected"
-    assert {"row": 3, "column": "enrolled", "reason": "'-4' is negative"} in payload["problems"]
+    negative = {
+        "row": 3,
+        "column": "enrolled",
+        "code": "count.negative",
+        "reason": "'-4' is negative",
+    }
+    assert negative in payload["problems"]
     accepted = cli(
         "ingest", "enrollment", write(tmp_path, "ok.csv", GOOD), "--json", "--uploader", "me"
     )

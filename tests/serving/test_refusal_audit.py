@@ -85,6 +85,24 @@ def test_anonymous_and_guard_refusals_are_audited_too(audited: Audited) -> None:
     assert "deeper" in rows["POST /api/v1/scenarios"].detail["detail"]
 
 
+def test_a_refusal_answered_in_chinese_is_audited_in_english(audited: Audited) -> None:
+    client, demo = audited.client, audited.demo
+    chinese = {"Accept-Language": "zh-CN"}
+    answer = client.get(f"{API}/shortages", headers=chinese)
+    assert answer.json()["detail"].startswith("缺少 API 密钥")
+    too_big = client.post(
+        f"{API}/scenarios",
+        headers={**bearer(demo.keys["planner"]), **chinese, "Content-Type": "application/json"},
+        content=b"[" + b"0," * (1 << 20) + b"0]",
+    )
+    assert too_big.json()["detail"] == "JSON 请求体超过 1,048,576 字节"
+    rows = {row.target: row for row in audited.refusals(expected=2)}
+    assert rows["GET /api/v1/shortages"].detail["detail"].startswith("missing API key")
+    assert rows["POST /api/v1/scenarios"].detail["detail"] == (
+        "the JSON body is larger than 1,048,576 bytes"
+    )
+
+
 def test_a_refused_upload_is_audited_once_with_its_problems(
     audited: Audited,
 ) -> None:

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
-from http import HTTPStatus
 from typing import Annotated
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from data.ingest import prepare_upload, store_upload
+from data.messages import Lang
 from data.problems import UploadRejected
 from data.store import Store, UnknownUpload, UploadRecord
-from data.validation import FOREIGN_FIELD_REASON
+from data.validation import FOREIGN_FIELD
 from data.vocabulary import Kind, Role
 from serving.api.audit import AUDITED_STATE
 from serving.api.deps import Allow, SettingsDep, StoreDep, UploadId, UploadWorkersDep
+from serving.api.language import VARY_HEADER, LanguageDep
+from serving.api.messages import Detail, title
 from serving.api.multipart import FilePart, read_file_part, refuse_declared_size
 from serving.api.pages import DEFAULT_LIMIT, Limit, ListPage, Offset
 from serving.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, problem
@@ -59,14 +61,26 @@ class UploadResult(BaseModel):
 
 
 class ProblemOut(BaseModel):
-    row: int | None
-    column: str | None
-    reason: str
+    """One problem of a refused file."""
+
+    row: int | None = Field(
+        description="Row as a spreadsheet numbers it (the header is row 1; JSON records from "
+        "1); null for a problem of the whole file."
+    )
+    column: str | None = Field(description="The column as the file heads it, or null.")
+    code: str | None = Field(
+        description="What kind of problem, e.g. `count.not_whole` or `file.too_large`: the "
+        "same in every language, for scripts to act on."
+    )
+    reason: str = Field(
+        description="Why, quoting the cell: in Chinese for a client whose `Accept-Language` "
+        "prefers `zh` (`zh-CN`, `zh-Hans`), otherwise in English."
+    )
 
 
 class RejectedOut(ProblemDetails):
     """The file was refused as a whole: nothing was stored (problem details with every
-    problem found, up to 100, by row, column and reason, and how many in all)."""
+    problem found, up to 100, by row, column, code and reason, and how many in all)."""
 
     total: int
     problems: list[ProblemOut]
@@ -121,11 +135,13 @@ async def upload(
     store: StoreDep,
     settings: SettingsDep,
     workers: UploadWorkersDep,
+    lang: LanguageDep,
 ) -> JSONResponse:
     """Send one CSV (UTF-8, UTF-8 with BOM or GBK), XLSX or JSON file of ``kind`` as the
     multipart field ``file``. Every row is checked; one problem refuses the whole file with
-    the problems listed by row, column and reason. An association may send hiring and survey
-    data for its own fields only.
+    the problems listed by row, column, code and reason (the reasons, title and detail in
+    the language of `Accept-Language`: Chinese for `zh`, otherwise English). An association may
+    send hiring and survey data for its own fields only.
 
     The key, the role and the declared size are checked before the body is read; a few
     uploads at a time then have their body read into memory up to the size limit (never to
@@ -137,7 +153,7 @@ async def upload(
             allowed = ", ".join(sorted(k.value for k in ASSOCIATION_KINDS))
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
-                f"an association key may upload {allowed}, not {kind.value}",
+                Detail.of("upload.kind_not_allowed", allowed=allowed, kind=kind.value),
             )
         options = options.with_fields(principal.fields)
     refuse_declared_size(request, options.max_bytes)
@@ -161,13 +177,13 @@ async def upload(
                 partial(_audit_rejection, store, kind, part, principal, rejected)
             )
             setattr(request.state, AUDITED_STATE, True)  # not again as a refused request
-            return _rejection(rejected)
+            return _rejection(rejected, lang)
         stored = await to_thread.run_sync(
             partial(store_upload, store, prepared, uploader=principal.name, filename=part.filename)
         )
     result = UploadResult(created=stored.created, upload=UploadOut.of(stored.upload))
     code = status.HTTP_201_CREATED if stored.created else status.HTTP_200_OK
-    return JSONResponse(result.model_dump(mode="json"), status_code=code)
+    return JSONResponse(result.model_dump(mode="json"), status_code=code, headers=VARY_HEADER)
 
 
 def _audit_rejection(
@@ -182,18 +198,24 @@ def _audit_rejection(
     )
 
 
-def _rejection(rejected: UploadRejected) -> JSONResponse:
-    """422 with the problems (403 when rows are of fields that are not the caller's)."""
-    foreign = any(FOREIGN_FIELD_REASON in problem.reason for problem in rejected.problems)
+def _rejection(rejected: UploadRejected, lang: Lang) -> JSONResponse:
+    """422 with the problems in ``lang`` (403 when rows are of fields that are not the
+    caller's)."""
+    foreign = any(problem.code == FOREIGN_FIELD for problem in rejected.problems)
     code = status.HTTP_403_FORBIDDEN if foreign else status.HTTP_422_UNPROCESSABLE_CONTENT
     body = RejectedOut(
-        title=HTTPStatus(code).phrase,
+        title=title(code, lang),
         status=code,
-        detail=rejected.summary(limit=0).splitlines()[0],
+        detail=Detail.of("upload.rejected", total=rejected.total).in_language(lang),
         total=rejected.total,
-        problems=[ProblemOut(**problem.to_dict()) for problem in rejected.problems],
+        problems=[ProblemOut(**problem.to_dict(lang)) for problem in rejected.problems],
     )
-    return JSONResponse(body.model_dump(), status_code=code, media_type=PROBLEM_MEDIA_TYPE)
+    return JSONResponse(
+        body.model_dump(),
+        status_code=code,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=VARY_HEADER,
+    )
 
 
 @router.get("/uploads", response_model=ListPage[UploadOut], summary="Uploads, newest first")
@@ -226,5 +248,7 @@ def upload_record(upload_id: UploadId, principal: Reader, store: StoreDep) -> Up
     except UnknownUpload:
         record = None
     if record is None or (principal.role is Role.ASSOCIATION and record.uploader != principal.name):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"upload {upload_id} does not exist")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, Detail.of("upload.missing", upload_id=upload_id)
+        )
     return UploadOut.of(record)

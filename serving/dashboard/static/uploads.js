@@ -1,6 +1,7 @@
 /* Sends the chosen file to the API (POST /api/v1/uploads/{kind}) as multipart; the HttpOnly
    session cookie authenticates the request and the page's CSRF token vouches for it. Shows
-   the accepted upload, or the problems by row, column and reason. Text comes from the page (#upload-strings); data is inserted as text only. */
+   the accepted upload, or the problems by row, column and reason, asked for in the page's
+   language. Text comes from the page (#upload-strings); data is inserted as text only. */
 (function () {
   "use strict";
 
@@ -113,7 +114,12 @@
       method: "POST",
       body: data,
       credentials: "same-origin",
-      headers: { Accept: "application/json", "X-CSRF-Token": csrfToken() }
+      headers: {
+        Accept: "application/json",
+        /* The problems come back in the page's language (the API reads Accept-Language). */
+        "Accept-Language": document.documentElement.lang || "en",
+        "X-CSRF-Token": csrfToken()
+      }
     })
       .then(function (response) {
         return response.json()
