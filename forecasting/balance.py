@@ -200,6 +200,9 @@ def quantile_rows(
     ratio = np.minimum(d / np.maximum(s, 1e-9), MAX_RATIO)
     frame["ratio_p50"] = np.median(ratio, axis=0)
     frame["p_shortage"] = (gap > 0).mean(axis=0)
+    # Expected shortfall in persons: weighs how short as well as how likely (a 93% chance of
+    # one missing graduate is less pressing than a 60% chance of a hundred).
+    frame["shortfall_mean"] = np.clip(gap, 0, None).mean(axis=0)
     return frame
 
 
@@ -245,6 +248,7 @@ def _history_rows(supply: SupplyResult, demand: DemandResult) -> pd.DataFrame:
             out[f"{name}_{label}"] = frame[name]
     out["ratio_p50"] = np.minimum(frame["demand"] / frame["supply"].clip(lower=1e-9), MAX_RATIO)
     out["p_shortage"] = (frame["gap"] > 0).astype(float)
+    out["shortfall_mean"] = frame["gap"].clip(lower=0)
     return out
 
 
@@ -336,14 +340,30 @@ def realised_balance(
     return frame
 
 
-def shortage_ranking(balance: pd.DataFrame, year: int, level: str) -> pd.DataFrame:
-    """Fields ranked by shortage for ``year`` and ``level``: most likely short first, then by
-    the size of the expected gap relative to supply. Totals are left out."""
+#: Orders of :func:`shortage_ranking`: by P(shortage) (then the gap relative to supply), or by
+#: expected shortfall in persons (then P(shortage)).
+RANKING_KEYS: Final[dict[str, tuple[str, str]]] = {
+    "probability": ("p_shortage", "gap_share"),
+    "shortfall": ("shortfall_mean", "p_shortage"),
+}
+
+
+def shortage_ranking(
+    balance: pd.DataFrame, year: int, level: str, by: str = "probability"
+) -> pd.DataFrame:
+    """Fields ranked by shortage for ``year`` and ``level``, totals left out.
+
+    ``by="probability"``: most likely short first, then by the size of the expected gap
+    relative to supply. ``by="shortfall"``: largest expected shortfall in persons first (the
+    mean of max(demand − supply, 0) over the joint samples), then most likely short.
+    """
+    if by not in RANKING_KEYS:
+        raise ValueError(f"by must be one of {', '.join(RANKING_KEYS)}, got {by!r}")
     rows = balance[
         (balance["year"] == year) & (balance["level"] == level) & (balance["field_code"] != TOTAL)
     ].copy()
     rows["gap_share"] = rows["gap_p50"] / rows["supply_p50"].clip(lower=1.0)
-    ranked = rows.sort_values(["p_shortage", "gap_share"], ascending=False).reset_index(drop=True)
+    ranked = rows.sort_values(list(RANKING_KEYS[by]), ascending=False).reset_index(drop=True)
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
     return ranked
 

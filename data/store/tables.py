@@ -265,7 +265,10 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
     ),
     "balance": OutputSpec(
         table="run_balance",
-        description="Supply, demand and gap quantiles and P(shortage) per field, level and year.",
+        description=(
+            "Supply, demand and gap quantiles, P(shortage) and the expected shortfall per field, "
+            "level and year."
+        ),
         columns=(
             _text("field_code", 40, nullable=False),
             _text("level", 24, nullable=False),
@@ -278,6 +281,9 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
                 "p_shortage",
                 nullable=False,
             ),
+            # Expected shortfall in persons, mean of max(gap, 0) over the joint samples (NULL
+            # for runs stored before it was kept).
+            *_floats("shortfall_mean"),
         ),
         key=("field_code", "level", "year"),
         index=("field_code", "level", "year"),
@@ -383,7 +389,8 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
         table="run_recommendations",
         description=(
             "Quota recommendations per programme and level for one intake year, with the gap and "
-            "P(shortage) before and after, the binding constraints and the reasons."
+            "P(shortage) before and after, the binding constraints and the reasons; programmes "
+            "that stopped enrolling are kept at 0 with the year they stopped."
         ),
         columns=(
             _text("programme_code", 16, nullable=False),
@@ -408,6 +415,8 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
             _text("reasons", 300),
             _text("reason_zh", 2000),
             _text("reason_en", 2000),
+            # First year without intake of a programme that stopped enrolling (quota 0, kept).
+            _int("stopped_since"),
         ),
         key=("programme_code", "level"),
         index=("programme_code", "level"),
