@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import shutil
 from collections.abc import Iterator
@@ -26,7 +27,13 @@ from serving.auth import issue_key
 from serving.dashboard import plotly_js_path
 from serving.dashboard.i18n import EN, ZH
 from serving.dashboard.render import format_probability
-from serving.dashboard.tables import EXPORT_COLUMNS, PAGE_SIZE, export_frame
+from serving.dashboard.tables import (
+    EXPORT_COLUMNS,
+    PAGE_SIZE,
+    export_frame,
+    ranking_rows,
+    ranking_rule,
+)
 
 PAGES = ("/", "/fields/ic", "/programmes", "/uploads", "/runs", "/api/docs")
 TEMPLATES = Path(__file__).parents[2] / "serving" / "dashboard" / "templates"
@@ -314,6 +321,11 @@ def test_the_heatmap_is_fields_by_forecast_years(
     row = expected.index(expected[0])
     value = cells[(cells["field_code"] == expected[0]) & (cells["year"] == years[-1])]
     assert heatmap["z"][row][-1] == pytest.approx(float(value["p_shortage"].iloc[0]), abs=1e-4)
+    # Hover labels never round a near-certainty to "100%".
+    assert heatmap["text"] == [
+        ["" if z is None else format_probability(z) for z in cells] for cells in heatmap["z"]
+    ]
+    assert "%{text}" in heatmap["hovertemplate"]
 
 
 def test_the_ranking_defaults_to_the_first_forecast_year(
@@ -377,6 +389,19 @@ def test_the_ranking_weighs_the_size_of_a_shortage(
         p = float(balance.loc[(row["data-field"], level, first), "p_shortage"])
         assert cells[-1] == format_probability(p)
         assert cells[-1] != "100%" or p == 1.0
+
+
+def test_a_run_without_expected_shortfalls_is_ranked_by_probability_and_says_so(
+    outputs: dict[str, Any],
+) -> None:
+    older = outputs["balance"].drop(columns="shortfall_mean")
+    first = forecast_years(outputs)[0]
+    assert ranking_rule(older) == "probability"
+    rows = ranking_rows(older, first, "all", None)
+    probabilities = [row["p_shortage"] for row in rows]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert all(math.isnan(row["shortfall_mean"]) for row in rows)
+    assert ranking_rule(outputs["balance"]) == "shortfall"
 
 
 def test_the_city_total_per_level_over_the_years(
