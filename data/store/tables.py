@@ -281,9 +281,10 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
                 "p_shortage",
                 nullable=False,
             ),
-            # Expected shortfall in persons, mean of max(gap, 0) over the joint samples (NULL
-            # for runs stored before it was kept).
-            *_floats("shortfall_mean"),
+            # Expected shortfall in persons: mean over the joint samples of max(gap, 0), each
+            # gap winsorised at the cell's 90th percentile (NULL for runs stored before it
+            # was kept).
+            *_floats("shortfall_w90"),
         ),
         key=("field_code", "level", "year"),
         index=("field_code", "level", "year"),

@@ -70,14 +70,15 @@ ZH: Final[dict[str, str]] = {
     "heatmap_colorbar": "短缺概率",
     "ranking_title": "{year} 年短缺排名",
     "ranking_note": (
-        "按预期短缺人数排序（各联合样本中 max(需求 − 供给, 0) 的平均值），同时考虑短缺的规模与"
-        "可能性；相同时按短缺概率。区间为 10%–90% 分位。"
+        "按预期短缺人数排序（各联合样本中 max(需求 − 供给, 0) 的平均值，缺口最大的 10% 样本按"
+        "90% 分位计，以免少数极端需求样本决定排名），同时考虑短缺的规模与可能性；相同时按短缺"
+        "概率。区间为 10%–90% 分位。"
     ),
     "ranking_note_probability": (
         "本次运行未保存预期短缺人数，故按短缺概率排序，其次按缺口占供给的比例；"
         "区间为 10%–90% 分位。"
     ),
-    "shortfall_mean": "预期短缺人数",
+    "shortfall_w90": "预期短缺人数",
     "city_title": "全市合计（所有领域）",
     "city_note": (
         "每格：净缺口中位数（需求 − 供给，一个领域的过剩抵消另一个领域的短缺）、"
@@ -345,14 +346,15 @@ EN: Final[dict[str, str]] = {
     "ranking_title": "Shortage ranking for {year}",
     "ranking_note": (
         "Ranked by expected shortfall in persons (the mean of max(demand − supply, 0) over the "
-        "joint samples), which weighs how short as well as how likely; ties by P(shortage). "
-        "Intervals are the 10%–90% quantiles."
+        "joint samples, the largest 10% of gaps counted at the 90th percentile so that a few "
+        "extreme demand samples cannot decide the order), which weighs how short as well as "
+        "how likely; ties by P(shortage). Intervals are the 10%–90% quantiles."
     ),
     "ranking_note_probability": (
         "This run did not store the expected shortfall, so fields are ranked most likely short "
         "first, then by the gap relative to supply; intervals are the 10%–90% quantiles."
     ),
-    "shortfall_mean": "Expected shortfall",
+    "shortfall_w90": "Expected shortfall",
     "city_title": "City total (all fields)",
     "city_note": (
         "Each cell: the median net gap (demand − supply, one field's surplus offsetting "

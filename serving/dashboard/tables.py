@@ -104,7 +104,7 @@ def ranking_rule(balance: pd.DataFrame) -> str:
     """How the page ranks shortages: by expected shortfall in persons when the run stored it
     (it weighs how short as well as how likely), else — runs stored before it was kept — by
     P(shortage), and the page says so."""
-    if "shortfall_mean" in balance.columns and balance["shortfall_mean"].notna().any():
+    if "shortfall_w90" in balance.columns and balance["shortfall_w90"].notna().any():
         return "shortfall"
     return "probability"
 
@@ -120,7 +120,7 @@ def ranking_rows(
     columns = ["rank", "field_code", "supply_p50", "demand_p50", "gap_p50", "gap_p10"]
     columns += ["gap_p90", "p_shortage"]
     rows = ranked.loc[:, columns]
-    rows["shortfall_mean"] = ranked.get("shortfall_mean", pd.Series(float("nan"), ranked.index))
+    rows["shortfall_w90"] = ranked.get("shortfall_w90", pd.Series(float("nan"), ranked.index))
     return rows.to_dict("records")
 
 

@@ -13,7 +13,7 @@ from data.catalog import Catalog
 from data.vocabulary import Kind
 from features.rates import completion_rates, outcome_rates, shrink
 from features.talent import TalentData
-from forecasting.balance import compute_balance, shortage_ranking
+from forecasting.balance import compute_balance, quantile_rows, shortage_ranking
 from forecasting.demand import survey_bias
 from forecasting.settings import BalanceSettings
 
@@ -56,8 +56,13 @@ def test_demand_certainly_above_supply_is_a_certain_shortage(steady: TalentData)
     ]
     assert (future["p_shortage"] > 0.99).all()
     assert future["ratio_p50"].to_numpy() == pytest.approx(2.0, rel=0.05)
-    # Short in every sample: the expected shortfall is the expected gap.
-    assert future["shortfall_mean"].to_numpy() == pytest.approx(future["gap_mean"].to_numpy())
+    # Short in every sample: the expected shortfall is the expected gap, its top tenth counted
+    # at the 90th percentile.
+    assert (future["shortfall_w90"] <= future["gap_mean"]).all()
+    assert (future["shortfall_w90"] >= future["gap_p50"]).all()
+    assert future["shortfall_w90"].to_numpy() == pytest.approx(
+        future["gap_mean"].to_numpy(), rel=0.05
+    )
     ranking = shortage_ranking(result.balance, 2028, "bachelor")
     assert ranking.iloc[0]["field_code"] == "ai"
     assert ranking.iloc[0]["rank"] == 1
@@ -70,7 +75,7 @@ def test_demand_certainly_below_supply_is_no_shortage(default_catalog: Catalog) 
         (result.balance["field_code"] == "ai") & (result.balance["year"] > 2025)
     ]
     assert (future["p_shortage"] < 0.01).all()
-    assert (future["shortfall_mean"] < 0.01 * future["supply_p50"]).all()
+    assert (future["shortfall_w90"] < 0.01 * future["supply_p50"]).all()
 
 
 def test_totals_are_the_sums_of_their_parts(default_catalog: Catalog) -> None:
@@ -240,7 +245,7 @@ def _cell(field_code: str, supply: float, demand: float, p_shortage: float, shor
         "demand_p50": demand,
         "gap_p50": gap,
         "p_shortage": p_shortage,
-        "shortfall_mean": shortfall,
+        "shortfall_w90": shortfall,
     }
 
 
@@ -259,3 +264,16 @@ def test_the_shortfall_ranking_weighs_size_as_well_as_probability() -> None:
     assert list(by_size["rank"]) == [1, 2]
     with pytest.raises(ValueError, match="by must be one of probability, shortfall"):
         shortage_ranking(balance, 2027, "master", by="size")
+
+
+def test_a_few_extreme_samples_do_not_decide_the_expected_shortfall() -> None:
+    years = np.array([2027])
+    supply = np.full((100, 1), 100.0)
+    demand = np.full((100, 1), 90.0)  # a surplus of 10 in 85 samples ...
+    demand[:5] = 1e9  # ... demand in the billions in 5
+    demand[5:15] = 150.0  # and a shortfall of 50 in 10
+    row = quantile_rows("ai", "bachelor", years, supply, demand).iloc[0]
+    assert row["p_shortage"] == pytest.approx(0.15)
+    assert row["gap_mean"] > 1e7  # the plain mean is the extreme samples'
+    # 15% of samples short, each counted at most at the 90th-percentile gap (50).
+    assert row["shortfall_w90"] == pytest.approx(0.15 * 50)

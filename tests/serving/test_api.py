@@ -113,7 +113,7 @@ def test_shortage_ranking_with_intervals(client: TestClient, trained_demo: Demo)
     later = get(client, "/shortages", planner, year=2030)
     assert {row["year"] for row in later["items"]} == {2030}
     by_size = get(client, "/shortages", planner, level="bachelor", limit=100, by="shortfall")
-    shortfalls = [row["shortfall_mean"] for row in by_size["items"]]
+    shortfalls = [row["shortfall_w90"] for row in by_size["items"]]
     assert shortfalls == sorted(shortfalls, reverse=True)
     assert {row["field_code"] for row in by_size["items"]} == {row["field_code"] for row in rows}
     out = client.get(f"{API}/shortages", params={"year": 2050}, headers=bearer(planner))

@@ -340,9 +340,9 @@ def test_the_ranking_defaults_to_the_first_forecast_year(
         (balance["year"] == first) & (balance["level"] == "all") & (balance["field_code"] != "all")
     ]
     assert len(rows) == len(ranked)
-    largest = ranked["shortfall_mean"].max()
+    largest = ranked["shortfall_w90"].max()
     assert rows[0]["data-field"] in set(
-        ranked.loc[ranked["shortfall_mean"] == largest, "field_code"]
+        ranked.loc[ranked["shortfall_w90"] == largest, "field_code"]
     )
     assert f'href="/fields/{rows[0]["data-field"]}?level=all"' in html
     later = planner.get("/", params={"year": first + 2, "level": "master"}).text
@@ -383,7 +383,7 @@ def test_the_ranking_weighs_the_size_of_a_shortage(
     assert "Ranked by expected shortfall in persons" in html
     balance = outputs["balance"].set_index(["field_code", "level", "year"])
     rows = rows_of(html, "ranking")
-    shortfalls = [balance.loc[(r["data-field"], level, first), "shortfall_mean"] for r in rows]
+    shortfalls = [balance.loc[(r["data-field"], level, first), "shortfall_w90"] for r in rows]
     assert shortfalls == sorted(shortfalls, reverse=True)
     for row, cells in zip(rows, _cells(html, "ranking"), strict=True):
         p = float(balance.loc[(row["data-field"], level, first), "p_shortage"])
@@ -394,13 +394,13 @@ def test_the_ranking_weighs_the_size_of_a_shortage(
 def test_a_run_without_expected_shortfalls_is_ranked_by_probability_and_says_so(
     outputs: dict[str, Any],
 ) -> None:
-    older = outputs["balance"].drop(columns="shortfall_mean")
+    older = outputs["balance"].drop(columns="shortfall_w90")
     first = forecast_years(outputs)[0]
     assert ranking_rule(older) == "probability"
     rows = ranking_rows(older, first, "all", None)
     probabilities = [row["p_shortage"] for row in rows]
     assert probabilities == sorted(probabilities, reverse=True)
-    assert all(math.isnan(row["shortfall_mean"]) for row in rows)
+    assert all(math.isnan(row["shortfall_w90"]) for row in rows)
     assert ranking_rule(outputs["balance"]) == "shortfall"
 
 

@@ -18,7 +18,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("run_balance") as batch:
-        batch.add_column(sa.Column("shortfall_mean", sa.Float, nullable=True))
+        batch.add_column(sa.Column("shortfall_w90", sa.Float, nullable=True))
     with op.batch_alter_table("run_recommendations") as batch:
         batch.add_column(sa.Column("stopped_since", sa.Integer, nullable=True))
 
@@ -27,4 +27,4 @@ def downgrade() -> None:
     with op.batch_alter_table("run_recommendations") as batch:
         batch.drop_column("stopped_since")
     with op.batch_alter_table("run_balance") as batch:
-        batch.drop_column("shortfall_mean")
+        batch.drop_column("shortfall_w90")
