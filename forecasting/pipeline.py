@@ -43,8 +43,8 @@ from forecasting.promotion import (
     check_gates,
     with_checks,
 )
-from forecasting.quotas import QuotaSettings, recommend_quotas
-from forecasting.rules import Policy, evaluate_rules, quota_limits
+from forecasting.quotas import QuotaSettings, recommend_quotas, with_stopped
+from forecasting.rules import Policy, evaluate_rules, quota_limits, stopped_programmes
 from forecasting.scenarios import ARTIFACT_NAME, BalanceSamples, samples_from_balance
 from forecasting.settings import BalanceSettings
 
@@ -259,8 +259,12 @@ def train(
                 str(row.field_code): (str(row.name_zh), str(row.name_en))
                 for row in catalog.fields.itertuples(index=False)
             }
-            recommendations = recommend_quotas(
-                samples, limits, config.quotas, primary_fields(catalog).to_dict(), names
+            main_fields = primary_fields(catalog).to_dict()
+            recommendations = with_stopped(
+                recommend_quotas(samples, limits, config.quotas, main_fields, names),
+                stopped_programmes(data),
+                result.last_year,
+                main_fields,
             )
             timings["quotas"] = time.perf_counter() - started
 

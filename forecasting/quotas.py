@@ -31,6 +31,7 @@ from scipy import optimize, sparse
 from data.vocabulary import LEVELS
 from forecasting.rules import LIMIT_COLUMNS
 from forecasting.scenarios import BalanceSamples, apply_quotas, cost_weights
+from forecasting.wording import format_probability
 
 #: Smallest intake that keeps a programme running, per level (a class, a cohort of doctors).
 DEFAULT_MIN_VIABLE: Final[dict[str, float]] = {
@@ -415,6 +416,57 @@ def _report(
     ).reset_index(drop=True)
 
 
+def with_stopped(
+    recommendations: pd.DataFrame,
+    stopped: pd.DataFrame,
+    last_year: int,
+    programme_fields: Mapping[str, str],
+) -> pd.DataFrame:
+    """The recommendations with a row for each programme that has stopped enrolling
+    (:func:`forecasting.rules.stopped_programmes`): quota 0, kept at 0 and said so, rather than
+    no row at all (the optimiser decides only programmes that take students).
+
+    ``last_year`` is the last year with enrollment data; ``programme_fields`` the main field
+    of each programme (``code|level`` → field). A programme the optimiser did decide keeps its
+    row.
+    """
+    keys = set(zip(recommendations["programme_code"], recommendations["level"], strict=True))
+    intake_year = last_year + 1
+    rows = []
+    for row in stopped.itertuples(index=False):
+        if (row.programme_code, row.level) in keys:
+            continue
+        since = int(row.stopped_since)
+        span_zh = f"{since}年" if since == last_year else f"{since}—{last_year}年"
+        span_en = f"{since}" if since == last_year else f"{since}-{last_year}"
+        rows.append(
+            {
+                "programme_code": row.programme_code,
+                "level": row.level,
+                "field_code": programme_fields.get(f"{row.programme_code}|{row.level}", "other"),
+                "intake_year": intake_year,
+                "current_quota": 0.0,
+                "recommended_quota": 0.0,
+                "change": 0.0,
+                "quota_p10": 0.0,
+                "quota_p90": 0.0,
+                "binding": "",
+                "reasons": "STOPPED",
+                "reason_zh": f"自{since}年起停止招生（{span_zh}无新生），不安排招生计划。",
+                "reason_en": f"Stopped enrolling in {since} (no intake {span_en}): no quota.",
+                "stopped_since": since,
+            }
+        )
+    if not rows:
+        return recommendations.assign(stopped_since=pd.array([None] * len(recommendations)))
+    combined = pd.concat([recommendations, pd.DataFrame(rows)], ignore_index=True)
+    combined["stopped_since"] = combined["stopped_since"].astype("Int64")
+    order = {level: i for i, level in enumerate(LEVELS)}
+    return combined.sort_values(
+        ["level", "programme_code"], key=lambda c: c.map(order) if c.name == "level" else c
+    ).reset_index(drop=True)
+
+
 def _binding(
     problem: _Problem,
     i: int,
@@ -479,7 +531,7 @@ def _texts(
     rule_cap: tuple[float, str],
 ) -> tuple[str, str]:
     """Reasons a planner can read out, in Chinese and English."""
-    probability = "" if np.isnan(p_before) else f"{p_before:.0%}"
+    probability = "" if np.isnan(p_before) else format_probability(p_before)
     name_zh, name_en = names
     cap, codes = rule_cap
     zh, en = [], []

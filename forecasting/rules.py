@@ -63,6 +63,8 @@ _WARNING_DTYPES: Final[dict[str, str]] = {
     "threshold": "float64",
 }
 LIMIT_COLUMNS: Final = ("programme_code", "level", "max_quota", "action", "rules")
+#: Years in a row without intake after which a programme counts as stopped (one is a pause).
+STOPPED_AFTER_YEARS: Final = 2
 
 _RULE_CODE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _RULE_KEYS: Final = (
@@ -402,12 +404,46 @@ def evaluate_rules(data: TalentData, policy: Policy) -> pd.DataFrame:
             if warning is not None:
                 rows.append(warning)
     rows.extend(_duplicate_warnings(rates, data.catalog, policy))
+    # A programme that takes no students any more has no quota to stop, pause, cap or reduce:
+    # its graduates of earlier cohorts still show in the rates, but the limits would be noise.
+    halted = stopped_programmes(data)
+    stopped = set(zip(halted["programme_code"], halted["level"], strict=True))
+    rows = [
+        row
+        for row in rows
+        if Action(row["action"]) in _NON_LIMITING
+        or (row["programme_code"], row["level"]) not in stopped
+    ]
     if not rows:
         return _empty_warnings()
     warnings = pd.DataFrame(rows, columns=list(WARNING_COLUMNS))
     warnings["_order"] = warnings["rule"].map(policy.order)
     warnings = warnings.sort_values(["programme_code", "level", "_order"], kind="stable")
     return warnings.drop(columns="_order").reset_index(drop=True).astype(_WARNING_DTYPES)
+
+
+def stopped_programmes(data: TalentData) -> pd.DataFrame:
+    """Programmes that have stopped enrolling: zero intake reported for each of the last
+    :data:`STOPPED_AFTER_YEARS` years with enrollment data. ``stopped_since`` is the first year
+    without intake after the last one with some.
+
+    One zero year is not a stop (an alternate-years programme pauses every other year), and a
+    missing report is not a zero."""
+    columns = ["programme_code", "level", "stopped_since"]
+    enrollment = data.enrollment
+    rows = []
+    if not enrollment.empty:
+        last = int(enrollment["year"].max())
+        recent = list(range(last - STOPPED_AFTER_YEARS + 1, last + 1))
+        lines = enrollment[enrollment["programme_code"] != OTHER]
+        for (code, level), group in lines.groupby(["programme_code", "level"], sort=True):
+            yearly = group.groupby("year")["enrolled"].sum().sort_index()
+            if not all(year in yearly.index and yearly[year] == 0 for year in recent):
+                continue
+            taking = yearly[yearly > 0]
+            since = int(taking.index.max()) + 1 if len(taking) else int(yearly.index.min())
+            rows.append((str(code), str(level), since))
+    return pd.DataFrame(rows, columns=columns).astype({"stopped_since": "int64"})
 
 
 def observed_rates(data: TalentData) -> pd.DataFrame:

@@ -312,7 +312,10 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
     ),
     "balance": OutputSpec(
         table="run_balance",
-        description="Supply, demand and gap quantiles and P(shortage) per field, level and year.",
+        description=(
+            "Supply, demand and gap quantiles, P(shortage) and the expected shortfall per field, "
+            "level and year."
+        ),
         columns=(
             _text("field_code", 40, nullable=False),
             _text("level", 24, nullable=False),
@@ -321,6 +324,10 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
             *_quantiles("demand"),
             *_quantiles("gap"),
             *_floats("ratio_p50", "p_shortage", nullable=False),
+            # Expected shortfall in persons: mean over the joint samples of max(gap, 0), each
+            # gap winsorised at the cell's 90th percentile (NULL for runs stored before it
+            # was kept).
+            *_floats("shortfall_w90", persons=Persons.MEAN),
         ),
         key=("field_code", "level", "year"),
         index=("field_code", "level", "year"),
@@ -424,7 +431,8 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
         table="run_recommendations",
         description=(
             "Quota recommendations per programme and level for one intake year, with the gap and "
-            "P(shortage) before and after, the binding constraints and the reasons."
+            "P(shortage) before and after, the binding constraints and the reasons; programmes "
+            "that stopped enrolling are kept at 0 with the year they stopped."
         ),
         columns=(
             _text("programme_code", 16, nullable=False),
@@ -443,6 +451,8 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
             _text("reasons", 300),
             _text("reason_zh", 2000),
             _text("reason_en", 2000),
+            # First year without intake of a programme that stopped enrolling (quota 0, kept).
+            _int("stopped_since"),
         ),
         key=("programme_code", "level"),
         index=("programme_code", "level"),

@@ -14,6 +14,8 @@ from typing import Final
 import pandas as pd
 import plotly.graph_objects as go
 
+from forecasting.wording import format_probability
+
 TEMPLATE: Final = "plotly_white"
 FONT: Final = {"family": "system-ui, 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif", "size": 13}
 #: Colour of each quantity, with the fills of its 80% and 95% bands.
@@ -54,6 +56,8 @@ def shortage_heatmap(
     taught at a level) stay empty rather than looking like "no shortage".
     """
     z = [[None if pd.isna(v) else round(float(v), 4) for v in row] for row in matrix.to_numpy()]
+    # Hover labels say ">99%" rather than rounding a near-certainty up to "100%".
+    text = [["" if v is None else format_probability(v) for v in row] for row in z]
     years = [str(year) for year in matrix.columns]
     figure = go.Figure(
         go.Heatmap(
@@ -61,13 +65,14 @@ def shortage_heatmap(
             x=years,
             y=list(row_labels),
             customdata=[[code] * len(years) for code in matrix.index],
+            text=text,
             zmin=0,
             zmax=1,
             colorscale=SHORTAGE_SCALE,
             xgap=2,
             ygap=2,
             colorbar={"title": {"text": colorbar}, "tickformat": ".0%", "thickness": 14},
-            hovertemplate="%{y} · %{x}<br>" + colorbar + ": %{z:.0%}<extra></extra>",
+            hovertemplate="%{y} · %{x}<br>" + colorbar + ": %{text}<extra></extra>",
         )
     )
     figure.update_layout(

@@ -69,7 +69,25 @@ ZH: Final[dict[str, str]] = {
     "heatmap_note": "颜色表示该年需求超过供给（缺口 > 0）的概率；领域按规划顺序排列。",
     "heatmap_colorbar": "短缺概率",
     "ranking_title": "{year} 年短缺排名",
-    "ranking_note": "按短缺概率排序，其次按缺口占供给的比例；区间为 10%–90% 分位。",
+    "ranking_note": (
+        "按预期短缺人数排序（各联合样本中 max(需求 − 供给, 0) 的平均值，缺口最大的 10% 样本按"
+        "90% 分位计，以免少数极端需求样本决定排名），同时考虑短缺的规模与可能性；相同时按短缺"
+        "概率。区间为 10%–90% 分位。"
+    ),
+    "ranking_note_probability": (
+        "本次运行未保存预期短缺人数，故按短缺概率排序，其次按缺口占供给的比例；"
+        "区间为 10%–90% 分位。"
+    ),
+    "shortfall_w90": "预期短缺人数",
+    "city_title": "全市合计（所有领域）",
+    "city_note": (
+        "每格：净缺口中位数（需求 − 供给，一个领域的过剩抵消另一个领域的短缺）、"
+        "10%–90% 区间和净短缺概率；各领域的短缺见上方排名。"
+    ),
+    "net_short": "净短缺概率 {p}",
+    "field_actions": "该领域的专业、预警与招生建议",
+    "urgent_title": "最需关注的专业",
+    "urgent_note": "主领域为本领域的专业，按紧迫度排列（规则见专业页面）。",
     "rank": "排名",
     "supply_median": "供给（中位数）",
     "demand_median": "需求（中位数）",
@@ -133,9 +151,7 @@ ZH: Final[dict[str, str]] = {
     "current_quota": "现有计划",
     "recommended_quota": "建议计划",
     "change": "变化",
-    "quota_interval": "10%–90% 区间",
-    "p_before_after": "短缺概率 前 → 后",
-    "binding": "约束",
+    "quota_interval": "10%–90% 区间 · 约束",
     "reason": "理由",
     "n_rows": "共 {n} 条",
     "forbidden_title": "无法访问",
@@ -234,6 +250,30 @@ ZH: Final[dict[str, str]] = {
     "action_reduce": "调减计划",
     "action_no_new_points": "不得新增布点",
     "action_review_duplicates": "审查重复设置",
+    "warning_filter": "预警",
+    "warning_any": "有任何预警",
+    "warning_none": "无预警",
+    "sort_by": "排序",
+    "urgency": "紧迫度",
+    "urgency_note": (
+        "默认按紧迫度排列：有就业预警的专业在前（按措施轻重：停止招生、隔年招生、不超过上年落实"
+        "人数、调减计划、审查重复设置、不得新增布点），其余按建议调整的名额数从多到少。"
+        "点击列标题可按该列排序。"
+    ),
+    "warnings_col": "预警",
+    "own_effect": "本专业进入本领域的毕业生 现 → 建议",
+    "own_effect_note": (
+        "“本专业进入本领域的毕业生”为按现有和建议招生计划、在毕业年份进入主领域就业的预期人数"
+        "（完成率 × 落实率 × 领域内就业率 × 本地就业率 × 对应权重，在各样本上求平均），"
+        "只反映本专业自身的调整；领域缺口随之变化相反的人数。"
+    ),
+    "gap_effect": "领域缺口 {delta}",
+    "after_horizon": "毕业在预测期之后",
+    "fixed_by": "固定于：{bounds}",
+    "page_of": "第 {n} / {pages} 页",
+    "previous_page": "上一页",
+    "stopped_since": "自 {year} 年起停招",
+    "next_page": "下一页",
     "binding_capacity": "容量",
     "binding_change_up": "上调幅度",
     "binding_change_down": "下调幅度",
@@ -303,8 +343,28 @@ EN: Final[dict[str, str]] = {
     "heatmap_colorbar": "P(shortage)",
     "ranking_title": "Shortage ranking for {year}",
     "ranking_note": (
-        "Most likely short first, then by the gap relative to supply; intervals are the "
-        "10%–90% quantiles."
+        "Ranked by expected shortfall in persons (the mean of max(demand − supply, 0) over the "
+        "joint samples, the largest 10% of gaps counted at the 90th percentile so that a few "
+        "extreme demand samples cannot decide the order), which weighs how short as well as "
+        "how likely; ties by P(shortage). Intervals are the 10%–90% quantiles."
+    ),
+    "ranking_note_probability": (
+        "This run did not store the expected shortfall, so fields are ranked most likely short "
+        "first, then by the gap relative to supply; intervals are the 10%–90% quantiles."
+    ),
+    "shortfall_w90": "Expected shortfall",
+    "city_title": "City total (all fields)",
+    "city_note": (
+        "Each cell: the median net gap (demand − supply, one field's surplus offsetting "
+        "another's shortage), its 10%–90% interval and P(net shortage); the ranking above "
+        "shows each field's shortage."
+    ),
+    "net_short": "P(net short) {p}",
+    "field_actions": "Programmes, warnings and quotas of this field",
+    "urgent_title": "Most urgent programmes",
+    "urgent_note": (
+        "Programmes whose main field this is, most urgent first (the rule is on the programmes "
+        "page)."
     ),
     "rank": "Rank",
     "supply_median": "Supply (median)",
@@ -376,9 +436,7 @@ EN: Final[dict[str, str]] = {
     "current_quota": "Current",
     "recommended_quota": "Recommended",
     "change": "Change",
-    "quota_interval": "10%–90%",
-    "p_before_after": "P(shortage) before → after",
-    "binding": "Binding",
+    "quota_interval": "10%–90% · bounds",
     "reason": "Reason",
     "n_rows": "{n} rows",
     "forbidden_title": "Not available",
@@ -484,6 +542,32 @@ EN: Final[dict[str, str]] = {
     "action_reduce": "reduce the quota",
     "action_no_new_points": "no new points",
     "action_review_duplicates": "review duplicates",
+    "warning_filter": "Warning",
+    "warning_any": "any warning",
+    "warning_none": "no warning",
+    "sort_by": "sort",
+    "urgency": "Urgency",
+    "urgency_note": (
+        "Ordered by urgency: programmes with an employment warning first, the most pressing "
+        "action first (stop, alternate years, cap at the placed, reduce, review duplicates, no "
+        "new points); then by the recommended change in seats, largest first. Click a column "
+        "heading to sort by it."
+    ),
+    "warnings_col": "Warnings",
+    "own_effect": "Own graduates in field, now → recommended",
+    "own_effect_note": (
+        "Own graduates in field: the programme's expected graduates working in its main field "
+        "in the graduation year at the current and the recommended quota (completion × "
+        "placement × in-field × local rate × crosswalk weight, averaged over the samples). It "
+        "is this programme's change alone; the field's gap moves by the opposite amount."
+    ),
+    "gap_effect": "field gap {delta}",
+    "after_horizon": "graduates after the horizon",
+    "fixed_by": "held by {bounds}",
+    "page_of": "Page {n} of {pages}",
+    "previous_page": "Previous",
+    "stopped_since": "stopped since {year}",
+    "next_page": "Next",
     "binding_capacity": "capacity",
     "binding_change_up": "max increase",
     "binding_change_down": "max decrease",

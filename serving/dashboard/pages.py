@@ -7,7 +7,7 @@ and the API can never show different numbers for the same run.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
@@ -18,6 +18,8 @@ from serving.dashboard.render import PageContext, render
 from serving.dashboard.session import Page
 
 router = APIRouter(include_in_schema=False)
+#: Programmes listed on a field page; the rest are one link away.
+URGENT_ROWS: Final = 5
 OptionalText = Annotated[str | None, Query()]
 
 
@@ -68,7 +70,9 @@ def overview(page: Page, level: OptionalText = None, year: OptionalText = None) 
         year=chosen_year,
         heatmap=heatmap.to_json(),
         ranking=tables.ranking_rows(balance, chosen_year, chosen_level, visible),
+        ranking_rule=tables.ranking_rule(balance),
         names=names,
+        city=tables.city_totals(balance, years) if visible is None else [],
     )
 
 
@@ -119,4 +123,26 @@ def field_page(page: Page, field_code: str, level: OptionalText = None) -> HTMLR
         driver_columns=tables.DRIVER_COLUMNS,
         feeding=tables.feeding_programmes(catalog, supply, field_code, chosen, years, page.lang),
         feeding_years=years,
+        urgent=_urgent_programmes(page, field_code, chosen) if page.is_planner else [],
     )
+
+
+def _urgent_programmes(page: PageContext, field_code: str, level: str) -> list[dict[str, Any]]:
+    """The field's most urgent programmes (its main field, by the programmes page's urgency),
+    each with its warnings' messages, so that the field page leads to what to do."""
+    run = page.require_run()
+    catalog = page.cache.catalog(page.store, run.watermark)
+    warnings = page.cache.output(page.store, run.id, "warnings")
+    selected = tables.filter_recommendations(
+        page.cache.output(page.store, run.id, "recommendations"),
+        catalog,
+        page.lang,
+        level=None if level == ALL_LEVELS else level,
+        field_code=field_code,
+        query=None,
+    )
+    rows = tables.with_urgency(selected, warnings).head(URGENT_ROWS).to_dict("records")
+    messages = warnings.groupby(["programme_code", "level"])[f"message_{page.lang}"].agg(list)
+    for row in rows:
+        row["messages"] = messages.get((row["programme_code"], row["level"]), [])
+    return rows

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from data.store import Store
 from data.store.runs import RunRecord
+from forecasting.wording import format_probability as probability_text
 from serving.api.cache import ServingCache
 from serving.auth import PLANNERS, Principal
 from serving.dashboard.i18n import LANG_COOKIE, Translate, choose_lang, level_name, translator
@@ -77,6 +78,7 @@ def build_environment() -> Environment:
     env.filters["num"] = format_number
     env.filters["signed"] = format_signed
     env.filters["pct"] = format_percent
+    env.filters["prob"] = format_probability
     env.filters["when"] = format_time
     env.filters["figure"] = figure_script
     return env
@@ -104,6 +106,11 @@ def format_percent(value: Any, digits: int = 0) -> str:
     if _missing(value):
         return "—"
     return f"{100 * float(value):.{digits}f}%"
+
+
+def format_probability(value: Any, digits: int = 0) -> str:
+    """A probability that never rounds to a certainty it is not (">99%", "<1%")."""
+    return "—" if _missing(value) else probability_text(float(value), digits)
 
 
 def format_time(value: datetime | None) -> str:

@@ -13,7 +13,7 @@ from data.catalog import Catalog
 from data.vocabulary import Kind
 from features.rates import completion_rates, outcome_rates, shrink
 from features.talent import TalentData
-from forecasting.balance import compute_balance, shortage_ranking
+from forecasting.balance import compute_balance, quantile_rows, shortage_ranking
 from forecasting.demand import survey_bias
 from forecasting.settings import BalanceSettings
 
@@ -56,6 +56,13 @@ def test_demand_certainly_above_supply_is_a_certain_shortage(steady: TalentData)
     ]
     assert (future["p_shortage"] > 0.99).all()
     assert future["ratio_p50"].to_numpy() == pytest.approx(2.0, rel=0.05)
+    # Short in every sample: the expected shortfall is the expected gap, its top tenth counted
+    # at the 90th percentile.
+    assert (future["shortfall_w90"] <= future["gap_mean"]).all()
+    assert (future["shortfall_w90"] >= future["gap_p50"]).all()
+    assert future["shortfall_w90"].to_numpy() == pytest.approx(
+        future["gap_mean"].to_numpy(), rel=0.05
+    )
     ranking = shortage_ranking(result.balance, 2028, "bachelor")
     assert ranking.iloc[0]["field_code"] == "ai"
     assert ranking.iloc[0]["rank"] == 1
@@ -68,6 +75,7 @@ def test_demand_certainly_below_supply_is_no_shortage(default_catalog: Catalog) 
         (result.balance["field_code"] == "ai") & (result.balance["year"] > 2025)
     ]
     assert (future["p_shortage"] < 0.01).all()
+    assert (future["shortfall_w90"] < 0.01 * future["supply_p50"]).all()
 
 
 def test_totals_are_the_sums_of_their_parts(default_catalog: Catalog) -> None:
@@ -225,3 +233,47 @@ def test_survey_bias_is_learned_and_shrunk(default_catalog: Catalog) -> None:
     assert 1.45 < table.loc["ic", "factor"] < 1.5
     assert table.loc["ic", "n_surveys"] == 10
     assert 1.3 < table.loc["ai", "factor"] < table.loc["ic", "factor"], "one survey: shrunk"
+
+
+def _cell(field_code: str, supply: float, demand: float, p_shortage: float, shortfall: float):
+    gap = demand - supply
+    return {
+        "field_code": field_code,
+        "level": "master",
+        "year": 2027,
+        "supply_p50": supply,
+        "demand_p50": demand,
+        "gap_p50": gap,
+        "p_shortage": p_shortage,
+        "shortfall_w90": shortfall,
+    }
+
+
+def test_the_shortfall_ranking_weighs_size_as_well_as_probability() -> None:
+    balance = pd.DataFrame(
+        [
+            _cell("small", 2, 3, 0.93, 1.1),  # almost surely short, by one person
+            _cell("large", 400, 476, 0.62, 61.0),  # less sure, but by dozens
+            _cell("all", 402, 479, 0.9, 62.0),  # the total is never ranked
+        ]
+    )
+    by_probability = shortage_ranking(balance, 2027, "master")
+    assert list(by_probability["field_code"]) == ["small", "large"]
+    by_size = shortage_ranking(balance, 2027, "master", by="shortfall")
+    assert list(by_size["field_code"]) == ["large", "small"]
+    assert list(by_size["rank"]) == [1, 2]
+    with pytest.raises(ValueError, match="by must be one of probability, shortfall"):
+        shortage_ranking(balance, 2027, "master", by="size")
+
+
+def test_a_few_extreme_samples_do_not_decide_the_expected_shortfall() -> None:
+    years = np.array([2027])
+    supply = np.full((100, 1), 100.0)
+    demand = np.full((100, 1), 90.0)  # a surplus of 10 in 85 samples ...
+    demand[:5] = 1e9  # ... demand in the billions in 5
+    demand[5:15] = 150.0  # and a shortfall of 50 in 10
+    row = quantile_rows("ai", "bachelor", years, supply, demand).iloc[0]
+    assert row["p_shortage"] == pytest.approx(0.15)
+    assert row["gap_mean"] > 1e7  # the plain mean is the extreme samples'
+    # 15% of samples short, each counted at most at the 90th-percentile gap (50).
+    assert row["shortfall_w90"] == pytest.approx(0.15 * 50)

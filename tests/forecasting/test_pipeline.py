@@ -139,13 +139,23 @@ def test_training_the_demo_stores_a_complete_run_served_if_it_passes_the_gates(
     # Warnings: the demo's planted cases, as observed up to 2025.
     warnings = store.run_output(run.id, "warnings")
     fired = set(zip(warnings["programme_code"], warnings["rule"], strict=True))
-    assert ("540101", "moe_2011_reduce") in fired  # placement 0.55 two years running
+    # Tourism 540101 places 0.55 two years running but has taken no students since 2023:
+    # nothing is left to reduce, so only the signal against new points stays.
+    assert ("540101", "tj_2009_no_new_points") in fired
+    assert ("540101", "moe_2011_reduce") not in fired
     assert {("530801", "duplicate_low_placement"), ("530802", "duplicate_low_placement")} <= fired
     assert warnings["message_zh"].str.len().gt(0).all()
 
-    # Recommendations: every running programme, whole seats, the city total per level kept.
-    recommendations = store.run_output(run.id, "recommendations")
-    assert set(recommendations["intake_year"]) == {2026}
+    # Recommendations: every running programme, whole seats, the city total per level kept;
+    # the stopped programme kept at 0 and said so.
+    every = store.run_output(run.id, "recommendations")
+    assert set(every["intake_year"]) == {2026}
+    stopped = every[every["stopped_since"].notna()]
+    assert list(zip(stopped["programme_code"], stopped["stopped_since"], strict=True)) == [
+        ("540101", 2023)
+    ]
+    assert (stopped["recommended_quota"] == 0).all()
+    recommendations = every[every["stopped_since"].isna()]
     assert (recommendations["current_quota"] > 0).all()
     assert len(recommendations) > 150
     quotas = recommendations["recommended_quota"]
@@ -190,7 +200,7 @@ def test_training_the_demo_stores_a_complete_run_served_if_it_passes_the_gates(
     assert store.run_output(failed.id, "recommendations").empty
     with pytest.raises(UnknownArtifact, match="has no artifacts"):
         store.run_artifact(failed.id, ARTIFACT_NAME)
-    assert store.run_output(run.id, "recommendations").equals(recommendations)
+    assert store.run_output(run.id, "recommendations").equals(every)
 
 
 def test_a_failing_run_is_recorded_and_changes_nothing_served(store_url: str) -> None:

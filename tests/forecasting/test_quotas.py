@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from support import crafted_samples
 
-from forecasting.quotas import QuotaError, QuotaSettings, recommend_quotas
+from forecasting.quotas import QuotaError, QuotaSettings, recommend_quotas, with_stopped
 from forecasting.rules import LIMIT_COLUMNS
 from forecasting.scenarios import BalanceSamples, ScenarioError, evaluate_scenario
 
@@ -36,6 +36,31 @@ def test_certain_shortage_with_spare_capacity_expands_to_the_yearly_cap() -> Non
     assert result.loc["080717T", "intake_year"] == 2026
     assert result.loc["080717T", "graduation_year"] == 2030
     assert "扩大招生" in result.loc["080717T", "reason_zh"]
+    assert "(probability 100%)" in result.loc["080717T", "reason_en"]  # exactly 1: certain
+
+
+def test_a_stopped_programme_is_kept_at_zero_and_said_so() -> None:
+    decided = recommend_quotas(
+        crafted_samples(), NO_LIMITS, QuotaSettings(scenarios=100, resamples=3), MAIN_FIELD
+    )
+    stopped = pd.DataFrame(
+        {"programme_code": ["080703"], "level": ["bachelor"], "stopped_since": [2023]}
+    )
+    fields = {**MAIN_FIELD, "080703|bachelor": "ic"}
+    result = with_stopped(decided, stopped, 2025, fields)
+    assert len(result) == len(decided) + 1
+    assert list(result["programme_code"]) == sorted(result["programme_code"])
+    row = result.set_index("programme_code").loc["080703"]
+    assert (row["current_quota"], row["recommended_quota"], row["change"]) == (0, 0, 0)
+    assert (row["field_code"], row["intake_year"], row["stopped_since"]) == ("ic", 2026, 2023)
+    assert row["reasons"] == "STOPPED"
+    assert row["reason_en"] == "Stopped enrolling in 2023 (no intake 2023-2025): no quota."
+    assert row["reason_zh"] == "自2023年起停止招生（2023—2025年无新生），不安排招生计划。"
+    assert result["stopped_since"].isna().sum() == len(decided)
+    # A programme the optimiser decided (it reopened) keeps its decided row.
+    reopened = stopped.assign(programme_code="080717T")
+    again = with_stopped(decided, reopened, 2025, fields)
+    assert again.drop(columns="stopped_since").equals(decided)
 
 
 def test_the_total_quota_holds_exactly_or_within_its_band() -> None:

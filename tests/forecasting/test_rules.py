@@ -24,6 +24,7 @@ from forecasting.rules import (
     Rule,
     evaluate_rules,
     quota_limits,
+    stopped_programmes,
 )
 
 BACHELOR = "bachelor"
@@ -208,6 +209,54 @@ def test_under_60_three_years_bars_new_points_without_limiting(
     row = limit(quota_limits(warnings, data, 2024, Policy.default()), "080901")
     assert NO_NEW not in row["rules"]
     assert row["max_quota"] == 59.0
+
+
+def test_a_stopped_programme_is_not_told_to_reduce(default_catalog: Catalog) -> None:
+    low = {("080901", BACHELOR): {2022: 0.58, 2023: 0.57}}
+    stopped = talent(
+        default_catalog, low, {("080901", BACHELOR): {2020: 120, 2021: 0, 2022: 0, 2023: 0}}
+    )
+    halted = stopped_programmes(stopped)
+    assert halted.to_dict("records") == [
+        {"programme_code": "080901", "level": BACHELOR, "stopped_since": 2021}
+    ]
+    warnings = evaluate_rules(stopped, Policy.default())
+    assert fired(warnings, "080901") == set()  # no quota left to reduce or cap
+    assert limit_rows(quota_limits(warnings, stopped, 2024, Policy.default()), "080901") == 0
+    # Still enrolling in the last year: the same rates reduce and cap.
+    running = talent(default_catalog, low, {("080901", BACHELOR): {2020: 120, 2023: 50}})
+    assert stopped_programmes(running).empty
+    assert fired(evaluate_rules(running, Policy.default()), "080901") == {MOE, CAP}
+
+
+@pytest.mark.parametrize(
+    "enrolled",
+    [{2021: 0, 2022: 0}, {2021: 0, 2023: 0}, {2022: 80, 2023: 0}],
+    ids=["missing report", "gap year", "one pause"],
+)
+def test_a_missing_report_or_one_pause_is_not_a_stop(
+    default_catalog: Catalog, enrolled: dict[int, int]
+) -> None:
+    data = talent(
+        default_catalog,
+        {("080901", BACHELOR): {2022: 0.58, 2023: 0.57}},
+        {("080901", BACHELOR): enrolled, ("080717T", BACHELOR): {2023: 80}},
+    )
+    assert stopped_programmes(data).empty
+    assert fired(evaluate_rules(data, Policy.default()), "080901") == {MOE, CAP}
+
+
+def test_non_limiting_signals_stay_for_a_stopped_programme(default_catalog: Catalog) -> None:
+    data = talent(
+        default_catalog,
+        {("080901", BACHELOR): {2021: 0.55, 2022: 0.57, 2023: 0.59}},
+        {("080901", BACHELOR): {2022: 0, 2023: 0}},
+    )
+    assert fired(evaluate_rules(data, Policy.default()), "080901") == {NO_NEW}
+
+
+def limit_rows(limits: pd.DataFrame, code: str, level: str = BACHELOR) -> int:
+    return int(((limits["programme_code"] == code) & (limits["level"] == level)).sum())
 
 
 def test_healthy_programme_gets_nothing(default_catalog: Catalog) -> None:
@@ -446,6 +495,15 @@ def test_demo_vocational_tourism_under_40_two_years_stops(demo: TalentData) -> N
     row = limit(quota_limits(warnings, as_of_2021, 2022, Policy.default()), "540101", HV)
     assert row["max_quota"] == 0.0
     assert STOP_40 in row["rules"].split(",")
+
+
+def test_demo_vocational_tourism_stopped_in_2023(demo: TalentData) -> None:
+    halted = stopped_programmes(demo).set_index(["programme_code", "level"])
+    assert list(halted.index) == [("540101", HV)]
+    assert halted.loc[("540101", HV), "stopped_since"] == 2023
+    # Its graduates of earlier cohorts still place badly, but it has nothing left to reduce.
+    assert fired(evaluate_rules(demo, Policy.default()), "540101", HV) == {NO_NEW}
+    assert MOE in fired(evaluate_rules(demo.cut(2022), Policy.default()), "540101", HV)
 
 
 def test_demo_duplicate_logistics_programmes(demo: TalentData) -> None:

@@ -112,6 +112,10 @@ def test_shortage_ranking_with_intervals(client: TestClient, trained_demo: Demo)
     assert all(row["gap_p10"] <= row["gap_p90"] for row in rows)
     later = get(client, "/shortages", planner, year=2030)
     assert {row["year"] for row in later["items"]} == {2030}
+    by_size = get(client, "/shortages", planner, level="bachelor", limit=100, by="shortfall")
+    shortfalls = [row["shortfall_w90"] for row in by_size["items"]]
+    assert shortfalls == sorted(shortfalls, reverse=True)
+    assert {row["field_code"] for row in by_size["items"]} == {row["field_code"] for row in rows}
     out = client.get(f"{API}/shortages", params={"year": 2050}, headers=bearer(planner))
     assert out.status_code == 422
     assert "2050 is outside this run's years" in out.json()["detail"]
@@ -179,8 +183,11 @@ def test_drivers_add_up_to_the_gap(client: TestClient, trained_demo: Demo) -> No
 def test_warnings_and_recommendations(client: TestClient, trained_demo: Demo) -> None:
     planner = trained_demo.keys["planner"]
     warned = get(client, "/warnings", planner, programme="540101")
-    assert {row["rule"] for row in warned["items"]} >= {"moe_2011_reduce"}
+    # Stopped since 2023: no longer told to reduce, only to open no new points.
+    assert {row["rule"] for row in warned["items"]} == {"tj_2009_no_new_points"}
     assert all(row["message_en"] for row in warned["items"])
+    stopped = get(client, "/recommendations", planner, programme="540101")["items"]
+    assert [(row["stopped_since"], row["recommended_quota"]) for row in stopped] == [(2023, 0)]
     recommended = get(client, "/recommendations", planner, field="ai", limit=500)
     assert recommended["total"] > 0
     for row in recommended["items"]:

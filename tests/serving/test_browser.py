@@ -238,6 +238,99 @@ def test_a_planner_reads_the_charts_in_both_languages(
     assert not [m for m in severe_errors(browser) if "favicon" not in m]
 
 
+def test_a_planner_goes_from_a_field_to_its_programmes(
+    browser: WebDriver, server: str, trained_demo: Demo, shot: Callable[[str], Path]
+) -> None:
+    sign_in(browser, server, trained_demo.keys["planner"])
+    browser.get(f"{server}/fields/ic?lang=en")
+    urgent = browser.find_elements(By.CSS_SELECTOR, "#urgent-programmes tbody tr[data-programme]")
+    assert len(urgent) == 5
+    first = str(urgent[0].get_attribute("data-programme"))
+    shot("field-ic-urgent")
+
+    # The field's programmes page, filtered to the field, most urgent first.
+    browser.find_element(By.ID, "field-actions").click()
+    wait_for(browser, lambda d: d.find_elements(By.ID, "recommendations"), "the programmes page")
+    assert browser.current_url.endswith("/programmes?field=ic")
+    assert Select(browser.find_element(By.NAME, "field")).first_selected_option.text == (
+        "Integrated circuits"
+    )
+    rows = browser.find_elements(By.CSS_SELECTOR, "#recommendations tbody tr[data-programme]")
+    assert rows[0].get_attribute("data-programme") == first
+    links = browser.find_elements(By.CSS_SELECTOR, "#recommendations tbody td a[href^='/fields/']")
+    assert {link.get_attribute("href") for link in links} == {f"{server}/fields/ic"}
+    assert len(links) == len(rows) > 5
+    assert [row.get_attribute("data-urgency") for row in rows] == [
+        str(n) for n in range(1, len(rows) + 1)
+    ]
+    shot("programmes-of-ic")
+
+    # Sorting by a column keeps the filters; so does the export link.
+    browser.find_element(
+        By.CSS_SELECTOR, "#recommendations th a.sort[href*='sort=-change']"
+    ).click()
+    wait_for(browser, lambda d: "sort=-change" in d.current_url, "the sorted page")
+    assert "field=ic" in browser.current_url
+    export = browser.find_element(By.ID, "export-csv").get_attribute("href") or ""
+    assert "field=ic" in export
+    assert "sort=-change" in export
+    shot("programmes-of-ic-by-change")
+
+    # Back on the field page, a programme's own link shows that programme.
+    browser.get(f"{server}/fields/ic?lang=en")
+    browser.find_element(By.CSS_SELECTOR, "#urgent-programmes tbody tr a").click()
+    wait_for(browser, lambda d: f"q={first}" in d.current_url, "the programme's row")
+    shown = browser.find_elements(By.CSS_SELECTOR, "#recommendations tbody tr[data-programme]")
+    assert [row.get_attribute("data-programme") for row in shown] == [first]
+    shot("programme")
+    assert not [m for m in severe_errors(browser) if "favicon" not in m]
+
+
+#: Where each column of a table ends, and where its scrolling container ends (page pixels).
+MEASURE_TABLE = """
+const table = document.getElementById(arguments[0]);
+const wrap = table.closest('.table-wrap');
+const box = wrap.getBoundingClientRect();
+return {
+  viewport: document.documentElement.clientWidth,
+  pageWidth: document.documentElement.scrollWidth,
+  wrapLeft: box.left, wrapRight: box.right,
+  wrapScroll: wrap.scrollWidth, wrapClient: wrap.clientWidth,
+  columns: Array.from(table.tHead.rows[0].cells).map(c => {
+    const r = c.getBoundingClientRect();
+    return {text: c.innerText, left: r.left, right: r.right, width: r.width};
+  }),
+};
+"""
+
+
+def test_the_english_programmes_table_fits_1400_px(
+    browser: WebDriver, server: str, trained_demo: Demo, shot: Callable[[str], Path]
+) -> None:
+    sign_in(browser, server, trained_demo.keys["planner"])
+    browser.set_window_size(1400, 1000)
+    browser.get(f"{server}/programmes?lang=en")
+    pages = 0
+    while True:
+        pages += 1
+        for table in ("recommendations", "warnings"):
+            box = browser.execute_script(MEASURE_TABLE, table)
+            assert box["viewport"] <= 1400
+            assert box["pageWidth"] <= box["viewport"], "the page scrolls sideways"
+            assert box["wrapScroll"] <= box["wrapClient"], f"#{table} scrolls inside its card"
+            for column in box["columns"]:
+                assert column["width"] > 20, column["text"]
+                assert column["left"] >= box["wrapLeft"] - 0.5, column["text"]
+                assert column["right"] <= box["wrapRight"] + 0.5, f"{column['text']} is clipped"
+        shot(f"programmes-en-page-{pages}")
+        following = browser.find_elements(By.CSS_SELECTOR, "#pager a[rel=next]")
+        if not following:
+            break
+        following[0].click()
+        wait_for(browser, lambda d, n=pages: f"page={n + 1}" in d.current_url, "the next page")
+    assert pages == 4  # 187 recommendations, 50 a page
+
+
 # -- an association ------------------------------------------------------------------------------
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import shutil
 from collections.abc import Iterator
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,14 @@ from serving.app import create_app
 from serving.auth import issue_key
 from serving.dashboard import plotly_js_path
 from serving.dashboard.i18n import EN, ZH
-from serving.dashboard.tables import EXPORT_COLUMNS, export_frame
+from serving.dashboard.render import format_probability
+from serving.dashboard.tables import (
+    EXPORT_COLUMNS,
+    PAGE_SIZE,
+    export_frame,
+    ranking_rows,
+    ranking_rule,
+)
 
 PAGES = ("/", "/fields/ic", "/programmes", "/uploads", "/runs", "/api/docs")
 TEMPLATES = Path(__file__).parents[2] / "serving" / "dashboard" / "templates"
@@ -312,6 +321,11 @@ def test_the_heatmap_is_fields_by_forecast_years(
     row = expected.index(expected[0])
     value = cells[(cells["field_code"] == expected[0]) & (cells["year"] == years[-1])]
     assert heatmap["z"][row][-1] == pytest.approx(float(value["p_shortage"].iloc[0]), abs=1e-4)
+    # Hover labels never round a near-certainty to "100%".
+    assert heatmap["text"] == [
+        ["" if z is None else format_probability(z) for z in cells] for cells in heatmap["z"]
+    ]
+    assert "%{text}" in heatmap["hovertemplate"]
 
 
 def test_the_ranking_defaults_to_the_first_forecast_year(
@@ -326,15 +340,85 @@ def test_the_ranking_defaults_to_the_first_forecast_year(
         (balance["year"] == first) & (balance["level"] == "all") & (balance["field_code"] != "all")
     ]
     assert len(rows) == len(ranked)
-    most_likely = ranked["p_shortage"].max()
+    largest = ranked["shortfall_w90"].max()
     assert rows[0]["data-field"] in set(
-        ranked.loc[ranked["p_shortage"] == most_likely, "field_code"]
+        ranked.loc[ranked["shortfall_w90"] == largest, "field_code"]
     )
     assert f'href="/fields/{rows[0]["data-field"]}?level=all"' in html
     later = planner.get("/", params={"year": first + 2, "level": "master"}).text
     assert f"{first + 2} 年短缺排名" in later
     assert planner.get("/", params={"year": 1999}).status_code == 422
     assert planner.get("/", params={"level": "kindergarten"}).status_code == 422
+
+
+def test_probabilities_never_round_to_a_certainty_they_are_not() -> None:
+    assert format_probability(0.995) == ">99%"
+    assert format_probability(0.9949) == "99%"
+    assert format_probability(0.004) == "<1%"
+    assert format_probability(1.0) == "100%"
+    assert format_probability(0.0) == "0%"
+    assert format_probability(0.9996, 1) == ">99.9%"
+    assert format_probability(float("nan")) == "—"
+
+
+def _cells(html: str, table_id: str) -> list[list[str]]:
+    """The text of each body cell of table ``table_id``, row by row."""
+    match = re.search(rf'<table id="{table_id}">.*?<tbody>(.*?)</tbody>', html, re.S)
+    assert match, f"no table #{table_id}"
+    return [
+        [
+            unescape(" ".join(re.sub(r"<[^>]+>", " ", cell).split()))
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", match.group(1), re.S)
+    ]
+
+
+@pytest.mark.parametrize("level", ["all", "master"])
+def test_the_ranking_weighs_the_size_of_a_shortage(
+    planner: TestClient, outputs: dict[str, Any], level: str
+) -> None:
+    first = forecast_years(outputs)[0]
+    html = planner.get("/", params={"level": level, "lang": "en"}).text
+    assert "Ranked by expected shortfall in persons" in html
+    balance = outputs["balance"].set_index(["field_code", "level", "year"])
+    rows = rows_of(html, "ranking")
+    shortfalls = [balance.loc[(r["data-field"], level, first), "shortfall_w90"] for r in rows]
+    assert shortfalls == sorted(shortfalls, reverse=True)
+    for row, cells in zip(rows, _cells(html, "ranking"), strict=True):
+        p = float(balance.loc[(row["data-field"], level, first), "p_shortage"])
+        assert cells[-1] == format_probability(p)
+        assert cells[-1] != "100%" or p == 1.0
+
+
+def test_a_run_without_expected_shortfalls_is_ranked_by_probability_and_says_so(
+    outputs: dict[str, Any],
+) -> None:
+    older = outputs["balance"].drop(columns="shortfall_w90")
+    first = forecast_years(outputs)[0]
+    assert ranking_rule(older) == "probability"
+    rows = ranking_rows(older, first, "all", None)
+    probabilities = [row["p_shortage"] for row in rows]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert all(math.isnan(row["shortfall_w90"]) for row in rows)
+    assert ranking_rule(outputs["balance"]) == "shortfall"
+
+
+def test_the_city_total_per_level_over_the_years(
+    planner: TestClient, outputs: dict[str, Any]
+) -> None:
+    html = planner.get("/", params={"lang": "en"}).text
+    assert "City total (all fields)" in html
+    years = forecast_years(outputs)
+    balance = outputs["balance"]
+    totals = balance[balance["field_code"] == "all"].set_index(["level", "year"])
+    rows = rows_of(html, "city-totals")
+    assert rows[-1]["data-level"] == "all"
+    assert {r["data-level"] for r in rows} == set(totals.index.get_level_values("level"))
+    for row, cells in zip(rows, _cells(html, "city-totals"), strict=True):
+        for year, cell in zip(years, cells[1:], strict=True):
+            gap = totals.loc[(row["data-level"], year), "gap_p50"]
+            assert cell.startswith(f"{gap:+,.0f}")
 
 
 # -- a field -------------------------------------------------------------------------------------
@@ -412,14 +496,25 @@ def test_an_association_sees_its_own_fields(client: TestClient, trained_demo: De
 # -- programmes ----------------------------------------------------------------------------------
 
 
+def all_rows(client: TestClient, table: str = "recommendations", **params: str) -> list[dict]:
+    """The rows of every page of the programmes table, in order, following "next" links."""
+    rows: list[dict[str, str | None]] = []
+    html = client.get("/programmes", params=params).text
+    while True:
+        rows += rows_of(html, table)
+        following = re.search(r'<a class="button secondary" rel="next" href="([^"]+)"', html)
+        if not following:
+            return rows
+        html = client.get(following.group(1).replace("&amp;", "&")).text
+
+
 def test_programmes_filters(planner: TestClient, outputs: dict[str, Any]) -> None:
     recommendations = outputs["recommendations"]
-    every = rows_of(planner.get("/programmes").text, "recommendations")
+    every = all_rows(planner)
     assert len(every) == len(recommendations)
+    assert len({(row["data-programme"], row["data-level"]) for row in every}) == len(every)
 
-    bachelor = rows_of(
-        planner.get("/programmes", params={"level": "bachelor"}).text, "recommendations"
-    )
+    bachelor = all_rows(planner, level="bachelor")
     assert {row["data-level"] for row in bachelor} == {"bachelor"}
     assert len(bachelor) == int((recommendations["level"] == "bachelor").sum())
 
@@ -491,6 +586,185 @@ def test_exports_hold_the_filtered_recommendations(
     # persons in whole numbers, as the API serves them
     assert row["gap_after"] == round(source["gap_after"])
     assert all(float(value).is_integer() for value in frame["gap_before"].dropna())
+
+
+def test_programmes_are_ordered_by_urgency_a_page_at_a_time(
+    planner: TestClient, outputs: dict[str, Any]
+) -> None:
+    html = planner.get("/programmes", params={"lang": "en"}).text
+    assert "Ordered by urgency: programmes with an employment warning first" in html
+    first_page = rows_of(html, "recommendations")
+    assert len(first_page) == PAGE_SIZE
+    assert "Page 1 of" in html
+    every = all_rows(planner)
+    assert [int(str(row["data-urgency"])) for row in every] == list(range(1, len(every) + 1))
+    # The rule: programmes with a warning first (most pressing action first), then by the size
+    # of the change in seats.
+    warned = outputs["warnings"].groupby(["programme_code", "level"])["action"].agg(set)
+    recommendations = outputs["recommendations"].set_index(["programme_code", "level"])
+    keys = [(str(row["data-programme"]), str(row["data-level"])) for row in every]
+    has_warning = [key in warned.index for key in keys]
+    assert has_warning == sorted(has_warning, reverse=True)
+    unwarned = [abs(recommendations.loc[key, "change"]) for key in keys if key not in warned]
+    assert unwarned == sorted(unwarned, reverse=True)
+    # Page 2 continues where page 1 stopped; a page past the end is the last page.
+    second = rows_of(planner.get("/programmes", params={"page": "2"}).text, "recommendations")
+    assert second == every[PAGE_SIZE : 2 * PAGE_SIZE]
+    last = planner.get("/programmes", params={"page": "999"}).text
+    assert rows_of(last, "recommendations")[-1] == every[-1]
+    first = planner.get("/programmes", params={"page": "0"}).text
+    assert rows_of(first, "recommendations") == every[:PAGE_SIZE]
+
+
+def test_programmes_sort_by_a_column_on_exact_values(
+    planner: TestClient, outputs: dict[str, Any]
+) -> None:
+    html = planner.get("/programmes", params={"level": "bachelor"}).text
+    # The heading links keep the filters and sort descending first for numbers.
+    assert 'href="/programmes?level=bachelor&amp;sort=-change"' in html
+    rows = all_rows(planner, level="bachelor", sort="-change")
+    recommendations = outputs["recommendations"].set_index(["programme_code", "level"])
+    changes = [recommendations.loc[(r["data-programme"], r["data-level"]), "change"] for r in rows]
+    assert changes == sorted(changes, reverse=True)
+    again = planner.get("/programmes", params={"level": "bachelor", "sort": "-change"}).text
+    assert 'href="/programmes?level=bachelor&amp;sort=change"' in again  # click again: reverse
+    ascending = all_rows(planner, level="bachelor", sort="change")
+    up = [recommendations.loc[(r["data-programme"], r["data-level"]), "change"] for r in ascending]
+    assert up == sorted(changes)
+    assert planner.get("/programmes", params={"sort": "colour"}).status_code == 422
+
+
+def test_the_warning_filter_is_kept_in_the_url_and_the_exports(
+    planner: TestClient, outputs: dict[str, Any]
+) -> None:
+    warnings = outputs["warnings"]
+    action = str(warnings["action"].iloc[0])
+    marked = set(
+        zip(
+            warnings.loc[warnings["action"] == action, "programme_code"],
+            warnings.loc[warnings["action"] == action, "level"],
+            strict=True,
+        )
+    )
+    html = planner.get("/programmes", params={"warning": action, "sort": "-change"}).text
+    rows = rows_of(html, "recommendations")
+    assert {(r["data-programme"], r["data-level"]) for r in rows} == marked
+    assert f'<option value="{action}" selected>' in html
+    assert f"export.csv?warning={action}&amp;sort=-change" in html
+    export = planner.get("/programmes/export.csv", params={"warning": action, "sort": "-change"})
+    frame = pd.read_csv(io.BytesIO(export.content), encoding="utf-8-sig", dtype=str)
+    assert list(zip(frame["programme_code"], frame["level"], strict=True)) == [
+        (r["data-programme"], r["data-level"]) for r in rows
+    ]
+    without = all_rows(planner, warning="none")
+    assert not {(r["data-programme"], r["data-level"]) for r in without} & set(
+        zip(warnings["programme_code"], warnings["level"], strict=True)
+    )
+    assert planner.get("/programmes", params={"warning": "panic"}).status_code == 422
+
+
+def test_a_programme_shows_its_own_effect_not_its_fields(
+    planner: TestClient, outputs: dict[str, Any]
+) -> None:
+    recommendations = outputs["recommendations"]
+    export = planner.get("/programmes/export.csv", params={"field": "ic"})
+    frame = pd.read_csv(io.BytesIO(export.content), encoding="utf-8-sig", dtype={"level": str})
+    frame = frame[frame["current_quota"] > 0]
+    assert len(frame) > 0
+    weights = outputs["catalog"].crosswalk.set_index(["programme_code", "level", "field_code"])
+    for row in frame.itertuples(index=False):
+        # Its own graduates in its field scale with its quota ...
+        assert row.own_after / row.own_before == pytest.approx(
+            row.recommended_quota / row.current_quota, rel=1e-9
+        )
+        # ... and never exceed its entrants times the share of them the field counts.
+        weight = float(weights.loc[(str(row.programme_code), row.level, "ic"), "weight"])
+        assert 0 < row.own_before <= row.current_quota * weight
+    html = planner.get("/programmes", params={"field": "ic", "lang": "en"}).text
+    assert "P(shortage) before → after" not in html
+    grown = recommendations[
+        (recommendations["field_code"] == "ic") & (recommendations["change"] > 0)
+    ]
+    assert len(grown) > 0
+    code = str(grown["programme_code"].iloc[0])
+    cell = re.search(rf'data-programme="{code}".*?<td class="num effect">(.*?)</td>', html, re.S)
+    assert cell
+    assert "field gap -" in cell.group(1)  # more of its graduates: the field's gap shrinks
+
+
+def test_a_stopped_programme_is_marked_and_not_told_to_reduce(
+    planner: TestClient, outputs: dict[str, Any]
+) -> None:
+    recommendations = outputs["recommendations"]
+    stopped = recommendations[recommendations["stopped_since"].notna()]
+    assert list(stopped["programme_code"]) == ["540101"]  # no intake since 2023 in the demo
+    row = stopped.iloc[0]
+    assert row["stopped_since"] == 2023
+    assert row["recommended_quota"] == row["current_quota"] == 0
+    warnings = outputs["warnings"]
+    actions = set(warnings.loc[warnings["programme_code"] == "540101", "action"])
+    assert not actions & {"stop", "alternate_years", "cap_at_placed", "reduce"}
+    html = planner.get("/programmes", params={"q": "540101", "lang": "en"}).text
+    assert "stopped since 2023" in html
+    assert "Stopped enrolling in 2023 (no intake 2023-2025): no quota." in html
+    row_html = re.search(r'<tr data-programme="540101".*?</tr>', html, re.S)
+    assert row_html
+    assert "stopped since 2023" in row_html.group(0)
+    assert "action-reduce" not in html.split('id="recommendations"')[1]
+    assert "action-reduce" not in html.split('id="warnings"')[1].split("</table>")[0]
+
+
+def test_a_quota_held_by_a_bound_says_which(planner: TestClient, outputs: dict[str, Any]) -> None:
+    recommendations = outputs["recommendations"]
+    held = recommendations[
+        (recommendations["quota_p10"] == recommendations["quota_p90"])
+        & (recommendations["quota_p10"] == recommendations["recommended_quota"])
+        & recommendations["binding"].str.contains("change_up")
+    ]
+    assert len(held) > 0
+    row = held.iloc[0]
+    html = planner.get(
+        "/programmes", params={"q": row["programme_code"], "level": row["level"], "lang": "en"}
+    ).text
+    assert "held by max increase" in html
+    spread = recommendations[recommendations["quota_p10"] < recommendations["quota_p90"]]
+    if len(spread):
+        other = spread.iloc[0]
+        page = planner.get(
+            "/programmes",
+            params={"q": other["programme_code"], "level": other["level"], "lang": "en"},
+        ).text
+        assert "held by" not in page
+
+
+def test_the_field_page_leads_to_its_programmes(
+    planner: TestClient, outputs: dict[str, Any]
+) -> None:
+    html = planner.get("/fields/ic", params={"level": "bachelor", "lang": "en"}).text
+    assert 'href="/programmes?field=ic&amp;level=bachelor"' in html
+    assert "Programmes, warnings and quotas of this field" in html
+    urgent = rows_of(html, "urgent-programmes")
+    listed = rows_of(
+        planner.get("/programmes", params={"field": "ic", "level": "bachelor"}).text,
+        "recommendations",
+    )
+    assert urgent == [
+        {k: v for k, v in row.items() if k != "data-urgency"} for row in listed[: len(urgent)]
+    ]
+    assert len(urgent) == min(5, len(listed))
+    warned = planner.get("/fields/tourism", params={"lang": "en"}).text
+    warnings = outputs["warnings"]
+    for message in warnings.loc[warnings["programme_code"] == "540101", "message_en"]:
+        assert message.replace("'", "&#39;") in warned
+
+
+def test_the_field_page_of_an_association_has_no_programme_actions(
+    client: TestClient, trained_demo: Demo
+) -> None:
+    login(client, trained_demo.keys["ic"])
+    html = client.get("/fields/ic").text
+    assert 'id="urgent-programmes"' not in html
+    assert 'href="/programmes' not in html
 
 
 def test_an_association_may_not_see_programmes(client: TestClient, trained_demo: Demo) -> None:

@@ -42,6 +42,7 @@ BalanceRow = output_row_model("balance")
 DriverRow = output_row_model("drivers")
 ScaleRow = output_row_model("demand_scales")
 LevelOrAll = Literal[(*LEVELS, ALL_LEVELS)]  # type: ignore[valid-type]
+RankingOrder = Literal["probability", "shortfall"]
 FieldQuery = Annotated[
     str | None,
     Query(
@@ -108,12 +109,22 @@ def shortages(
         ),
     ] = None,
     level: LevelOrAll = ALL_LEVELS,
+    by: Annotated[
+        RankingOrder,
+        Query(
+            description=(
+                "probability: most likely short first, then by the gap relative to supply; "
+                "shortfall: largest expected shortfall in persons first (as the dashboard "
+                "ranks), then most likely short."
+            )
+        ),
+    ] = "probability",
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> Response:
-    """Fields ranked by shortage for a year and level: most likely short first, then by the
-    expected gap relative to supply; each with its interval and a ``rank`` among all fields
-    (an association sees its own fields with their rank among all)."""
+    """Fields ranked by shortage for a year and level (``by``), each with its interval and a
+    ``rank`` among all fields (an association sees its own fields with their rank among
+    all)."""
     frame = cache.output(store, run.id, "balance")
     target = year if year is not None else int(run.metrics.get("first_forecast_year", 0))
     check_year(target, set(frame["year"].unique()))
@@ -122,7 +133,7 @@ def shortages(
         cache,
         run,
         principal,
-        lambda: shortage_ranking(frame, target, level),
+        lambda: shortage_ranking(frame, target, level, by=by),
         limit=limit,
         offset=offset,
     )
