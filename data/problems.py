@@ -6,7 +6,7 @@ is a problem, so that the uploader can fix the file without asking anyone.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
 #: A file with more problems than this is reported with the first ones and a count of the rest:
@@ -23,15 +23,17 @@ class Problem:
 
     ``row`` counts as a spreadsheet does (the header is row 1, the first data row is row 2) for
     CSV and XLSX, and from 1 over the records of a JSON file; it is ``None`` for problems of the
-    whole file (encoding, size, missing columns).
+    whole file (encoding, size, missing columns). ``file`` names the file when one request
+    carries several (a catalog's fields and programmes files).
     """
 
     row: int | None
     column: str | None
     reason: str
+    file: str | None = None
 
     def __str__(self) -> str:
-        where = []
+        where = [f"file {self.file!r}"] if self.file is not None else []
         if self.row is not None:
             where.append(f"row {self.row}")
         if self.column is not None:
@@ -40,7 +42,11 @@ class Problem:
         return f"{prefix}: {self.reason}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The problem as JSON members (``file`` only when it is named)."""
+        values = asdict(self)
+        if self.file is None:
+            del values["file"]
+        return values
 
 
 class UploadRejected(ValueError):
@@ -72,11 +78,12 @@ class UploadRejected(ValueError):
         return "\n".join(lines)
 
 
-def _file_order(problem: Problem) -> tuple[int, str, str]:
-    return (problem.row if problem.row is not None else -1, problem.column or "", problem.reason)
+def _file_order(problem: Problem) -> tuple[str, int, str, str]:
+    row = problem.row if problem.row is not None else -1
+    return (problem.file or "", row, problem.column or "", problem.reason)
 
 
 def _shortened(problem: Problem) -> Problem:
     if len(problem.reason) <= MAX_REASON_CHARS:
         return problem
-    return Problem(problem.row, problem.column, problem.reason[: MAX_REASON_CHARS - 1] + "…")
+    return replace(problem, reason=problem.reason[: MAX_REASON_CHARS - 1] + "…")

@@ -304,6 +304,58 @@ def not_served_reason(record: RunRecord) -> str | None:
     return "; ".join(failed) or None
 
 
+@dataclass(frozen=True)
+class NothingServed:
+    """Why no run is served, from the newest run: none trained yet, one still to finish, one
+    that failed, or one that finished but that a gate refused (``reason``). Planners read this
+    instead of a bare "nothing served", and it says what an admin can do."""
+
+    run: RunRecord | None
+    reason: str | None = None
+
+    @property
+    def state(self) -> str:
+        """``none``, ``pending``, ``running``, ``failed`` or ``refused``."""
+        if self.run is None:
+            return "none"
+        if self.run.status is RunStatus.SUCCEEDED:
+            return "refused"
+        return self.run.status.value
+
+    def describe(self) -> str:
+        """One sentence for the API: what happened, and what an admin can do."""
+        run = self.run
+        if run is None:
+            return (
+                "no run is served yet: none has been trained; an admin queues one with "
+                "POST /api/v1/runs (or `talentcast retrain`)"
+            )
+        if self.state in ("pending", "running"):
+            return (
+                f"no run is served yet: run {run.id} is {run.status.value}; its outputs are "
+                "served when it finishes and passes the quality gates"
+            )
+        if self.state == "failed":
+            error = (run.error or "no error recorded").strip().splitlines()[0][:300]
+            return (
+                f"no run is served yet: run {run.id} failed ({error}); an admin corrects the "
+                "data or settings and queues another with POST /api/v1/runs"
+            )
+        return (
+            f"no run is served yet: run {run.id} finished but was not served because a "
+            f"quality gate refused it: {self.reason}. An admin can serve it anyway with "
+            f"POST /api/v1/runs/{run.id}/promote (`talentcast runs promote {run.id}`), or "
+            "send more data and retrain"
+        )
+
+
+def nothing_served(store: Store) -> NothingServed:
+    """Why nothing is served (call it when no run is): judged from the newest run."""
+    newest = store.latest_run(status=None)
+    reason = not_served_reason(newest) if newest is not None else None
+    return NothingServed(newest, reason or "no reason was recorded")
+
+
 def _run_id(target: str | None) -> int | None:
     if target and target.startswith("run #") and target[5:].isdigit():
         return int(target[5:])

@@ -27,6 +27,7 @@ from data.store import KeyRecord, Store, UnknownRun
 from data.store.runs import RunRecord
 from data.store.tables import MAX_ID, RunStatus
 from data.vocabulary import Role
+from forecasting.promotion import nothing_served
 from serving.api.audit import PRINCIPAL_STATE
 from serving.api.cache import ServingCache
 from serving.api.sessions import (
@@ -226,11 +227,8 @@ async def get_run(
         if not fresh:
             run = await run_in_threadpool(cache.served_run, store)
         if run is None:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                "no run is served yet: an admin trains one with POST /api/v1/runs "
-                "(or `talentcast retrain`)",
-            )
+            why = await run_in_threadpool(nothing_served, store)
+            raise HTTPException(status.HTTP_404_NOT_FOUND, why.describe())
         return run
     try:
         run = await run_in_threadpool(store.run, run_id)

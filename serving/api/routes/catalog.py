@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from data.vocabulary import LEVELS
 from serving.api.deps import Allow, CacheDep, CatalogDep, RunDep
@@ -26,8 +26,10 @@ class FieldOut(BaseModel):
     field_code: str
     name_zh: str
     name_en: str
-    tier: str
+    tier: str = Field(description="The city's own tier label (Tianjin: its plan's categories).")
     sort_order: int
+    shortage_cost: float = Field(description="Weight of one person of shortage in the field.")
+    surplus_cost: float = Field(description="Weight of one person of surplus in the field.")
 
 
 class ProgrammeOut(BaseModel):
@@ -46,7 +48,8 @@ class ProgrammeOut(BaseModel):
 def fields(
     request: Request, principal: Reader, run: RunDep, cache: CacheDep, catalog: CatalogDep
 ) -> Response:
-    """The 26 priority fields (and the catch-all ``other``), in the plan's order."""
+    """The city's priority fields (and the catch-all ``other``), in the plan's order, with the
+    cost weights the quota recommendations use."""
     return paged(
         request,
         cache,
