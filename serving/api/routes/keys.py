@@ -1,7 +1,7 @@
-"""``/keys``: API keys issued by the admin over HTTP, as ``talentcast keys`` does on the server.
+"""``/keys``: API keys created by the admin over HTTP, as ``talentcast keys`` does on the server.
 
 Only the first admin key needs the server's command line; the planners' and associations' keys
-of a new city are then issued from anywhere the admin works. A secret is returned once, when
+of a new city are then created from anywhere the admin works. A secret is returned once, when
 the key is created; the store keeps its hash. Every change is audited by the store.
 """
 
@@ -25,7 +25,7 @@ KeyName = Annotated[str, Path(min_length=1, max_length=100, description="The key
 
 
 class KeyIn(BaseModel):
-    """A key to issue: for whom, with which role and (associations only) which fields."""
+    """A key to create: for whom, with which role and (associations only) which fields."""
 
     name: str = Field(min_length=1, max_length=100, examples=["cq_ic_association"])
     role: Role
@@ -71,7 +71,7 @@ class KeyCreated(BaseModel):
     "/keys",
     response_model=KeyCreated,
     status_code=status.HTTP_201_CREATED,
-    summary="Issue a key",
+    summary="Create a key",
     responses={
         409: problem(
             "An active key has this name, or the role and fields do not fit (an association "
@@ -81,14 +81,14 @@ class KeyCreated(BaseModel):
     },
 )
 def create_key(body: KeyIn, principal: Admin, store: StoreDep) -> KeyCreated:
-    """Issue a key; its secret is in this answer and nowhere else (give it to its holder)."""
+    """Create a key; its secret is in this answer and nowhere else (give it to its holder)."""
     record, secret = issue_key(store, body.name, body.role, body.fields, actor=principal.name)
     return KeyCreated(key=KeyOut.of(record), secret=secret)
 
 
 @router.get("/keys", response_model=list[KeyOut], summary="Keys")
 def keys(principal: Admin, store: StoreDep, revoked: bool = False) -> list[KeyOut]:
-    """Active keys in the order they were issued (with ``revoked=true``, revoked ones too)."""
+    """Active keys in the order they were created (with ``revoked=true``, revoked ones too)."""
     return [KeyOut.of(record) for record in store.keys(include_revoked=revoked)]
 
 
