@@ -13,9 +13,10 @@ from typing import Final
 
 import pandas as pd
 
-from data.catalog import Catalog, build_catalog, load_default_catalog
-from data.readers import DEFAULT_MAX_BYTES, read_table
-from data.store import Store, StoredUpload, StoreError
+from data.catalog import Catalog, build_catalog
+from data.problems import Problem, UploadRejected
+from data.readers import DEFAULT_MAX_BYTES, RawTable, read_table
+from data.store import NoCatalog, Store, StoredUpload
 from data.validation import ValidationContext, validate
 from data.vocabulary import DEFAULT_CITY_REGION, Kind
 
@@ -37,19 +38,26 @@ class IngestOptions:
         return replace(self, allowed_fields=frozenset(fields))
 
 
-def open_store(url: str) -> Store:
-    """Connect, migrate to the newest schema and make sure a catalog exists.
+def open_store(url: str, *, catalog: Catalog | None = None) -> Store:
+    """Connect and migrate to the newest schema.
 
-    A fresh database gets the shipped default catalog as its first upload, so validation always
-    has codes to check against.
+    An empty store stays empty: a city's first upload is its own catalog, not Tianjin's (whose
+    fields, programmes and crosswalk weights it would otherwise inherit unseen). Only a caller
+    that means a catalog passes one (the Tianjin demo), and it is loaded if the store has none.
     """
     store = Store.connect(url)
     store.upgrade()
+    if catalog is not None:
+        ensure_catalog(store, catalog)
+    return store
+
+
+def ensure_catalog(store: Store, catalog: Catalog) -> None:
+    """Load ``catalog`` if the store has none yet (a store with a catalog keeps its own)."""
     try:
         store.catalog()
-    except StoreError:
-        store.add_catalog(load_default_catalog(), uploader=SYSTEM_UPLOADER, filename="default")
-    return store
+    except NoCatalog:
+        store.add_catalog(catalog, uploader=SYSTEM_UPLOADER, filename="reference")
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,7 @@ def ingest_catalog(
     fields: bytes | None = None,
     uploader: str,
     filename: str | None = None,
+    fields_filename: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> StoredUpload:
     """Replace the catalog with a new version (programmes file, optionally a new fields file).
@@ -132,14 +141,39 @@ def ingest_catalog(
     Without a fields file the current fields are kept. Stored observations are never changed:
     rows of programmes that the new catalog drops stay in the store's history.
     """
-    programmes_table = read_table(programmes, filename, max_bytes=max_bytes)
+    programmes_name = filename or "programmes"
+    fields_name = fields_filename or "fields"
+    programmes_table = _read_named(programmes, programmes_name, max_bytes)
     if fields is None:
-        current = store.catalog().fields
+        try:
+            current = store.catalog().fields
+        except NoCatalog:
+            raise UploadRejected(
+                [
+                    Problem(
+                        None,
+                        None,
+                        "the store has no catalog yet: send a fields file with the programmes",
+                        file=fields_name,
+                    )
+                ]
+            ) from None
         fields_table = read_table(current.to_csv(index=False).encode(), "fields.csv")
     else:
-        fields_table = read_table(fields, "fields", max_bytes=max_bytes)
-    catalog = build_catalog(fields_table, programmes_table)
+        fields_table = _read_named(fields, fields_name, max_bytes)
+    catalog = build_catalog(
+        fields_table, programmes_table, fields_name=fields_name, programmes_name=programmes_name
+    )
     return store.add_catalog(catalog, uploader=uploader, filename=filename)
+
+
+def _read_named(content: bytes, name: str, max_bytes: int) -> RawTable:
+    """Read one of several files of a request; its problems name the file."""
+    try:
+        return read_table(content, name, max_bytes=max_bytes)
+    except UploadRejected as rejected:
+        named = [replace(problem, file=name) for problem in rejected.problems]
+        raise UploadRejected(named, rejected.total) from None
 
 
 def _kind(kind: Kind | str) -> Kind:

@@ -27,7 +27,8 @@ class Problem:
 
     ``row`` counts as a spreadsheet does (the header is row 1, the first data row is row 2) for
     CSV and XLSX, and from 1 over the records of a JSON file; it is ``None`` for problems of the
-    whole file (encoding, size, missing columns).
+    whole file (encoding, size, missing columns). ``file`` names the file when one request
+    carries several (a catalog's fields and programmes files).
 
     ``code`` names the kind of problem (a key of :data:`~data.messages.MESSAGES`) and
     ``params`` what the message says about it; a problem made without a code (the catalog's)
@@ -55,8 +56,10 @@ class Problem:
             return self.reason
         return shortened(render(MESSAGES, self.code, dict(self.params), lang))
 
+    file: str | None = None
+
     def __str__(self) -> str:
-        where = []
+        where = [f"file {self.file!r}"] if self.file is not None else []
         if self.row is not None:
             where.append(f"row {self.row}")
         if self.column is not None:
@@ -65,8 +68,10 @@ class Problem:
         return f"{prefix}: {self.reason}"
 
     def to_dict(self, lang: Lang = DEFAULT_LANGUAGE) -> dict[str, Any]:
-        """Where, which code and why, the reason in ``lang``."""
+        """Where, which code and why, the reason in ``lang`` (``file`` only when named)."""
+        values: dict[str, Any] = {} if self.file is None else {"file": self.file}
         return {
+            **values,
             "row": self.row,
             "column": self.column,
             "code": self.code,
@@ -103,8 +108,9 @@ class UploadRejected(ValueError):
         return "\n".join(lines)
 
 
-def _file_order(problem: Problem) -> tuple[int, str, str]:
-    return (problem.row if problem.row is not None else -1, problem.column or "", problem.reason)
+def _file_order(problem: Problem) -> tuple[str, int, str, str]:
+    row = problem.row if problem.row is not None else -1
+    return (problem.file or "", row, problem.column or "", problem.reason)
 
 
 def shortened(reason: str) -> str:

@@ -86,7 +86,7 @@ _REGION = Column(
     ColumnType.REGION,
     False,
     ("地区", "地区代码", "区划代码", "行政区划代码", "region_code"),
-    DEFAULT_CITY_REGION,
+    DEFAULT_CITY_REGION,  # validation fills a blank region with the configured city's code
 )
 _INSTITUTION = Column(
     "institution", ColumnType.TEXT, False, ("院校", "学校", "院校名称", "学校名称", "院校代码"), ""

@@ -226,7 +226,9 @@ def _parse_column(
     if column.required:
         problems.add_rows(frame, blank, column.name, "value.missing")
     elif column.default is not None:
-        raw = raw.mask(blank, column.default)
+        # A row without a region is of the deployment's city, whichever city that is.
+        default = context.city_region if column.type is ColumnType.REGION else column.default
+        raw = raw.mask(blank, default)
         blank = pd.Series(False, index=raw.index)
     parser = _PARSERS[column.type]
     return parser(_Cells(frame, raw, blank, column), context, problems)

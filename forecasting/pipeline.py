@@ -152,8 +152,10 @@ def create_run(
 ) -> RunRecord:
     """A pending run on the store as of ``as_of`` (default: now), recording the configuration,
     the city and the code version it will be computed with (queued runs are created here too,
-    and executed later by :func:`train` with ``pending``)."""
+    and executed later by :func:`train` with ``pending``). A store without a catalog is refused
+    here (:class:`~data.store.NoCatalog`, saying how to load one), before any run is recorded."""
     watermark = as_of if as_of is not None else store.watermark()
+    store.catalog(as_of=watermark)
     recorded: dict[str, Any] = {**config.to_dict(), "city_region": city_region}
     return store.create_run(
         watermark, recorded, code_version=code_version(), requested_by=requested_by
@@ -253,8 +255,7 @@ def train(
             report.stage("quotas")
             started = time.perf_counter()
             catalog = data.catalog
-            tiers = dict(zip(catalog.fields["field_code"], catalog.fields["tier"], strict=True))
-            samples = samples_from_balance(result, tiers, config.quotas.capacity_factor)
+            samples = samples_from_balance(result, catalog, config.quotas.capacity_factor)
             names = {
                 str(row.field_code): (str(row.name_zh), str(row.name_en))
                 for row in catalog.fields.itertuples(index=False)

@@ -304,6 +304,32 @@ def not_served_reason(record: RunRecord) -> str | None:
     return "; ".join(failed) or None
 
 
+@dataclass(frozen=True)
+class NothingServed:
+    """Why no run is served, from the newest run: none trained yet, one still to finish, one
+    that failed, or one that finished but that a gate refused (``reason``). Planners read this
+    instead of a bare "nothing served", and it says what an admin can do."""
+
+    run: RunRecord | None
+    reason: str | None = None
+
+    @property
+    def state(self) -> str:
+        """``none``, ``pending``, ``running``, ``failed`` or ``refused``."""
+        if self.run is None:
+            return "none"
+        if self.run.status is RunStatus.SUCCEEDED:
+            return "refused"
+        return self.run.status.value
+
+
+def nothing_served(store: Store) -> NothingServed:
+    """Why nothing is served (call it when no run is): judged from the newest run."""
+    newest = store.latest_run(status=None)
+    reason = not_served_reason(newest) if newest is not None else None
+    return NothingServed(newest, reason or "no reason was recorded")
+
+
 def _run_id(target: str | None) -> int | None:
     if target and target.startswith("run #") and target[5:].isdigit():
         return int(target[5:])

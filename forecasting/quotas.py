@@ -8,7 +8,8 @@ solved with HiGHS (scipy). For sample s and cell c = (field, level, graduation y
 
 where q_p is the quota, E[s,p] the business-as-usual intake of the sample, a[s,p,c] the
 supply one entrant adds (crosswalk weight × completion × rates), D and S the demand and
-business-as-usual supply; u and o are shortage and surplus, costed per field tier. Subject to:
+business-as-usual supply; u and o are shortage and surplus, costed by the catalog's weights per
+field. Subject to:
 capacity, the maximum yearly change per programme, the city's total per level (fixed or in a
 band), minimum viable intake (or stop, if allowed: then binary variables make it a MILP), and
 the employment rules' limits as hard constraints. A tiny cost per seat changed keeps quotas
@@ -54,9 +55,9 @@ class QuotaSettings:
     ``max_change``: largest yearly change of a programme's quota, as a share of its current
     quota; ``totals``: city total quota per level (default: this year's intake); ``total_band``:
     allowed deviation from it (0: exactly); ``allow_stop``: whether the optimiser may stop a
-    programme by itself (rules may always); ``costs``: (shortage, surplus) cost per person by
-    field tier; ``scenarios``/``resamples``: samples in the optimisation and re-solves for the
-    interval.
+    programme by itself (rules may always); ``costs``: (shortage, surplus) cost per person for
+    the fields of a tier, instead of the catalog's per-field weights;
+    ``scenarios``/``resamples``: samples in the optimisation and re-solves for the interval.
     """
 
     max_change: float = 0.2

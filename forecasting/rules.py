@@ -1,11 +1,12 @@
 """Employment rules: enrollment limits tied to the graduate destination rate (毕业去向落实率).
 
 The Ministry of Education (2011) and Tianjin (2009) tie a programme's enrollment quota to how
-many of its graduates found a destination (reference/policy_rules.md). These rules are policy,
-not forecasts: they are applied to *observed* outcomes, shown beside the forecast-based signals,
-and turned into hard limits the quota optimiser must respect. Thresholds change with policy, so
-they are configuration (:class:`Policy`, JSON for the admin, recorded with every run), never
-constants buried in code.
+many of its graduates found a destination (:meth:`Policy.default` holds them, each with its
+source, threshold, years and action; `talentcast policy export` writes them out). These rules
+are policy, not forecasts: they are applied to *observed* outcomes, shown beside the
+forecast-based signals, and turned into hard limits the quota optimiser must respect.
+Thresholds change with policy, so they are configuration (:class:`Policy`, JSON for the admin,
+recorded with every run), never constants buried in code.
 
 The metric is placed / graduates of a programme's graduating cohort per year, from the city
 totals in :attr:`TalentData.outcomes`. A rule over N years fires when the rate is below its
@@ -267,7 +268,7 @@ class Policy:
 
     @classmethod
     def default(cls) -> Policy:
-        """The rules of reference/policy_rules.md: MoE 2011 and Tianjin 2009."""
+        """The rules in force by default: MoE 2011 and Tianjin 2009 (each rule's text names it)."""
         moe = "依据教育部2011年规定，"
         moe_en = "under the 2011 Ministry of Education rule "
         tj = "依据天津市2009年规定，"

@@ -20,14 +20,16 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from data.catalog import OTHER, Catalog
 from data.store import Store
 from data.vocabulary import ALL_LEVELS
 from forecasting.balance import TOTAL, BalanceResult, quantile_rows
 
 ARTIFACT_NAME: Final = "balance_samples.npz"
 #: Cost of one person of shortage (unfilled opening) and of surplus (graduate without an
-#: opening in the field) per field tier; national-strategic shortages weigh most.
-DEFAULT_COSTS: Final[dict[str, tuple[float, float]]] = {
+#: opening in the field) per Tianjin tier: what runs stored before the catalog carried its own
+#: weights per field were costed with (the reference catalog's fields carry the same).
+TIER_COSTS: Final[dict[str, tuple[float, float]]] = {
     "national_strategic": (3.0, 1.0),
     "urgent": (2.0, 1.0),
     "social": (1.5, 1.0),
@@ -47,6 +49,7 @@ class BalanceSamples:
     Shapes: ``supply``/``demand`` (samples, fields, levels, years); ``intake`` and ``rates``
     (samples, programmes, years): entrants per intake year and the product of placement,
     in-field and local rates per graduation year; ``weights`` (programmes, fields);
+    ``shortage_cost``, ``surplus_cost`` (fields,): the catalog's cost weights;
     ``completion``, ``duration``, ``level_index``, ``current_quota``, ``capacity``
     (programmes,). ``observed`` (fields, levels) marks cells with demand data.
     """
@@ -56,6 +59,8 @@ class BalanceSamples:
     levels: tuple[str, ...]
     programmes: tuple[str, ...]
     tiers: tuple[str, ...]
+    shortage_cost: np.ndarray
+    surplus_cost: np.ndarray
     supply: np.ndarray
     demand: np.ndarray
     observed: np.ndarray
@@ -111,6 +116,10 @@ class BalanceSamples:
             values = {name: archive[name] for name in archive.files}
         for name in ("fields", "levels", "programmes", "tiers"):
             values[name] = tuple(str(v) for v in values[name])
+        if "shortage_cost" not in values:  # stored before the catalog carried cost weights
+            costs = [TIER_COSTS.get(tier, TIER_COSTS["other"]) for tier in values["tiers"]]
+            values["shortage_cost"] = np.array([cost[0] for cost in costs])
+            values["surplus_cost"] = np.array([cost[1] for cost in costs])
         for name in (
             "supply",
             "demand",
@@ -120,15 +129,21 @@ class BalanceSamples:
             "completion",
             "current_quota",
             "capacity",
+            "shortage_cost",
+            "surplus_cost",
         ):
             values[name] = values[name].astype(np.float64)
         return cls(**values)
 
 
 def samples_from_balance(
-    result: BalanceResult, tiers: Mapping[str, str], capacity_factor: float = 1.5
+    result: BalanceResult, catalog: Catalog, capacity_factor: float = 1.5
 ) -> BalanceSamples:
-    """Collect the arrays of a computed balance into :class:`BalanceSamples`."""
+    """Collect the arrays of a computed balance into :class:`BalanceSamples`, with the tier
+    and cost weights of each field from ``catalog`` (none for a field it does not list)."""
+    tiers = dict(zip(catalog.fields["field_code"], catalog.fields["tier"], strict=True))
+    costs = catalog.costs()
+    field_costs = [costs.get(field, (0.0, 0.0)) for field in result.supply.fields]
     supply = result.supply
     programmes = supply.programmes
     level_position = {level: i for i, level in enumerate(supply.levels)}
@@ -138,7 +153,9 @@ def samples_from_balance(
         fields=supply.fields,
         levels=supply.levels,
         programmes=programmes,
-        tiers=tuple(tiers.get(field, "other") for field in supply.fields),
+        tiers=tuple(tiers.get(field, OTHER) for field in supply.fields),
+        shortage_cost=np.array([cost[0] for cost in field_costs]),
+        surplus_cost=np.array([cost[1] for cost in field_costs]),
         supply=supply.by_field_level,
         demand=result.demand.combined,
         observed=result.demand.observed,
@@ -244,10 +261,21 @@ def balance_frame(samples: BalanceSamples, supply: np.ndarray, demand: np.ndarra
 def cost_weights(
     samples: BalanceSamples, costs: Mapping[str, tuple[float, float]] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Shortage and surplus cost per field (from its tier)."""
-    table = {**DEFAULT_COSTS, **(costs or {})}
-    shortage = np.array([table[tier][0] for tier in samples.tiers])
-    surplus = np.array([table[tier][1] for tier in samples.tiers])
+    """Shortage and surplus cost per field: the catalog's, or ``costs`` for the fields of a
+    tier it names (a policy that weighs a whole tier differently for one optimisation)."""
+    table = costs or {}
+    shortage = np.array(
+        [
+            table[tier][0] if tier in table else cost
+            for tier, cost in zip(samples.tiers, samples.shortage_cost, strict=True)
+        ]
+    )
+    surplus = np.array(
+        [
+            table[tier][1] if tier in table else cost
+            for tier, cost in zip(samples.tiers, samples.surplus_cost, strict=True)
+        ]
+    )
     return shortage, surplus
 
 
@@ -257,7 +285,7 @@ def expected_costs(
     demand: np.ndarray,
     costs: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, float]:
-    """Expected shortage, surplus and total cost over the horizon (persons × tier weight)."""
+    """Expected shortage, surplus and total cost over the horizon (persons × field weight)."""
     shortage_w, surplus_w = cost_weights(samples, costs)
     gap = (demand - supply) * samples.observed[None, :, :, None]
     short = np.clip(gap, 0, None).mean(axis=0)

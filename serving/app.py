@@ -28,8 +28,11 @@ from serving.api.routes import (
     accuracy,
     balance,
     catalog,
+    catalog_admin,
+    city,
     forecasts,
     health,
+    keys,
     policy,
     runs,
     scenarios,
@@ -42,6 +45,7 @@ API_PREFIX = "/api/v1"
 #: The API's routers, one per resource, in the order the OpenAPI document lists them.
 API_ROUTERS = (
     catalog.router,
+    catalog_admin.router,
     forecasts.router,
     balance.router,
     policy.router,
@@ -49,6 +53,8 @@ API_ROUTERS = (
     uploads.router,
     runs.router,
     accuracy.router,
+    keys.router,
+    city.router,
 )
 
 

@@ -20,10 +20,10 @@ from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
-from data.catalog import load_default_catalog
+from data.catalog import REFERENCE_CATALOGS, load_default_catalog, load_reference_catalog
 from data.ingest import ingest_catalog, ingest_file
 from data.problems import UploadRejected
-from data.store import Store, StoredUpload, UnknownUpload, UploadRecord
+from data.store import NoCatalog, Store, StoredUpload, UnknownUpload, UploadRecord
 from data.vocabulary import Kind
 from serving.cli_keys import cli_actor, keys_app
 from serving.cli_policy import policy_app, scenario
@@ -140,6 +140,9 @@ def ingest(
     except UploadRejected as rejected:
         _print_rejection(rejected, as_json)
         raise typer.Exit(EXIT_REJECTED) from rejected
+    except NoCatalog as missing:
+        err.print(f"[red]{escape(str(missing))}[/red]")
+        raise typer.Exit(EXIT_REJECTED) from missing
     finally:
         store.dispose()
     if as_json:
@@ -352,6 +355,11 @@ def _train_and_report(store: Store, settings: Settings, *, as_json: bool = False
     from forecasting.jobs import retrain
     from forecasting.pipeline import STAGES
 
+    try:
+        store.catalog()
+    except NoCatalog as missing:
+        err.print(f"[red]not retraining:[/red] {escape(str(missing))}")
+        raise typer.Exit(EXIT_REJECTED) from missing
     if not as_json:
         out.print(
             f"training on uploads up to #{store.watermark()} "
@@ -430,7 +438,7 @@ def _reset_sqlite(url: str) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
-    """Create or migrate the store's tables and load the default catalog if there is none."""
+    """Create or migrate the store's tables (an empty store stays empty: load a catalog next)."""
     store = _open(_settings(ctx))
     out.print(f"store {store.url} is up to date (upload #{store.watermark()})")
     store.dispose()
@@ -490,27 +498,48 @@ def uploads_show(ctx: typer.Context, upload_id: int) -> None:
 @catalog_app.command("load")
 def catalog_load(
     ctx: typer.Context,
-    programmes: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    programmes: Annotated[
+        Path | None,
+        typer.Argument(exists=True, dir_okay=False, help="Programmes with their crosswalk."),
+    ] = None,
     fields: Annotated[
         Path | None, typer.Option(exists=True, dir_okay=False, help="New fields file.")
     ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(help=f"A shipped catalog instead of files: {', '.join(REFERENCE_CATALOGS)}."),
+    ] = None,
     uploader: Annotated[str, typer.Option()] = "cli",
 ) -> None:
-    """Replace the catalog (programmes with crosswalk; optionally the fields)."""
+    """Replace the catalog (programmes with crosswalk; optionally the fields; a store's first
+    catalog needs both), or load a shipped one with ``--reference``."""
+    if (programmes is None) == (reference is None):
+        err.print("[red]give either a programmes file or --reference NAME[/red]")
+        raise typer.Exit(EXIT_CONFIG)
     settings = _settings(ctx)
     store = _open(settings)
     try:
-        stored = ingest_catalog(
-            store,
-            programmes.read_bytes(),
-            fields=fields.read_bytes() if fields else None,
-            uploader=uploader,
-            filename=programmes.name,
-            max_bytes=settings.ingest_options().max_bytes,
-        )
+        if reference is not None:
+            stored = store.add_catalog(
+                load_reference_catalog(reference), uploader=uploader, filename=reference
+            )
+        elif programmes is not None:
+            stored = ingest_catalog(
+                store,
+                programmes.read_bytes(),
+                fields=fields.read_bytes() if fields else None,
+                uploader=uploader,
+                filename=programmes.name,
+                max_bytes=settings.ingest_options().max_bytes,
+            )
+        else:  # pragma: no cover - refused above
+            raise typer.Exit(EXIT_CONFIG)
     except UploadRejected as rejected:
         _print_rejection(rejected, as_json=False)
         raise typer.Exit(EXIT_REJECTED) from rejected
+    except ValueError as error:
+        err.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(EXIT_CONFIG) from error
     finally:
         store.dispose()
     out.print(_describe(stored))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="sqlite:///var/talentcast.db",
         description="Store database (SQLite file or PostgreSQL URL).",
+    )
+    city_name: str = Field(
+        default="天津 Tianjin",
+        min_length=1,
+        max_length=100,
+        description="The city's name, as planners read it.",
     )
     city_region: str = Field(
         default=DEFAULT_CITY_REGION,
@@ -85,6 +91,12 @@ class Settings(BaseSettings):
         description="Postings per opening set by the admin for some fields, with the source "
         "of each figure: 'ai=2.5:association census 2024;ic=1.8:platform audit' (other fields "
         "are estimated).",
+    )
+    demand_model: Literal["auto", "direct", "tightness", "combined"] = Field(
+        default="auto",
+        description="How postings are forecast: 'direct' (the postings series), 'tightness' "
+        "(postings per graduate), 'combined' (both), or 'auto' (the one whose balance "
+        "backtest scores better on the city's own data).",
     )
 
     quota_max_change: float = Field(
@@ -294,7 +306,16 @@ class Settings(BaseSettings):
             n_samples=self.samples,
             n_jobs=self.train_jobs,
             posting_scales=parse_posting_scales(self.posting_scales),
+            demand_model=self.demand_model,
         )
+
+    def city(self) -> list[tuple[str, Any, str]]:
+        """The settings that make the deployment this city's, as (name, value, description):
+        what an admin reads over ``GET /api/v1/city``. Nothing secret is among them."""
+        return [
+            (name, getattr(self, name), Settings.model_fields[name].description or "")
+            for name in CITY_SETTINGS
+        ]
 
     def training_config(self) -> TrainingConfig:
         """The configuration of a training run (rules and quota levers included)."""
@@ -344,6 +365,27 @@ class Settings(BaseSettings):
         return IngestOptions(
             city_region=self.city_region, max_bytes=int(self.max_upload_mb * 1024 * 1024)
         )
+
+
+#: The city's settings (beside the catalog, which the store holds): who it is, when it
+#: retrains, how demand is measured and forecast, and what a run must pass to be served.
+CITY_SETTINGS: Final = (
+    "city_name",
+    "city_region",
+    "retrain_timezone",
+    "retrain_schedule",
+    "posting_scales",
+    "demand_model",
+    "horizon_years",
+    "balance_backtest_cuts",
+    "balance_gate",
+    "change_gate",
+    "change_p_threshold",
+    "change_gap_share",
+    "change_few_rows",
+    "change_max_uploads",
+    "policy_file",
+)
 
 
 def read_policy(path: Path) -> dict[str, Any]:

@@ -111,8 +111,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def store(store_url: str) -> Iterator[Store]:
-    """A migrated store with the default catalog, on each backend."""
-    opened = open_store(store_url)
+    """A migrated store with Tianjin's catalog, on each backend."""
+    opened = open_store(store_url, catalog=load_default_catalog())
     try:
         yield opened
     finally:

@@ -73,6 +73,8 @@ def crafted_samples(ai_demand: float = 200.0, ic_demand: float = 20.0) -> Balanc
         levels=("bachelor",),
         programmes=PROGRAMMES,
         tiers=("national_strategic", "national_strategic", "other"),
+        shortage_cost=np.array([3.0, 3.0, 0.0]),
+        surplus_cost=np.array([1.0, 1.0, 0.0]),
         supply=supply,
         demand=demand,
         observed=np.array([[True], [True], [False]]),

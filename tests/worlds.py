@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data.ingest import ingest_file
+from data.catalog import load_default_catalog
+from data.ingest import ensure_catalog, ingest_file
 from data.store import Store, UploadRecord
 
 FIRST_YEAR = 2012
@@ -116,7 +117,9 @@ def survey_frame(first: int = FIRST_YEAR + 2, last: int = LAST_YEAR, seed: int =
 
 
 def load_world(store: Store, last: int = LAST_YEAR) -> list[UploadRecord]:
-    """Every kind up to ``last``, one upload per kind (as a city loading its archive)."""
+    """Every kind up to ``last``, one upload per kind (as a city loading its archive), after
+    Tianjin's catalog if the store has none (the world's codes are Tianjin's)."""
+    ensure_catalog(store, load_default_catalog())
     frames = programme_frames(last=last)
     return [
         upload(store, "enrollment", frames["enrollment"], COMMISSION, "enrollment.csv"),
@@ -140,3 +143,29 @@ def load_by_year(store: Store, archive: int = 2019, last: int = LAST_YEAR) -> li
         survey = survey_frame(first=year, last=year)
         stored.append(upload(store, "demand_survey", survey, IC_ASSOCIATION, f"survey_{year}.csv"))
     return stored
+
+
+#: The same small city as a city of its own: its catalog has the two programmes, bachelor
+#: only (so one 'other' line), and tiers and cost weights of its own choosing.
+CITY_FIELDS = """field_code,name_zh,name_en,tier,sort_order,shortage_cost,surplus_cost
+ic,集成电路,Integrated circuits,pillar,1,4,1
+ai,人工智能,Artificial intelligence,emerging,2,2.5,0.5
+other,其他,Other,other,99,0,0
+"""
+CITY_PROGRAMMES = (
+    "programme_code,level,name_zh,name_en,duration_years,field_code,weight,verified,source\n"
+    + """080704,bachelor,微电子科学与工程,Microelectronics,4,ic,1,yes,catalog 2025
+080717T,bachelor,人工智能,Artificial Intelligence,4,ai,1,yes,catalog 2025
+other,bachelor,其他本科专业,Other bachelor programmes,4,other,1,n/a,city totals
+"""
+)
+
+
+def world_files(last: int = LAST_YEAR) -> dict[str, bytes]:
+    """The world's data as the CSV files a city sends, by kind."""
+    frames = {
+        **programme_frames(last=last),
+        "hiring": hiring_frame(last=last),
+        "demand_survey": survey_frame(last=last),
+    }
+    return {kind: frame.to_csv(index=False).encode("utf-8") for kind, frame in frames.items()}

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Final
 
@@ -24,10 +25,25 @@ from data.readers import ROW_COLUMN, RawTable, read_table
 from data.vocabulary import LEVELS
 
 OTHER: Final = "other"
-TIERS: Final = ("national_strategic", "urgent", "social", "urban", "other")
 VERIFIED_VALUES: Final = ("yes", "no", "n/a")
+#: Longest tier label: tiers are the city's own (Tianjin's plan has national_strategic,
+#: urgent, social and urban), shown to planners and stored beside each field.
+MAX_TIER_CHARS: Final = 24
 
-FIELD_COLUMNS: Final = ("field_code", "name_zh", "name_en", "tier", "sort_order")
+FIELD_COLUMNS: Final = (
+    "field_code",
+    "name_zh",
+    "name_en",
+    "tier",
+    "sort_order",
+    "shortage_cost",
+    "surplus_cost",
+)
+#: Per-field weights of one person of shortage (an unfilled opening) and of surplus (a graduate
+#: without an opening in the field) in the quota optimisation and scenario costs.
+COST_COLUMNS: Final = ("shortage_cost", "surplus_cost")
+#: Largest cost weight: weights are relative (Tianjin's run from 0 to 3).
+MAX_COST: Final = 1000.0
 PROGRAMME_COLUMNS: Final = (
     "programme_code",
     "level",
@@ -84,7 +100,14 @@ class Catalog:
 
     @property
     def priority_field_codes(self) -> tuple[str, ...]:
-        return tuple(self.fields.loc[self.fields["tier"] != OTHER, "field_code"])
+        return tuple(self.fields.loc[self.fields["field_code"] != OTHER, "field_code"])
+
+    def costs(self) -> dict[str, tuple[float, float]]:
+        """Shortage and surplus cost weight per field code."""
+        return {
+            str(row.field_code): (float(row.shortage_cost), float(row.surplus_cost))
+            for row in self.fields.itertuples(index=False)
+        }
 
     def resolve_field(self, text: str) -> str | None:
         """Field code for a code, a Chinese name or an English name, ignoring case."""
@@ -115,14 +138,28 @@ class Catalog:
         return ordered.loc[:, list(PROGRAMME_COLUMNS)].reset_index(drop=True)
 
 
-def build_catalog(fields_table: RawTable, programmes_table: RawTable) -> Catalog:
-    """Validate raw catalog files and assemble a :class:`Catalog`, or reject with problems."""
-    problems: list[Problem] = []
-    fields = _parse_fields(fields_table.frame, problems)
-    long = _parse_programmes(programmes_table.frame, problems)
+def build_catalog(
+    fields_table: RawTable,
+    programmes_table: RawTable,
+    *,
+    fields_name: str = "fields",
+    programmes_name: str = "programmes",
+) -> Catalog:
+    """Validate raw catalog files and assemble a :class:`Catalog`, or reject with problems
+    that name the file (``fields_name``, ``programmes_name``), row, column and reason."""
+    field_problems: list[Problem] = []
+    programme_problems: list[Problem] = []
+    fields = _parse_fields(fields_table.frame, field_problems)
+    long = _parse_programmes(programmes_table.frame, programme_problems)
+    problems = [replace(p, file=fields_name) for p in field_problems]
+    problems += [replace(p, file=programmes_name) for p in programme_problems]
     if problems:
         raise UploadRejected(problems)
-    return catalog_from_frames(fields, long)
+    try:
+        return catalog_from_frames(fields, long)
+    except UploadRejected as rejected:  # consistency of the crosswalk: the programmes' rows
+        named = [replace(p, file=programmes_name) for p in rejected.problems]
+        raise UploadRejected(named, rejected.total) from None
 
 
 def catalog_from_frames(fields: pd.DataFrame, long: pd.DataFrame) -> Catalog:
@@ -166,14 +203,18 @@ def catalog_from_frames(fields: pd.DataFrame, long: pd.DataFrame) -> Catalog:
                         f"programme {code} ({level}) has different {attribute} values on its rows",
                     )
                 )
-    for level in LEVELS:
+    # The city's levels are those its programmes are offered at (a city without doctoral
+    # programmes has no doctor level); each needs its 'other' line.
+    offered = set(long.loc[long["programme_code"] != OTHER, "level"])
+    for level in (level for level in LEVELS if level in offered):
         others = long[(long["programme_code"] == OTHER) & (long["level"] == level)]
         if others.empty:
             problems.append(
                 Problem(
                     None,
                     "programme_code",
-                    f"no '{OTHER}' line for level {level}: city totals would be incomplete",
+                    f"no '{OTHER}' line for level {level} (the city has {level} programmes): "
+                    f"add a row '{OTHER},{level},...' so that city totals are complete",
                 )
             )
     if problems:
@@ -194,11 +235,25 @@ def catalog_from_frames(fields: pd.DataFrame, long: pd.DataFrame) -> Catalog:
 
 
 def load_default_catalog() -> Catalog:
-    """The catalog shipped with the product (Tianjin priority fields, official codes)."""
+    """Tianjin's catalog, shipped as the reference deployment's (26 priority fields, official
+    codes): what the demo runs on, and what a store gets only when an admin asks for it."""
     package = resources.files("data.catalog")
     fields = read_table(package.joinpath("fields.csv").read_bytes(), "fields.csv")
     programmes = read_table(package.joinpath("programmes.csv").read_bytes(), "programmes.csv")
     return build_catalog(fields, programmes)
+
+
+#: Catalogs shipped with the product, by the name ``talentcast catalog load --reference`` takes.
+REFERENCE_CATALOGS: Final[dict[str, Callable[[], Catalog]]] = {"tianjin": load_default_catalog}
+
+
+def load_reference_catalog(name: str) -> Catalog:
+    """A shipped catalog by name; an unknown name is refused with the names there are."""
+    try:
+        return REFERENCE_CATALOGS[name]()
+    except KeyError:
+        known = ", ".join(REFERENCE_CATALOGS)
+        raise ValueError(f"no reference catalog {name!r}; the shipped ones are: {known}") from None
 
 
 def _row(value: object) -> int | None:
@@ -233,20 +288,31 @@ def _parse_fields(frame: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
     ):
         if not _FIELD_CODE.match(code):
             problems.append(Problem(row, "field_code", f"{code!r} is not a lower-case ASCII code"))
-        if tier not in TIERS:
+        if not tier or len(tier) > MAX_TIER_CHARS:
             problems.append(
-                Problem(row, "tier", f"unknown tier {tier!r} (one of {', '.join(TIERS)})")
+                Problem(
+                    row, "tier", f"{tier!r} is not a tier label of 1-{MAX_TIER_CHARS} characters"
+                )
             )
         if not str(order).strip().isdigit():
             problems.append(Problem(row, "sort_order", f"{order!r} is not a whole number"))
     for row, code in zip(out[ROW_COLUMN], out["field_code"], strict=True):
         if (out["field_code"] == code).sum() > 1:
             problems.append(Problem(row, "field_code", f"field {code!r} is listed more than once"))
+    costs = {column: pd.to_numeric(out[column], errors="coerce") for column in COST_COLUMNS}
+    for column, values in costs.items():
+        for row, text, value in zip(out[ROW_COLUMN], out[column], values, strict=True):
+            if pd.isna(value) or not 0 <= value <= MAX_COST:
+                problems.append(
+                    Problem(row, column, f"{text!r} is not a cost weight from 0 to {MAX_COST:g}")
+                )
     if OTHER not in set(out["field_code"]):
         problems.append(Problem(None, "field_code", f"the '{OTHER}' field is missing"))
     if problems:
         return out
     out["sort_order"] = out["sort_order"].astype(int)
+    for column, values in costs.items():
+        out[column] = values.astype(float)
     return out
 
 

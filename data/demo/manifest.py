@@ -16,7 +16,8 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Final
 
-from data.ingest import IngestOptions, ingest_file
+from data.catalog import load_default_catalog
+from data.ingest import IngestOptions, ensure_catalog, ingest_file
 from data.store import Store, StoredUpload
 from data.vocabulary import Kind
 
@@ -187,12 +188,14 @@ def load_demo(
     *,
     folder: Path | Traversable | None = None,
 ) -> list[StoredUpload]:
-    """Ingest every file of the manifest, in order, through :func:`data.ingest.ingest_file`.
+    """Ingest every file of the manifest, in order, through :func:`data.ingest.ingest_file`,
+    after Tianjin's catalog if the store has none (the demo is Tianjin's).
 
     Going through the real ingestion path means the demo tests it; loading twice creates no
     new uploads, because identical content is a no-op that returns the first upload.
     """
     base = files_folder() if folder is None else folder
+    ensure_catalog(store, load_default_catalog())
     results = []
     for kind, filename, uploader in demo_files(base):
         content = base.joinpath(filename).read_bytes()

@@ -1,6 +1,7 @@
 """Planted cases: programmes whose outcomes and intake follow the employment rules on purpose.
 
-The rules of ``policy_rules.md`` (quota cuts under 60 %, stops under 40 %) and the
+The employment rules (``forecasting.rules.Policy.default``: quota cuts under 60 %, stops under
+40 %) and the
 duplicate-programme signal need cases to find in the demo. They are chosen by level and field
 (highest crosswalk weight, then lowest code), never by a fixed code, so any catalog that has
 such programmes gets them; ``README.md`` names the codes chosen with the shipped catalog.

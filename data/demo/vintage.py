@@ -9,7 +9,7 @@ import pandas as pd
 
 from data.catalog import load_default_catalog
 from data.demo.generator import generate
-from data.ingest import IngestOptions, ingest_file
+from data.ingest import IngestOptions, ensure_catalog, ingest_file
 from data.store import Store, StoredUpload
 from data.vocabulary import Kind
 
@@ -19,9 +19,12 @@ def load_demo_until(
 ) -> list[StoredUpload]:
     """Ingest every demo upload keeping only the rows known at the end of ``year`` (observed
     in or before it; surveys filed by then); ``None`` loads everything. Later calls with a later
-    year (or None) add what arrived since: rows already stored are identical, not duplicated."""
+    year (or None) add what arrived since: rows already stored are identical, not duplicated.
+    Tianjin's catalog is loaded first if the store has none."""
+    catalog = load_default_catalog()
+    ensure_catalog(store, catalog)
     stored = []
-    for upload in generate(load_default_catalog()).uploads:
+    for upload in generate(catalog).uploads:
         kind = Kind(upload.kind)
         frame = upload.frame if year is None else known_by(upload.frame, kind, year)
         if frame.empty:

@@ -5,6 +5,7 @@ from data.store.leases import LeaseRecord
 from data.store.runs import RunRecord, UnknownArtifact, UnknownRun
 from data.store.sessions import SessionRecord
 from data.store.store import (
+    NoCatalog,
     Store,
     StoredUpload,
     StoreError,
@@ -21,6 +22,7 @@ __all__ = [
     "AuditRecord",
     "KeyRecord",
     "LeaseRecord",
+    "NoCatalog",
     "RunRecord",
     "RunStatus",
     "SessionRecord",

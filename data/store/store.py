@@ -59,6 +59,18 @@ class StoreError(RuntimeError):
     """The store cannot do what was asked (not a problem of the uploaded data)."""
 
 
+#: What to do when the store has no catalog: said wherever a catalog is needed first.
+NO_CATALOG: Final = (
+    "the store has no catalog yet: an admin loads the city's fields, programmes and crosswalk "
+    "first (PUT /api/v1/catalog, or `talentcast catalog load programmes.csv --fields "
+    "fields.csv`; Tianjin's with `talentcast catalog load --reference tianjin`)"
+)
+
+
+class NoCatalog(StoreError):
+    """The store holds no catalog (uploads and training need one to check codes against)."""
+
+
 class UnknownUpload(StoreError, LookupError):
     """No upload has the requested id."""
 
@@ -376,10 +388,7 @@ class Store:
         with self.engine.connect() as connection:
             upload_id = connection.execute(query).scalar()
             if upload_id is None:
-                raise StoreError(
-                    "the store has no catalog yet; run `talentcast db upgrade` (it loads the "
-                    "default catalog) or `talentcast catalog load`"
-                )
+                raise NoCatalog(NO_CATALOG)
             fields = pd.read_sql(
                 sa.select(catalog_fields).where(catalog_fields.c.upload_id == upload_id), connection
             )

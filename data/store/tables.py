@@ -131,6 +131,8 @@ catalog_fields = sa.Table(
     sa.Column("name_en", sa.String(200), nullable=False),
     sa.Column("tier", sa.String(24), nullable=False),
     sa.Column("sort_order", sa.Integer, nullable=False),
+    sa.Column("shortage_cost", sa.Float, nullable=False),
+    sa.Column("surplus_cost", sa.Float, nullable=False),
 )
 
 catalog_programmes = sa.Table(

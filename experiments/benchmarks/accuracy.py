@@ -8,7 +8,9 @@ median of AutoETS, AutoARIMA, DynamicOptimizedTheta and Theta, a strong publishe
 The engine chooses and calibrates on backtests of the training halves only; nothing here looks
 at the test halves before scoring.
 
-    python experiments/benchmarks/accuracy.py --data ../shared/benchmarks
+    python experiments/benchmarks/accuracy.py --data DIR
+
+where DIR holds the M1 series as ``m1_*_{train,test}.csv``.
 """
 
 from __future__ import annotations

@@ -36,7 +36,6 @@ def main() -> None:
     args = parser.parse_args()
     data = demo_data()
     settings = BalanceSettings(n_jobs=args.jobs)
-    tiers = dict(zip(data.catalog.fields["field_code"], data.catalog.fields["tier"], strict=True))
     programme_fields = primary_fields(data.catalog).to_dict()
     policy = Policy.default()
     runs = []
@@ -47,7 +46,7 @@ def main() -> None:
         limits = quota_limits(evaluate_rules(data, policy), data, data.last_year + 1, policy)
         seconds["warnings"] = time.perf_counter() - started
         started = time.perf_counter()
-        samples = samples_from_balance(result, tiers)
+        samples = samples_from_balance(result, data.catalog)
         quotas = recommend_quotas(samples, limits, QuotaSettings(), programme_fields)
         seconds["quotas"] = time.perf_counter() - started
         runs.append({**seconds, "total": sum(seconds.values())})

@@ -7,7 +7,9 @@ For each set and each candidate variant, the engine is fitted twice:
 - on the training half without its last ``horizon`` values ("inner holdout"), scored on those
   values: MASE, sMAPE and interval coverage out of sample, without touching the test halves.
 
-    python experiments/benchmarks/engine_choices.py --data ../shared/benchmarks
+    python experiments/benchmarks/engine_choices.py --data DIR
+
+where DIR holds the M1 series as ``m1_*_{train,test}.csv``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ samples at the cut, rules as hard constraints). Each is scored on the realised m
 programme's graduation year (up to 2025, the last year of data): the realised supply is moved
 by what each programme's extra or missing entrants would have added (its realised completion
 and outcome rates), and compared with the realised demand (annual postings). Costs use the
-optimiser's weights (shortage 3/2/1.5 by field tier, surplus 1).
+optimiser's weights (the catalog's per field: Tianjin's are shortage 3/2/1.5 by tier, surplus 1).
 
     python experiments/benchmarks/quota_policy.py
 """
@@ -28,7 +28,7 @@ from features.talent import TalentData, programme_keys
 from forecasting.balance import compute_balance, realised_balance
 from forecasting.quotas import QuotaSettings, recommend_quotas
 from forecasting.rules import Policy, evaluate_rules, quota_limits
-from forecasting.scenarios import DEFAULT_COSTS, samples_from_balance
+from forecasting.scenarios import samples_from_balance
 from forecasting.settings import BalanceSettings
 
 
@@ -66,7 +66,7 @@ def mismatch(
     effect: pd.DataFrame,
     realised: pd.DataFrame,
     crosswalk: pd.DataFrame,
-    tiers: dict[str, str],
+    costs: dict[str, tuple[float, float]],
 ) -> dict[str, float]:
     """Shortage and surplus (persons and cost) in the graduation years under ``quotas``."""
     crosswalk = crosswalk.assign(key=programme_keys(crosswalk))
@@ -81,8 +81,8 @@ def mismatch(
     index = list(zip(cells["field_code"], cells["level"], cells["year"], strict=True))
     cells["supply"] = cells["supply"].to_numpy() + shift.reindex(index).fillna(0).to_numpy()
     gap = cells["demand"] - cells["supply"]
-    shortage_w = cells["field_code"].map(lambda f: DEFAULT_COSTS[tiers.get(f, "other")][0])
-    surplus_w = cells["field_code"].map(lambda f: DEFAULT_COSTS[tiers.get(f, "other")][1])
+    shortage_w = cells["field_code"].map(lambda f: costs.get(f, (0.0, 0.0))[0])
+    surplus_w = cells["field_code"].map(lambda f: costs.get(f, (0.0, 0.0))[1])
     short, surplus = gap.clip(lower=0), (-gap).clip(lower=0)
     return {
         "shortage persons": float(short.sum()),
@@ -96,12 +96,12 @@ def evaluate(data: TalentData, cut: int, jobs: int) -> tuple[pd.DataFrame, str]:
     """The three policies decided with data to ``cut`` for the next intake, and their scores."""
     known = data.cut(cut)
     intake_year = cut + 1
-    tiers = dict(zip(data.catalog.fields["field_code"], data.catalog.fields["tier"], strict=True))
+    costs = data.catalog.costs()
 
     started = time.perf_counter()
     balance = compute_balance(known, BalanceSettings(n_jobs=jobs))
     balanced = time.perf_counter()
-    samples = samples_from_balance(balance, tiers)
+    samples = samples_from_balance(balance, data.catalog)
     policy = Policy.default()
     warnings = evaluate_rules(known, policy)
     limits = quota_limits(warnings, known, intake_year, policy)
@@ -124,7 +124,7 @@ def evaluate(data: TalentData, cut: int, jobs: int) -> tuple[pd.DataFrame, str]:
         ("employment rules alone", rules_only),
         ("optimiser (balance + rules)", chosen),
     ):
-        scores = mismatch(quotas, effect, realised, data.catalog.crosswalk, tiers)
+        scores = mismatch(quotas, effect, realised, data.catalog.crosswalk, costs)
         rows.append({"cut": cut, "policy": name, **scores})
     table = pd.DataFrame(rows).round(1)
     base = table.iloc[0]

@@ -27,6 +27,7 @@ from data.store import KeyRecord, Store, UnknownRun
 from data.store.runs import RunRecord
 from data.store.tables import MAX_ID, RunStatus
 from data.vocabulary import Role
+from forecasting.promotion import NothingServed, nothing_served
 from serving.api.audit import PRINCIPAL_STATE
 from serving.api.cache import ServingCache
 from serving.api.messages import Detail
@@ -226,7 +227,8 @@ async def get_run(
         if not fresh:
             run = await run_in_threadpool(cache.served_run, store)
         if run is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, Detail.of("run.none_served"))
+            why = await run_in_threadpool(nothing_served, store)
+            raise HTTPException(status.HTTP_404_NOT_FOUND, _nothing_served_detail(why))
         return run
     try:
         run = await run_in_threadpool(store.run, run_id)
@@ -255,3 +257,17 @@ async def get_catalog(request: Request, run: RunDep) -> Catalog:
 
 
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+
+
+def _nothing_served_detail(why: NothingServed) -> Detail:
+    """What a reader is told when no run is served: what happened to the newest run, and what
+    an admin can do about it (in the reader's language)."""
+    run = why.run
+    if run is None:
+        return Detail.of("run.none_trained")
+    if why.state in ("pending", "running"):
+        return Detail.of(f"run.{why.state}", run_id=run.id)
+    if why.state == "failed":
+        error = (run.error or "no error recorded").strip().splitlines()[0][:300]
+        return Detail.of("run.failed", run_id=run.id, error=error)
+    return Detail.of("run.refused", run_id=run.id, reason=why.reason or "")

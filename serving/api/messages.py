@@ -72,10 +72,36 @@ API_MESSAGES: Final[dict[str, Message]] = {
     ),
     "upload.missing": Message(en="upload {upload_id} does not exist", zh="上传 {upload_id} 不存在"),
     "run.missing": Message(en="run {run_id} does not exist", zh="运行 {run_id} 不存在"),
-    "run.none_served": Message(
-        en="no run is served yet: an admin trains one with POST /api/v1/runs "
-        "(or `talentcast retrain`)",
-        zh="尚无发布的运行：管理员可通过 POST /api/v1/runs（或 `talentcast retrain`）训练",
+    "run.none_trained": Message(
+        en="no run is served yet: none has been trained; an admin queues one with "
+        "POST /api/v1/runs (or `talentcast retrain`)",
+        zh="尚无发布的运行：还没有训练过任何运行；管理员可通过 POST /api/v1/runs"
+        "（或 `talentcast retrain`）排队训练",
+    ),
+    "run.pending": Message(
+        en="no run is served yet: run {run_id} is pending; its outputs are served when it "
+        "finishes and passes the quality gates",
+        zh="尚无发布的运行：运行 {run_id} 正在排队；完成并通过质量关卡后即发布其结果",
+    ),
+    "run.running": Message(
+        en="no run is served yet: run {run_id} is running; its outputs are served when it "
+        "finishes and passes the quality gates",
+        zh="尚无发布的运行：运行 {run_id} 正在计算；完成并通过质量关卡后即发布其结果",
+    ),
+    "run.failed": Message(
+        en="no run is served yet: run {run_id} failed ({error}); an admin corrects the data "
+        "or settings and queues another with POST /api/v1/runs",
+        zh="尚无发布的运行：运行 {run_id} 失败（{error}）；管理员修正数据或设置后，"
+        "可通过 POST /api/v1/runs 再次排队",
+    ),
+    "run.refused": Message(
+        en="no run is served yet: run {run_id} finished but was not served because a quality "
+        "gate refused it: {reason}. An admin can serve it anyway with "
+        "POST /api/v1/runs/{run_id}/promote (`talentcast runs promote {run_id}`), or send "
+        "more data and retrain",
+        zh="尚无发布的运行：运行 {run_id} 已完成，但未通过质量关卡，因此未发布：{reason}。"
+        "管理员仍可通过 POST /api/v1/runs/{run_id}/promote（`talentcast runs promote "
+        "{run_id}`）发布它，或补充数据后重新训练",
     ),
     "body.file_too_large": Message(
         en="the file is larger than the limit of {megabytes:.0f} MB",
@@ -86,8 +112,8 @@ API_MESSAGES: Final[dict[str, Message]] = {
         zh="JSON 请求体超过 {limit:,} 字节",
     ),
     "body.not_multipart": Message(
-        en="send the file as multipart/form-data with the field {name!r}",
-        zh="请以 multipart/form-data 格式发送文件，字段名为 {name!r}",
+        en="send the file as multipart/form-data with the field {name}",
+        zh="请以 multipart/form-data 格式发送文件，字段名为 {name}",
     ),
     # English callers get FastAPI's own sentence per parameter instead (see serving.app).
     "request.invalid": Message(

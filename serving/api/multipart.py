@@ -45,13 +45,13 @@ class _Part:
 
 
 class _Collector:
-    """Callbacks of python-multipart's streaming parser that keep one named part's bytes."""
+    """Callbacks of python-multipart's streaming parser that keep the named parts' bytes."""
 
-    def __init__(self, wanted: str, max_bytes: int) -> None:
+    def __init__(self, wanted: tuple[str, ...], max_bytes: int) -> None:
         self.wanted = wanted
         self.max_bytes = max_bytes
         self.parts = 0
-        self.found: _Part | None = None
+        self.found: dict[str, _Part] = {}
         self._part = _Part()
         self._header_name = b""
         self._header_value = b""
@@ -87,11 +87,11 @@ class _Collector:
         self._part.name = options.get(b"name", b"").decode("utf-8", "replace")
         if b"filename" in options:
             self._part.filename = printable(options[b"filename"].decode("utf-8", "replace"))
-        if self._part.name == self.wanted and self.found is None:
-            self.found = self._part
+        if self._part.name in self.wanted and self._part.name not in self.found:
+            self.found[self._part.name] = self._part
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._part is not self.found:
+        if self.found.get(self._part.name) is not self._part:
             return  # other fields are framing: counted against the body limit, not kept
         if len(self._part.data) + (end - start) > self.max_bytes:
             raise _Refused(status.HTTP_413_CONTENT_TOO_LARGE, too_large(self.max_bytes))
@@ -129,7 +129,22 @@ async def read_file_part(request: Request, name: str, max_bytes: int) -> FilePar
     """The bytes of the multipart field ``name``: 413 as soon as more than ``max_bytes`` (plus
     framing) has been sent, 415 for a body that is not multipart, 400 for a malformed one, 422
     without the field. Check the declared length first (:func:`refuse_declared_size`)."""
+    found = await read_file_parts(request, (name,), max_bytes)
+    if name not in found:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"the multipart body has no field {name!r}"
+        )
+    return found[name]
+
+
+async def read_file_parts(
+    request: Request, names: tuple[str, ...], max_bytes: int
+) -> dict[str, FilePart]:
+    """The files of the multipart fields ``names`` that the body has (a request that sends
+    several files, like a catalog's), within one limit for the whole body; errors as
+    :func:`read_file_part`'s, but a missing field is left to the caller."""
     limit = max_bytes + FRAMING_BYTES
+    name = " and ".join(repr(each) for each in names)
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
@@ -137,7 +152,7 @@ async def read_file_part(request: Request, name: str, max_bytes: int) -> FilePar
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             Detail.of("body.not_multipart", name=name),
         )
-    collector = _Collector(name, max_bytes)
+    collector = _Collector(names, max_bytes)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     received = 0
     try:
@@ -153,8 +168,4 @@ async def read_file_part(request: Request, name: str, max_bytes: int) -> FilePar
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, f"malformed multipart body: {error}"
         ) from None
-    if collector.found is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"the multipart body has no field {name!r}"
-        )
-    return FilePart(collector.found.filename, bytes(collector.found.data))
+    return {key: FilePart(part.filename, bytes(part.data)) for key, part in collector.found.items()}

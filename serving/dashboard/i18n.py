@@ -36,6 +36,16 @@ ZH: Final[dict[str, str]] = {
     "no_run_text": (
         "还没有可用的训练结果。管理员可通过 POST /api/v1/runs 或 `talentcast retrain` 训练。"
     ),
+    "no_run_pending": "运行 {run} 正在排队，完成并通过质量检查后即发布其结果。",
+    "no_run_running": "运行 {run} 正在训练，完成并通过质量检查后即发布其结果。",
+    "no_run_failed": (
+        "运行 {run} 失败：{error}。管理员修正数据或设置后，可通过 POST /api/v1/runs 重新训练。"
+    ),
+    "no_run_refused": (
+        "运行 {run} 已完成，但未通过质量检查，因此未发布：{reason}。管理员可通过 "
+        "POST /api/v1/runs/{run}/promote 或 `talentcast runs promote {run}` 仍予发布，"
+        "或补充数据后重新训练。"
+    ),
     "role_planner": "规划人员",
     "role_association": "行业协会",
     "role_admin": "管理员",
@@ -305,6 +315,23 @@ EN: Final[dict[str, str]] = {
     "no_run_text": (
         "There are no training results yet. An admin trains one with POST /api/v1/runs or "
         "`talentcast retrain`."
+    ),
+    "no_run_pending": (
+        "Run {run} is waiting to be trained; its results are served when it finishes and "
+        "passes the quality gates."
+    ),
+    "no_run_running": (
+        "Run {run} is training; its results are served when it finishes and passes the "
+        "quality gates."
+    ),
+    "no_run_failed": (
+        "Run {run} failed: {error}. An admin corrects the data or settings and queues another "
+        "with POST /api/v1/runs."
+    ),
+    "no_run_refused": (
+        "Run {run} finished but was not served: a quality gate refused it ({reason}). An admin "
+        "can serve it anyway with POST /api/v1/runs/{run}/promote or `talentcast runs promote "
+        "{run}`, or send more data and retrain."
     ),
     "role_planner": "planner",
     "role_association": "industry association",
@@ -624,3 +651,8 @@ def translator(lang: str) -> Translate:
 
 def level_name(level: str, lang: str) -> str:
     return LEVEL_NAMES[lang].get(level, level)
+
+
+def tier_name(tier: str, lang: str) -> str:
+    """The reference catalog's tiers translated; a city's own tier label as the city wrote it."""
+    return STRINGS[lang].get(f"tier_{tier}", tier)

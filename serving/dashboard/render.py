@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from data.store import Store
 from data.store.runs import RunRecord
+from forecasting.promotion import nothing_served
 from forecasting.wording import format_probability as probability_text
 from serving.api.cache import ServingCache
 from serving.auth import PLANNERS, Principal
@@ -177,9 +178,22 @@ class PageContext:
         return int(metrics["first_forecast_year"]) - 1
 
     def require_run(self) -> RunRecord:
-        """The served run, or a 503 page saying that none is served yet."""
+        """The served run, or a 503 page saying why none is served (nothing trained yet, a
+        run still to finish, one that failed, or one a quality gate refused) and what an admin
+        can do."""
         if self.run is None:
-            raise PageError(self, 503, "no_run", self.t("no_run_text"))
+            why = nothing_served(self.store)
+            run = why.run
+            values: dict[str, object] = {}
+            if run is not None:
+                error = (run.error or "").strip().splitlines()
+                values = {
+                    "run": run.id,
+                    "reason": why.reason or "",
+                    "error": error[0][:300] if error else "",
+                }
+            key = "no_run_text" if why.state == "none" else f"no_run_{why.state}"
+            raise PageError(self, 503, "no_run", self.t(key, **values))
         return self.run
 
     def require_planner(self) -> None:

@@ -19,6 +19,7 @@ from data.store.persons import round_persons
 from data.vocabulary import ALL_LEVELS, LEVELS
 from forecasting.balance import TOTAL, shortage_ranking
 from forecasting.scenarios import BalanceSamples
+from serving.dashboard.i18n import tier_name
 
 DRIVER_COLUMNS: Final = (
     "base_gap",
@@ -64,14 +65,16 @@ FEEDING_YEARS: Final = 5
 class FieldInfo:
     code: str
     name: str
-    tier: str
+    tier: str  # as planners read it (see tier_name)
 
 
 def plan_fields(catalog: Catalog, lang: str) -> list[FieldInfo]:
     """The catalog's fields in the plan's order, named in ``lang``."""
     ordered = catalog.fields.sort_values("sort_order")
     return [
-        FieldInfo(str(row.field_code), str(getattr(row, f"name_{lang}")), str(row.tier))
+        FieldInfo(
+            str(row.field_code), str(getattr(row, f"name_{lang}")), tier_name(str(row.tier), lang)
+        )
         for row in ordered.itertuples(index=False)
     ]
 

@@ -18,7 +18,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from support import csv_bytes
 
-from data.catalog import Catalog
+from data.catalog import Catalog, load_default_catalog
 from data.ingest import ingest_catalog, ingest_file, open_store
 from data.problems import UploadRejected
 from data.readers import read_table
@@ -215,7 +215,7 @@ def test_revoking_an_unknown_name_lists_the_active_keys(store: Store) -> None:
 
 
 def test_concurrent_creations_of_one_name_store_one_key(store_url: str) -> None:
-    store = open_store(store_url)
+    store = open_store(store_url, catalog=load_default_catalog())
     created: list[KeyRecord] = []
     refused: list[StoreError] = []
     errors: list[BaseException] = []
@@ -265,12 +265,12 @@ def test_every_key_change_leaves_one_audit_row(store: Store) -> None:
     assert new_rows(store, before) == {"api_keys": 1, "audit_log": 2, "uploads": 0, "runs": 0}
 
 
-def test_the_default_catalog_load_is_audited(store: Store) -> None:
+def test_the_reference_catalog_load_is_audited(store: Store) -> None:
     catalog = only(store.audit_log(action="catalog"))
     assert catalog.actor == "system"
     assert catalog.target == f"upload #{store.uploads(kind='catalog')[0].id}"
     assert catalog.detail["kind"] == "catalog"
-    assert catalog.detail["filename"] == "default"
+    assert catalog.detail["filename"] == "reference"
 
 
 def test_uploads_are_audited_once_and_rejections_not_at_all(store: Store) -> None:

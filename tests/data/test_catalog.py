@@ -13,6 +13,7 @@ from data.catalog.catalog import CODE_PATTERNS
 from data.problems import UploadRejected
 from data.readers import read_table
 from data.vocabulary import LEVELS
+from forecasting.scenarios import TIER_COSTS
 
 POLICY_FIELDS = {
     "ai": "national_strategic",
@@ -142,3 +143,58 @@ def test_a_filtered_catalog_frame_keeps_its_index(default_catalog: Catalog) -> N
     smaller = catalog_from_frames(default_catalog.fields, long[long["programme_code"] != "080901"])
     assert "080901" not in set(smaller.programmes["programme_code"])
     assert len(smaller.programmes) == len(default_catalog.programmes) - 1
+
+
+def test_a_city_names_its_own_tiers_and_cost_weights(default_catalog: Catalog) -> None:
+    fields = default_catalog.fields.assign(tier="pillar industry", shortage_cost=4.5)
+    long = default_catalog.to_long_programmes()
+    rebuilt = build_catalog(
+        read_table(csv_bytes(fields), "fields.csv"), read_table(csv_bytes(long), "p.csv")
+    )
+    assert set(rebuilt.fields["tier"]) == {"pillar industry"}
+    assert rebuilt.costs()["ic"] == (4.5, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("change", "column", "message"),
+    [
+        (lambda f: f.assign(tier="t" * 25), "tier", "is not a tier label of 1-24 characters"),
+        (lambda f: f.assign(surplus_cost="-1"), "surplus_cost", "is not a cost weight"),
+        (lambda f: f.assign(shortage_cost="much"), "shortage_cost", "is not a cost weight"),
+        (lambda f: f.drop(columns="shortage_cost"), "shortage_cost", "missing column"),
+    ],
+)
+def test_invalid_fields_are_rejected_by_row_and_column(
+    default_catalog: Catalog,
+    change: Callable[[pd.DataFrame], pd.DataFrame],
+    column: str,
+    message: str,
+) -> None:
+    fields = change(default_catalog.fields.astype(str))
+    long = default_catalog.to_long_programmes()
+    with pytest.raises(UploadRejected, match=message) as rejected:
+        build_catalog(
+            read_table(csv_bytes(fields), "fields.csv"),
+            read_table(csv_bytes(long), "programmes.csv"),
+            fields_name="fields.csv",
+        )
+    first = rejected.value.problems[0]
+    assert (first.file, first.column) == ("fields.csv", column)
+
+
+def test_other_lines_are_needed_only_for_the_levels_the_city_has(
+    default_catalog: Catalog,
+) -> None:
+    long = default_catalog.to_long_programmes()
+    bachelor = long[long["level"] == "bachelor"]
+    rebuilt = _rebuild(default_catalog, bachelor)
+    assert set(rebuilt.programmes["level"]) == {"bachelor"}
+    without_other = bachelor[bachelor["programme_code"] != OTHER]
+    with pytest.raises(UploadRejected, match="no 'other' line for level bachelor"):
+        _rebuild(default_catalog, without_other)
+
+
+def test_tianjins_fields_carry_the_weights_its_tiers_had(default_catalog: Catalog) -> None:
+    """So that the reference deployment's quota recommendations do not change."""
+    tiers = default_catalog.fields.set_index("field_code")["tier"].to_dict()
+    assert default_catalog.costs() == {field: TIER_COSTS[tier] for field, tier in tiers.items()}

@@ -19,6 +19,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from support import all_at_once
 
+from data.catalog import load_default_catalog
 from data.ingest import open_store
 from data.store import (
     OUTPUT_SPECS,
@@ -36,7 +37,7 @@ from data.store.tables import MAX_ID, metadata, run_artifacts
 from data.store.tables import runs as runs_table
 
 #: The newest migration: a store upgraded to "head" is at this revision.
-HEAD = "0009"
+HEAD = "0010"
 
 CONFIG: dict[str, Any] = {"horizon": 6, "levels": [80, 95], "models": {"ets": True}}
 METRICS: dict[str, Any] = {"mase": {"hiring": 0.91, "enrollment": 0.62}, "coverage_80": 0.79}
@@ -627,7 +628,7 @@ def test_a_run_finished_as_served_is_never_seen_succeeded_and_unserved(store: St
 
 
 def test_concurrent_promotions_leave_exactly_one_served_run(store_url: str) -> None:
-    store = open_store(store_url)
+    store = open_store(store_url, catalog=load_default_catalog())
     candidates = [succeeded_run(store, {}) for _ in range(6)]
     store.set_served(candidates[0].id)
     all_at_once([partial(store.set_served, run.id) for run in candidates])
@@ -752,14 +753,14 @@ def test_runs_are_listed_newest_first(store: Store) -> None:
 
 
 def test_runs_survive_reconnecting(store_url: str) -> None:
-    first = open_store(store_url)
+    first = open_store(store_url, catalog=load_default_catalog())
     run = succeeded_run(first)
     served = first.set_served(run.id)
     pending = first.create_run(first.watermark(), CONFIG)
     outputs = {name: first.run_output(run.id, name) for name in OUTPUT_TABLES}
     first.dispose()
 
-    again = open_store(store_url)
+    again = open_store(store_url, catalog=load_default_catalog())
     try:
         assert again.run(run.id) == served
         assert again.served_run() == served
@@ -1000,6 +1001,8 @@ def test_downgrade_to_0002_and_upgrade_again(store: Store) -> None:
     pd.testing.assert_frame_equal(forecasts, expected("forecasts", sample_outputs()["forecasts"]))
     assert store.run_output(run.id, "warnings").empty
     assert store.run_artifact_names(run.id) == []
+    # Catalogs stored before fields carried cost weights get those of their tier: Tianjin's.
+    assert store.catalog().costs() == load_default_catalog().costs()
     again = running_run(store)
     store.finish_run(
         again.id, sample_outputs(), metrics=METRICS, timings=TIMINGS, artifacts={"a": b"\x01"}

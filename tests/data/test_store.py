@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from support import all_at_once, csv_bytes, xlsx_bytes
 
-from data.catalog import Catalog, build_catalog
+from data.catalog import Catalog, build_catalog, load_default_catalog
 from data.ingest import IngestOptions, ingest_catalog, ingest_file, open_store
 from data.problems import UploadRejected
 from data.readers import ROW_COLUMN, read_table
@@ -274,7 +274,7 @@ def test_database_failure_mid_write_rolls_back_the_whole_upload(
 
 
 def test_concurrent_identical_uploads_store_one(store_url: str) -> None:
-    store = open_store(store_url)
+    store = open_store(store_url, catalog=load_default_catalog())
     content = csv_bytes(SAMPLES[Kind.HIRING])
     results = all_at_once(
         [lambda: ingest_file(store, "hiring", content, uploader="t").upload.id] * 4
@@ -336,11 +336,11 @@ def test_migrations_match_the_table_definitions(store: Store) -> None:
 
 
 def test_upgrade_is_idempotent_and_keeps_data(store_url: str) -> None:
-    store = open_store(store_url)
+    store = open_store(store_url, catalog=load_default_catalog())
     ingest_file(store, "enrollment", csv_bytes(SAMPLES[Kind.ENROLLMENT]), uploader="a")
     before = fingerprint(store)
     store.dispose()
-    again = open_store(store_url)
+    again = open_store(store_url, catalog=load_default_catalog())
     assert fingerprint(again) == before
     again.dispose()
 

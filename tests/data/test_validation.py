@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
@@ -291,6 +293,12 @@ def test_region_codes_must_be_in_the_city(context: ValidationContext) -> None:
     )
     found = problems(text, "hiring", context)
     assert where(found) == {(2, "region"), (3, "region")}
+
+
+def test_a_row_without_a_region_is_of_the_configured_city(context: ValidationContext) -> None:
+    chongqing = replace(context, city_region="500000")
+    text = "period,field_code,postings,region\n2024-01,ai,1,\n2024-02,ai,1,500101\n"
+    assert check(text, "hiring", chongqing)["region"].tolist() == ["500000", "500101"]
 
 
 def test_survey_target_year_rules(context: ValidationContext) -> None:

@@ -261,7 +261,7 @@ def test_an_empty_store_fails_to_create_a_run_and_releases_the_lease(
     outcome = retrain(bare, CHEAP, holder="h")
     assert outcome.status == "failed"
     assert outcome.run is None
-    assert "no upload has that id" in (outcome.error or "")
+    assert "the store has no catalog yet" in (outcome.error or "")  # and says how to load one
     assert bare.lease(RETRAIN_LEASE) is None
     bare.dispose()
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from worlds import load_world
 
+from data.catalog import load_default_catalog
 from data.demo import load_demo
 from data.ingest import open_store
 from data.store import Store, UnknownArtifact
@@ -204,7 +205,7 @@ def test_training_the_demo_stores_a_complete_run_served_if_it_passes_the_gates(
 
 
 def test_a_failing_run_is_recorded_and_changes_nothing_served(store_url: str) -> None:
-    store = open_store(store_url)
+    store = open_store(store_url, catalog=load_default_catalog())
     try:
         with pytest.raises(ValueError, match="no enrollment data"):
             train(store, CONFIG)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data.catalog import load_default_catalog
 from data.ingest import open_store
 from data.store import Store
 from data.store.runs import RunRecord
@@ -144,7 +145,7 @@ def succeeded_run(store: Store) -> RunRecord:
 
 
 def test_promote_and_roll_back(store_url: str) -> None:
-    store = open_store(store_url)
+    store = open_store(store_url, catalog=load_default_catalog())
     try:
         first, second = succeeded_run(store), succeeded_run(store)
         with pytest.raises(PromotionError, match="no run is served"):

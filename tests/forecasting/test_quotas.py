@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ from support import crafted_samples
 
 from forecasting.quotas import QuotaError, QuotaSettings, recommend_quotas, with_stopped
 from forecasting.rules import LIMIT_COLUMNS
-from forecasting.scenarios import BalanceSamples, ScenarioError, evaluate_scenario
+from forecasting.scenarios import BalanceSamples, ScenarioError, cost_weights, evaluate_scenario
 
 MAIN_FIELD = {"080717T|bachelor": "ai", "080704|bachelor": "ic", "other|bachelor": "other"}
 NO_LIMITS = pd.DataFrame(columns=list(LIMIT_COLUMNS))
@@ -186,3 +188,22 @@ def test_samples_survive_the_artifact_round_trip() -> None:
     assert again.programmes == samples.programmes
     np.testing.assert_allclose(again.demand, samples.demand, rtol=1e-6)
     np.testing.assert_array_equal(again.observed, samples.observed)
+
+
+def test_samples_stored_before_per_field_costs_are_costed_by_their_tier() -> None:
+    """Runs stored before the catalog carried cost weights still answer scenarios as then."""
+    with np.load(io.BytesIO(crafted_samples().to_bytes())) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    del arrays["shortage_cost"], arrays["surplus_cost"]
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    shortage, surplus = cost_weights(BalanceSamples.from_bytes(buffer.getvalue()))
+    assert shortage.tolist() == [3.0, 3.0, 0.0]  # national_strategic, national_strategic, other
+    assert surplus.tolist() == [1.0, 1.0, 0.0]
+
+
+def test_a_tier_named_in_the_settings_overrides_the_catalog_weights() -> None:
+    samples = crafted_samples()
+    shortage, surplus = cost_weights(samples, {"national_strategic": (5.0, 2.0)})
+    assert shortage.tolist() == [5.0, 5.0, 0.0]
+    assert surplus.tolist() == [2.0, 2.0, 0.0]

@@ -18,10 +18,12 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from support import Demo, bearer, clone_run
 
+from data.catalog import load_default_catalog
 from data.ingest import open_store
 from data.vocabulary import Role
 from serving.api.deps import Allow
 from serving.app import API_PREFIX, API_ROUTERS, create_app
+from serving.auth import issue_key
 
 #: The association key of the trained demo reports for "ic" (and owns demo upload #6, its
 #: survey); "ai" is another association's field (upload #7 is the AI alliance's survey).
@@ -38,6 +40,11 @@ class Request:
     other: dict[str, Any] | None = None
     path: dict[str, Any] = field(default_factory=dict)
     other_path: dict[str, Any] | None = None
+
+
+#: A key the admin's request in the matrix revokes (created with the matrix's store).
+REVOCABLE = "matrix_revocable"
+TIANJIN_PROGRAMMES = load_default_catalog().to_long_programmes().to_csv(index=False).encode()
 
 
 def csv(field_code: str, postings: int) -> dict[str, Any]:
@@ -70,6 +77,13 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("POST", "/runs/rollback"): Request({}),
     ("GET", "/models"): Request({}),
     ("GET", "/accuracy"): Request({"params": {"field": OWN}}, {"params": {"field": OTHER}}),
+    # The catalog in force sent again: identical content, so the store is left as it is.
+    ("PUT", "/catalog"): Request({"files": {"programmes": ("programmes.csv", TIANJIN_PROGRAMMES)}}),
+    ("GET", "/catalog"): Request({}),
+    ("GET", "/city"): Request({}),
+    ("POST", "/keys"): Request({"json": {"name": "matrix_planner", "role": "planner"}}),
+    ("GET", "/keys"): Request({}),
+    ("DELETE", "/keys/{name}"): Request({}, path={"name": REVOCABLE}),
 }
 
 
@@ -125,6 +139,7 @@ def matrix_client(
         second = clone_run(store, trained_demo.run_id)
         store.set_served(second.id)
         store.set_served(trained_demo.run_id)
+        issue_key(store, REVOCABLE, "planner", actor="test")
     finally:
         store.dispose()
     # The matrix sends hundreds of wrong and revoked keys from one client on purpose: the

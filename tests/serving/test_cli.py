@@ -32,13 +32,16 @@ Invoke = Callable[..., Result]
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Invoke:
-    """Run ``talentcast`` against a fresh SQLite store in the test's folder."""
+    """Run ``talentcast`` against a fresh SQLite store in the test's folder, with Tianjin's
+    catalog loaded as an admin does."""
     runner = CliRunner()
     url = f"sqlite:///{tmp_path / 'cli.db'}"
 
     def run(*args: str) -> Result:
         return runner.invoke(app, ["--database-url", url, *args])
 
+    loaded = run("catalog", "load", "--reference", "tianjin")
+    assert loaded.exit_code == 0, loaded.output
     return run
 
 
@@ -46,6 +49,41 @@ def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> str:
     path = tmp_path / name
     path.write_bytes(text.encode(encoding))
     return str(path)
+
+
+def test_an_empty_store_stays_empty_until_an_admin_loads_a_catalog(tmp_path: Path) -> None:
+    runner = CliRunner()
+    url = f"sqlite:///{tmp_path / 'new_city.db'}"
+
+    def run(*args: str) -> Result:
+        return runner.invoke(app, ["--database-url", url, *args])
+
+    upgraded = run("db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "(upload #0)" in upgraded.stdout
+    refused = run("ingest", "enrollment", write(tmp_path, "e.csv", GOOD))
+    assert refused.exit_code == 1
+    assert "no catalog yet" in refused.stderr
+    assert "catalog load" in refused.stderr.replace("\n", " ")
+    assert run("retrain").exit_code == 1
+    no_fields = run(
+        "catalog", "load", write(tmp_path, "p.csv", "programme_code,level\nother,bachelor\n")
+    )
+    assert no_fields.exit_code == 1
+    assert "send a fields file" in no_fields.stderr
+    unknown = run("catalog", "load", "--reference", "atlantis")
+    assert unknown.exit_code == 2
+    assert "tianjin" in unknown.stderr
+    store = open_store(url)
+    try:
+        assert store.uploads() == []
+        assert store.runs() == []
+    finally:
+        store.dispose()
+    loaded = run("catalog", "load", "--reference", "tianjin")
+    assert loaded.exit_code == 0, loaded.output
+    assert "as upload #1" in loaded.stdout
+    assert run("ingest", "enrollment", write(tmp_path, "e.csv", GOOD)).exit_code == 0
 
 
 def test_ingest_accepts_a_gbk_file_and_reports_the_upload(cli: Invoke, tmp_path: Path) -> None:
@@ -306,7 +344,8 @@ def test_serve_answers_health_and_readiness(tmp_path: Path) -> None:
     )
     try:
         ready = wait_for(f"http://127.0.0.1:{port}/readyz", server)
-        assert ready == {"status": "ready", "watermark": 1, "served_run": None}
+        # An empty store stays empty: no catalog (Tianjin's or any) is loaded by starting.
+        assert ready == {"status": "ready", "watermark": 0, "served_run": None}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as page:
             assert page.status == 200  # the dashboard answers (its sign-in page)
     finally:

@@ -4,6 +4,7 @@ nothing is loaded from outside the server."""
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import math
@@ -20,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support import Demo, bearer, page_token, sign_in
 
+from data.catalog import load_default_catalog
 from data.ingest import open_store
 from data.vocabulary import KINDS
 from serving.app import create_app
@@ -949,6 +951,39 @@ def test_pages_without_a_served_run(tmp_path: Path) -> None:
                 response = client.get(path)
                 assert response.status_code == 200, path
                 assert ZH["no_run"] in response.text  # in the header
+    finally:
+        store.dispose()
+
+
+def test_planners_read_why_a_finished_run_is_not_served(tmp_path: Path) -> None:
+    """A new city's first run that a quality gate kept back: the dashboard and the API say
+    which run, which gate and why, and what an admin can do, instead of "train one"."""
+    url = f"sqlite:///{tmp_path / 'refused.db'}"
+    store = open_store(url, catalog=load_default_catalog())
+    try:
+        secret = issue_key(store, "planner", "planner", actor="test")[1]
+        failed = store.create_run(store.watermark(), {})
+        store.start_run(failed.id)
+        store.fail_run(failed.id, "no enrollment data")
+        settings = Demo(url, {}, 0).settings()
+        with TestClient(create_app(settings, store=store)) as client:
+            detail = client.get("/api/v1/balance", headers=bearer(secret)).json()["detail"]
+            assert f"run {failed.id} failed (no enrollment data)" in detail
+            refused = store.create_run(store.watermark(), {})
+            store.start_run(refused.id)
+            gate = "balance backtest loses to persistence on rank correlation"
+            checks = [{"name": "balance", "passed": False, "detail": gate}]
+            store.finish_run(refused.id, {}, metrics={"gates": {"checks": checks}}, timings={})
+            detail = client.get("/api/v1/balance", headers=bearer(secret)).json()["detail"]
+            assert f"run {refused.id} finished but was not served" in detail
+            assert gate in detail
+            assert f"POST /api/v1/runs/{refused.id}/promote" in detail
+            login(client, secret)
+            page = client.get("/?lang=en")
+            assert page.status_code == 503
+            expected = EN["no_run_refused"].format(run=refused.id, reason=gate, error="")
+            assert expected in html.unescape(page.text)
+            assert EN["no_run_text"] not in html.unescape(page.text)
     finally:
         store.dispose()
 

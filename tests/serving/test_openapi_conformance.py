@@ -42,6 +42,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.schemas import BaseSchema
 from support import Demo, bearer, clone_run, demo_keys, serve
 
+from data.catalog import load_default_catalog
 from data.demo import load_demo
 from data.ingest import open_store
 from serving.app import API_PREFIX, create_app
@@ -221,7 +222,7 @@ def _multipart(filename: bytes, content: bytes) -> tuple[bytes, str]:
 def test_nul_in_an_upload_never_reaches_the_database(store_url: str) -> None:
     """PostgreSQL cannot store NUL (SQLite can): a NUL in the file's name or in a text cell was
     a 500 there. schemathesis does not send these; they were found next to it, by hand."""
-    store = open_store(store_url)
+    store = open_store(store_url, catalog=load_default_catalog())
     try:
         admin = bearer(issue_key(store, "admin", "admin", actor="test")[1])
     finally:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from support import csv_bytes
 from typer.testing import CliRunner
 
+from data.catalog import load_default_catalog
 from data.ingest import ingest_file, open_store
 from data.store import RunRecord, Store
 from forecasting.jobs import RetrainOutcome
@@ -287,7 +288,7 @@ def test_scheduler_once_runs_a_queued_run_through_the_job(tmp_path: Path) -> Non
     """The real job, on a store without data: the queued run fails at once (no enrollment),
     the command says so and exits 1, and the lease is released."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    store = open_store(url)
+    store = open_store(url, catalog=load_default_catalog())
     queued = store.create_run(store.watermark(), {"queued": True})
     result = CliRunner().invoke(command_app(url), ["scheduler", "--once"])
     assert result.exit_code == 1, result.output

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from data.vocabulary import LEVELS
 from serving.api.deps import Allow, CacheDep, CatalogDep, RunDep
@@ -34,8 +34,10 @@ class FieldOut(BaseModel):
     field_code: str
     name_zh: str
     name_en: str
-    tier: str
+    tier: str = Field(description="The city's own tier label (Tianjin: its plan's categories).")
     sort_order: int
+    shortage_cost: float = Field(description="Weight of one person of shortage in the field.")
+    surplus_cost: float = Field(description="Weight of one person of surplus in the field.")
 
 
 class ProgrammeOut(BaseModel):
@@ -60,8 +62,8 @@ def fields(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> Response:
-    """The 26 priority fields (and the catch-all ``other``), in the plan's order (one page
-    by default)."""
+    """The city's priority fields (and the catch-all ``other``), in the plan's order, with the
+    cost weights the quota recommendations use (one page by default)."""
     return paged(
         request,
         cache,

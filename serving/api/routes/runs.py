@@ -121,6 +121,7 @@ def run(run_id: RunId, principal: Reader, store: StoreDep) -> RunOut:
     summary="Queue a training run",
     responses={
         200: {"model": RunOut, "description": "An identical run was already queued."},
+        409: problem("The store has no catalog yet (the detail says how to load one)."),
         **JSON_BODY_ERRORS,
     },
 )
@@ -134,6 +135,7 @@ def queue(
     waiting, that run is returned instead (200): requests coalesce. A run that succeeds
     becomes the served run."""
     watermark = body.as_of if body and body.as_of is not None else store.watermark()
+    store.catalog(as_of=watermark)  # NoCatalog → 409, saying how to load one
     store.upload(watermark)  # UnknownUpload → 404
     record, created = queue_run(
         store,

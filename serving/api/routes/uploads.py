@@ -117,6 +117,7 @@ UPLOAD_BODY = {
             RejectedOut,
             ProblemDetails,
         ),
+        409: problem("The store has no catalog yet (the detail says how to load one)."),
         413: problem("The file is larger than the configured limit."),
         415: problem("The body is not multipart/form-data."),
         422: problem(
