@@ -658,19 +658,14 @@ def test_the_database_itself_allows_one_served_run_only(store: Store) -> None:
     assert store.served_run() is None
 
 
-def test_identical_requests_arriving_together_queue_one_run(store_url: str) -> None:
-    """Eight clicks on "retrain" at the same instant, each in its own thread and connection:
-    one pending run, which every click is answered with."""
-    store = open_store(store_url)
-    watermark = store.watermark()
-    click = partial(store.queue_run, watermark, CONFIG, queue_key="same request")
-    try:
-        answers = all_at_once([click] * 8)
-        assert sum(created for _, created in answers) == 1
-        assert len({run.id for run, _ in answers}) == 1
-        assert len(store.runs(status="pending")) == 1
-    finally:
-        store.dispose()
+def test_identical_requests_arriving_together_queue_one_run(store: Store) -> None:
+    """Eight clicks on "retrain" at the same instant, each in its own thread (and pooled
+    connection): one pending run, which every click is answered with."""
+    click = partial(store.queue_run, store.watermark(), CONFIG, queue_key="same request")
+    answers = all_at_once([click] * 8)
+    assert sum(created for _, created in answers) == 1
+    assert len({run.id for run, _ in answers}) == 1
+    assert len(store.runs(status="pending")) == 1
 
 
 def test_the_database_itself_keeps_one_pending_run_per_request(store: Store) -> None:
