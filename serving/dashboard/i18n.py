@@ -12,6 +12,14 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from data.vocabulary import ALL_LEVELS, LEVEL_NAMES_ZH, LEVELS
+from forecasting.scales import (
+    NOTE_HIRES_BOUND,
+    NOTE_LEVEL_ASSUMED,
+    SOURCE_ADMIN,
+    SOURCE_HIRES,
+    SOURCE_PRIOR,
+    SOURCE_RATES,
+)
 
 DEFAULT_LANG: Final = "zh"
 LANGS: Final = ("zh", "en")
@@ -733,6 +741,19 @@ API_TAGS_ZH: Final[dict[str, str]] = {
     "other": "其他",
 }
 
+#: Where a field's postings-per-opening scale comes from, and what it assumes, in Chinese (the
+#: run stores them in English, which the English page shows as stored).
+SCALE_TEXT_ZH: Final[dict[str, str]] = {
+    SOURCE_HIRES: "实际招聘人数",
+    SOURCE_RATES: "毕业去向比率",
+    SOURCE_PRIOR: "各领域的共同估计",
+    SOURCE_ADMIN: "管理员设定：",
+    NOTE_HIRES_BOUND: "有招聘人数的各年均供不应求：招聘人数只能给出该系数的上限。",
+    NOTE_LEVEL_ASSUMED: (
+        "没有招聘人数或管理员设定的系数作为基准：假定该领域的供需在历史上总体平衡。"
+    ),
+}
+
 #: Level names per language (Chinese from the vocabulary, so the two never disagree).
 LEVEL_NAMES: Final[dict[str, dict[str, str]]] = {
     "zh": {**{level: LEVEL_NAMES_ZH[level] for level in LEVELS}, ALL_LEVELS: ZH["level_all"]},
@@ -787,3 +808,13 @@ def code_name(prefix: str, code: str, lang: str) -> str:
     """A code of the product (a run stage ``stage_``, a reason ``reason_code_``) in ``lang``;
     one without words yet as the code itself (the tests require words for every known code)."""
     return STRINGS[lang].get(f"{prefix}{code}", code)
+
+
+def scale_text(text: str, lang: str) -> str:
+    """A scale's source or note (as the run stored it) in ``lang``; an admin's own source
+    text as the admin wrote it."""
+    if lang != "zh" or not text:
+        return text
+    if text.startswith(SOURCE_ADMIN):
+        return SCALE_TEXT_ZH[SOURCE_ADMIN] + text.removeprefix(SOURCE_ADMIN)
+    return SCALE_TEXT_ZH.get(text, text)

@@ -29,10 +29,19 @@ from data.vocabulary import KINDS, LEVEL_NAMES_ZH, LEVELS
 from forecasting.pipeline import STAGES
 from forecasting.quotas import Reason
 from forecasting.rules import DUPLICATE_RULE, Policy, rule_name
+from forecasting.scales import SCALE_NOTES, SCALE_SOURCES, SOURCE_ADMIN, SOURCE_HIRES
 from serving.app import create_app
 from serving.auth import issue_key
 from serving.dashboard import plotly_js_path
-from serving.dashboard.i18n import API_SUMMARIES_ZH, API_TAGS_ZH, EN, EXPORT_HEADERS_ZH, ZH
+from serving.dashboard.i18n import (
+    API_SUMMARIES_ZH,
+    API_TAGS_ZH,
+    EN,
+    EXPORT_HEADERS_ZH,
+    SCALE_TEXT_ZH,
+    ZH,
+    scale_text,
+)
 from serving.dashboard.render import format_probability
 from serving.dashboard.tables import (
     EXPORT_COLUMNS,
@@ -497,7 +506,15 @@ def test_the_field_page_draws_fan_charts_of_ic(
     scale = outputs["demand_scales"].set_index("field_code").loc["ic"]
     assert f"{scale['scale_p50']:.2f}" in html
     assert f"{scale['scale_p10']:.2f}–{scale['scale_p90']:.2f}" in html
-    assert str(scale["source"]) in html
+    assert scale["source"] == SOURCE_HIRES  # the demo reports hires for every field
+    scale_note = re.search(r'<section class="card" id="scale">(.*?)</section>', html, re.S)
+    assert scale_note
+    assert f"依据：{SCALE_TEXT_ZH[SOURCE_HIRES]}。" in scale_note.group(1)
+    if scale["note"]:
+        assert SCALE_TEXT_ZH[str(scale["note"])] in scale_note.group(1)
+    assert not re.search(r"[a-z]{3,}", visible_text(scale_note.group(1)))
+    english = planner.get("/fields/ic", params={"lang": "en"}).text
+    assert f"from: {SOURCE_HIRES}." in english
 
 
 def test_the_field_page_per_level(planner: TestClient, outputs: dict[str, Any]) -> None:
@@ -1163,6 +1180,9 @@ def test_every_rule_reason_stage_export_column_and_route_has_words_in_both_langu
         assert {f"stage_{stage}"} <= ZH.keys() & EN.keys(), stage
         assert re.search(r"[\u4e00-\u9fff]", ZH[f"stage_{stage}"]), stage
     assert list(EXPORT_HEADERS_ZH) == list(EXPORT_COLUMNS)
+    for text in (*SCALE_SOURCES, SOURCE_ADMIN, *SCALE_NOTES):
+        assert re.search(r"[\u4e00-\u9fff]", SCALE_TEXT_ZH[text]), text
+    assert scale_text(f"{SOURCE_ADMIN}association census", "zh") == "管理员设定：association census"
     app = create_app(Settings(database_url="sqlite://", run_worker=False, mlflow_tracking_uri=""))
     for path, item in app.openapi()["paths"].items():
         for method, operation in item.items():
