@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Final, Literal
 
 import numpy as np
@@ -30,9 +31,27 @@ import pandas as pd
 from scipy import optimize, sparse
 
 from data.vocabulary import LEVELS
-from forecasting.rules import LIMIT_COLUMNS
+from forecasting.rules import LIMIT_COLUMNS, rule_names
 from forecasting.scenarios import BalanceSamples, apply_quotas, cost_weights
 from forecasting.wording import format_probability
+
+
+class Reason(StrEnum):
+    """Why a quota is what it is: the codes of a recommendation's ``reasons`` column (its
+    ``reason_zh`` / ``reason_en`` say the same in sentences). Pages and exports name each code
+    in the reader's language, so a new code needs its words there too."""
+
+    RULE_STOP = "RULE_STOP"
+    RULE_PAUSE = "RULE_PAUSE"
+    RULE_LIMIT = "RULE_LIMIT"
+    SHORTAGE_EXPAND = "SHORTAGE_EXPAND"
+    SURPLUS_REDUCE = "SURPLUS_REDUCE"
+    REBALANCE = "REBALANCE"
+    UNCHANGED = "UNCHANGED"
+    AT_CHANGE_CAP = "AT_CHANGE_CAP"
+    AT_CAPACITY = "AT_CAPACITY"
+    STOPPED = "STOPPED"
+
 
 #: Smallest intake that keeps a programme running, per level (a class, a cohort of doctors).
 DEFAULT_MIN_VIABLE: Final[dict[str, float]] = {
@@ -452,7 +471,7 @@ def with_stopped(
                 "quota_p10": 0.0,
                 "quota_p90": 0.0,
                 "binding": "",
-                "reasons": "STOPPED",
+                "reasons": Reason.STOPPED.value,
                 "reason_zh": f"自{since}年起停止招生（{span_zh}无新生），不安排招生计划。",
                 "reason_en": f"Stopped enrolling in {since} (no intake {span_en}): no quota.",
                 "stopped_since": since,
@@ -497,27 +516,27 @@ def _reasons(
     p_before: float,
     binding: list[str],
 ) -> list[str]:
-    reasons = []
+    reasons: list[str] = []
     if problem.upper_reason[i] == "rule" and "rule" in binding:
         if problem.upper[i] > 0:
-            reasons.append("RULE_LIMIT")
+            reasons.append(Reason.RULE_LIMIT)
         elif problem.rule_actions[i] == "alternate_years":
-            reasons.append("RULE_PAUSE")
+            reasons.append(Reason.RULE_PAUSE)
         else:
-            reasons.append("RULE_STOP")
+            reasons.append(Reason.RULE_STOP)
     change = quota - current
     if abs(change) < 0.5:
-        reasons.append("UNCHANGED")
+        reasons.append(Reason.UNCHANGED)
     elif change > 0:
-        reasons.append("SHORTAGE_EXPAND" if p_before > 0.5 else "REBALANCE")
-    elif not {"RULE_STOP", "RULE_PAUSE", "RULE_LIMIT"} & set(reasons):
+        reasons.append(Reason.SHORTAGE_EXPAND if p_before > 0.5 else Reason.REBALANCE)
+    elif not {Reason.RULE_STOP, Reason.RULE_PAUSE, Reason.RULE_LIMIT} & set(reasons):
         # Without demand data for its field (NaN) a cut only makes room elsewhere.
         known = not np.isnan(p_before)
-        reasons.append("SURPLUS_REDUCE" if known and p_before <= 0.5 else "REBALANCE")
+        reasons.append(Reason.SURPLUS_REDUCE if known and p_before <= 0.5 else Reason.REBALANCE)
     if "change_up" in binding or "change_down" in binding:
-        reasons.append("AT_CHANGE_CAP")
+        reasons.append(Reason.AT_CHANGE_CAP)
     if "capacity" in binding:
-        reasons.append("AT_CAPACITY")
+        reasons.append(Reason.AT_CAPACITY)
     return reasons
 
 
@@ -535,26 +554,27 @@ def _texts(
     probability = "" if np.isnan(p_before) else format_probability(p_before)
     name_zh, name_en = names
     cap, codes = rule_cap
+    named = rule_names(codes, "zh")
     zh, en = [], []
     for reason in reasons:
-        if reason == "RULE_STOP":
-            zh.append(f"就业规则要求停止招生（{codes}）")
+        if reason == Reason.RULE_STOP:
+            zh.append(f"就业规则要求停止招生（{named}）")
             en.append(f"employment rules require stopping enrollment ({codes})")
-        elif reason == "RULE_PAUSE":
-            zh.append(f"就业规则要求隔年招生，本年度暂停招生（{codes}）")
+        elif reason == Reason.RULE_PAUSE:
+            zh.append(f"就业规则要求隔年招生，本年度暂停招生（{named}）")
             en.append(
                 f"employment rules allow enrollment only every other year: no intake this year "
                 f"({codes})"
             )
-        elif reason == "RULE_LIMIT":
-            zh.append(f"就业规则将招生上限定为{cap:,.0f}人（{codes}）")
+        elif reason == Reason.RULE_LIMIT:
+            zh.append(f"就业规则将招生上限定为{cap:,.0f}人（{named}）")
             en.append(f"employment rules cap the quota at {cap:,.0f} ({codes})")
-        elif reason == "SHORTAGE_EXPAND":
+        elif reason == Reason.SHORTAGE_EXPAND:
             zh.append(f"{graduation}年{name_zh}领域人才短缺概率{probability}，扩大招生")
             en.append(
                 f"{name_en} is short of graduates in {graduation} (probability {probability})"
             )
-        elif reason == "SURPLUS_REDUCE":
+        elif reason == Reason.SURPLUS_REDUCE:
             zh.append(
                 f"{graduation}年{name_zh}领域短缺概率仅{probability}，毕业生将供过于求，调减招生"
             )
@@ -562,19 +582,19 @@ def _texts(
                 f"{name_en} is short in {graduation} with probability only {probability}: "
                 "graduates would exceed openings"
             )
-        elif reason == "REBALANCE":
+        elif reason == Reason.REBALANCE:
             zh.append("在全市招生总量内调配名额：本专业毕业生进入紧缺领域的比例较低")
             en.append(
                 "places moved within the city's total quota to programmes whose graduates reach "
                 "short fields more often"
             )
-        elif reason == "UNCHANGED":
+        elif reason == Reason.UNCHANGED:
             zh.append("维持现有规模")
             en.append("keep the current quota")
-        elif reason == "AT_CHANGE_CAP":
+        elif reason == Reason.AT_CHANGE_CAP:
             zh.append("已达年度调整幅度上限")
             en.append("limited by the maximum yearly change")
-        elif reason == "AT_CAPACITY":
+        elif reason == Reason.AT_CAPACITY:
             zh.append("已达办学能力上限")
             en.append("limited by capacity")
     head_zh = f"建议招生{quota:,.0f}人（现为{current:,.0f}人）："

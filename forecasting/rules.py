@@ -32,12 +32,55 @@ from typing import Any, Final
 import pandas as pd
 
 from data.catalog import OTHER, Catalog
+from data.messages import Lang, Message
 from data.vocabulary import LEVEL_NAMES_ZH
 from features.rates import primary_fields
 from features.talent import TalentData, programme_key
 
 #: Rule code of the duplicate-programme signal (reserved: no threshold rule may use it).
 DUPLICATE_RULE: Final = "duplicate_low_placement"
+
+#: What planners call the rules in force by default (and the duplicate signal): a warning and a
+#: rule-bound quota name its rule this way on a page. A city's own rule, from its policy file,
+#: is named by its code, as the city wrote it.
+RULE_NAMES: Final[dict[str, Message]] = {
+    "moe_2011_reduce": Message(
+        en="MoE 2011 rule: reduce the quota", zh="教育部2011年规定：调减招生计划"
+    ),
+    "tj_2009_cap_at_placed": Message(
+        en="Tianjin 2009 rule: cap at last year's placed",
+        zh="天津市2009年规定：不超过上年落实人数",
+    ),
+    "tj_2009_alternate_years": Message(
+        en="Tianjin 2009 rule: alternate years", zh="天津市2009年规定：隔年招生"
+    ),
+    "tj_2009_stop_below_30": Message(
+        en="Tianjin 2009 rule: stop below 30%", zh="天津市2009年规定：落实率低于30%停招"
+    ),
+    "tj_2009_stop_below_40_twice": Message(
+        en="Tianjin 2009 rule: stop below 40% two years running",
+        zh="天津市2009年规定：连续两年落实率低于40%停招",
+    ),
+    "tj_2009_no_new_points": Message(
+        en="Tianjin 2009 rule: no new points", zh="天津市2009年规定：不得新增布点"
+    ),
+    DUPLICATE_RULE: Message(
+        en="duplicate programmes with low placement", zh="重复设置且落实率偏低的专业"
+    ),
+}
+
+
+def rule_name(code: str, lang: Lang) -> str:
+    """The rule ``code`` as planners read it in ``lang``; a city's own code as written."""
+    name = RULE_NAMES.get(code)
+    return code if name is None else name.template(lang)
+
+
+def rule_names(codes: str, lang: Lang) -> str:
+    """Comma-separated rule codes (as quota limits store them) named in ``lang``."""
+    named = [rule_name(code, lang) for code in codes.split(",") if code]
+    return ("、" if lang == "zh" else ", ").join(named)
+
 
 WARNING_COLUMNS: Final = (
     "programme_code",

@@ -44,6 +44,20 @@ import pandas as pd
 from features.talent import logit
 
 #: log-scale grid: postings per opening from e^-1.5 ≈ 0.22 to e^3 ≈ 20.
+#: Where a field's scale comes from (the ``source`` of the scales output); an admin's figure is
+#: ``SOURCE_ADMIN`` followed by the source the admin gave. Pages name them in the reader's words.
+SOURCE_HIRES: Final = "hires"
+SOURCE_RATES: Final = "outcome rates"
+SOURCE_PRIOR: Final = "prior across fields"
+SOURCE_ADMIN: Final = "admin: "
+SCALE_SOURCES: Final = (SOURCE_HIRES, SOURCE_RATES, SOURCE_PRIOR)
+#: The assumptions a scale may rest on (its ``note``), as stored.
+NOTE_HIRES_BOUND: Final = "tight in every year with hires: hires only bound the scale from above"
+NOTE_LEVEL_ASSUMED: Final = (
+    "no hires or admin scale to anchor the level: scale assumes the field's level was balanced "
+    "on average over the history"
+)
+SCALE_NOTES: Final = (NOTE_HIRES_BOUND, NOTE_LEVEL_ASSUMED)
 GRID: Final = np.linspace(-1.5, 3.0, 451)
 #: Hires beyond the local supply in a tight year (graduates from elsewhere), as a log.
 INFLOW_GRID: Final = np.linspace(-0.3, 0.5, 17)
@@ -170,24 +184,22 @@ def estimate_scales(
     for f, code in enumerate(fields):
         if code in admin:
             loglik[f] = -0.5 * ((GRID - np.log(admin[code][0])) / MIN_SD) ** 2
-            source[f] = f"admin: {admin[code][1]}"
+            source[f] = f"{SOURCE_ADMIN}{admin[code][1]}"
         elif code in hires_loglik:
             loglik[f] = hires_loglik[code]
-            source[f] = "hires"
+            source[f] = SOURCE_HIRES
         else:
             continue
         mean, sd = _moments(_normalise(loglik[f]))
         if sd < ANCHOR_SD:  # informative enough to place the relative readings
             anchors[code] = (mean, sd)
-        elif source[f] == "hires":
+        elif source[f] == SOURCE_HIRES:
             bounded_by_hires.append(code)
 
     relations = {name: _fit_relation(market, name) for name in RATE_RELATIONS}
     readings, shared_sd, notes = _relative_readings(market, relations, anchors, fields)
     for code in bounded_by_hires:
-        notes.setdefault(
-            code, "tight in every year with hires: hires only bound the scale from above"
-        )
+        notes.setdefault(code, NOTE_HIRES_BOUND)
     precision_relative = np.zeros(len(fields))
     for f, code in enumerate(fields):
         if code in admin:
@@ -196,7 +208,7 @@ def estimate_scales(
             loglik[f] += -0.5 * ((GRID - value) / sd) ** 2
             precision_relative[f] += 1 / sd**2
             if source[f] == "none":
-                source[f] = "outcome rates"
+                source[f] = SOURCE_RATES
     prior_mean, prior_sd = _prior(anchors, readings)
     precision_total = np.zeros(len(fields))
     posterior = np.zeros_like(loglik)
@@ -205,9 +217,9 @@ def estimate_scales(
         _, sd = _moments(posterior[f])
         precision_total[f] = 1 / max(sd, 1e-3) ** 2
         if source[f] == "none":
-            source[f] = "prior across fields"
+            source[f] = SOURCE_PRIOR
     weight = np.clip(precision_relative / precision_total, 0, 1)
-    weight[[s != "outcome rates" for s in source]] = 0.0
+    weight[[s != SOURCE_RATES for s in source]] = 0.0
     return ScaleEstimate(
         fields=fields,
         posterior=posterior,
@@ -335,10 +347,7 @@ def _relative_readings(
             if code in fields:
                 readings.setdefault(str(code), []).append((float(value), residual_sd))
                 if assumed and code not in anchors:
-                    notes[str(code)] = (
-                        "no hires or admin scale to anchor the level: scale assumes the "
-                        "field's level was balanced on average over the history"
-                    )
+                    notes[str(code)] = NOTE_LEVEL_ASSUMED
     return readings, shared, notes
 
 

@@ -217,8 +217,9 @@ class Settings(BaseSettings):
     )
     retrain_timezone: str = Field(
         default="Asia/Shanghai",
-        description="IANA time zone of `retrain_schedule` (the city's, not the server's, which "
-        "is often UTC in containers).",
+        description="The city's IANA time zone (not the server's, which is often UTC in "
+        "containers): `retrain_schedule` runs on its clock and the dashboard shows every time "
+        "in it, labelled with its UTC offset.",
     )
     retrain_debounce_seconds: float = Field(
         default=300.0,

@@ -17,6 +17,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup, escape
 
+from serving.dashboard.i18n import API_SUMMARIES_ZH, API_TAGS_ZH
 from serving.dashboard.render import render
 from serving.dashboard.session import Page
 
@@ -187,8 +188,10 @@ def _responses(raw: dict[str, Any]) -> list[ResponseInfo]:
     return answers
 
 
-def operations(document: dict[str, Any]) -> list[Operation]:
-    """Every operation of the document, in the order the app declares them."""
+def operations(document: dict[str, Any], lang: str = "en") -> list[Operation]:
+    """Every operation of the document, in the order the app declares them; on a Chinese
+    page with the Chinese summary and group of each route (the English where none is written,
+    which a test forbids for the app's own routes)."""
     schemas = document.get("components", {}).get("schemas", {})
     found = []
     for path, item in document.get("paths", {}).items():
@@ -197,13 +200,18 @@ def operations(document: dict[str, Any]) -> list[Operation]:
             if raw is None:
                 continue
             anchor = re.sub(r"[^a-z0-9]+", "-", f"{method} {path}".lower()).strip("-")
+            tag = (raw.get("tags") or ["other"])[0]
+            summary = raw.get("summary", "")
+            if lang == "zh":
+                tag = API_TAGS_ZH.get(tag, tag)
+                summary = API_SUMMARIES_ZH.get(f"{method.upper()} {path}", summary)
             found.append(
                 Operation(
                     method=method.upper(),
                     path=path,
                     anchor=anchor,
-                    tag=(raw.get("tags") or ["other"])[0],
-                    summary=raw.get("summary", ""),
+                    tag=tag,
+                    summary=summary,
                     description=raw.get("description", ""),
                     auth=bool(raw.get("security")),
                     parameters=[_parameter(p) for p in raw.get("parameters", [])],
@@ -276,7 +284,7 @@ def prose(text: str) -> Markup:
 @router.get("/api/docs", response_class=HTMLResponse)
 def api_docs(page: Page) -> HTMLResponse:
     document = page.request.app.openapi()
-    found = operations(document)
+    found = operations(document, page.lang)
     tags: dict[str, list[Operation]] = {}
     for operation in found:
         tags.setdefault(operation.tag, []).append(operation)

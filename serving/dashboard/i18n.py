@@ -12,6 +12,14 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from data.vocabulary import ALL_LEVELS, LEVEL_NAMES_ZH, LEVELS
+from forecasting.scales import (
+    NOTE_HIRES_BOUND,
+    NOTE_LEVEL_ASSUMED,
+    SOURCE_ADMIN,
+    SOURCE_HIRES,
+    SOURCE_PRIOR,
+    SOURCE_RATES,
+)
 
 DEFAULT_LANG: Final = "zh"
 LANGS: Final = ("zh", "en")
@@ -30,8 +38,10 @@ ZH: Final[dict[str, str]] = {
     "logout": "退出",
     "signed_in_as": "当前用户",
     "run": "运行",
-    "watermark": "数据水位",
+    "watermark": "数据截至",
+    "data_up_to": "数据截至第 {n} 次上传",
     "run_date": "运行日期",
+    "times_in": "时间均为{zone}时间",
     "no_run": "尚无发布的运行",
     "no_run_text": (
         "还没有可用的训练结果。管理员可通过 POST /api/v1/runs 或 `talentcast retrain` 训练。"
@@ -208,7 +218,8 @@ ZH: Final[dict[str, str]] = {
     # runs
     "runs_title": "训练运行",
     "runs_note": (
-        "每次运行读取截至某次上传（数据水位）的数据；成功的运行之一被发布，所有页面都基于它。"
+        "每次运行读取截至某次上传的数据（“数据截至”一栏为该次上传的编号）；成功的运行之一被"
+        "发布，所有页面都基于它。"
     ),
     "status": "状态",
     "served": "发布中",
@@ -251,6 +262,7 @@ ZH: Final[dict[str, str]] = {
     "api_schemas": "数据模型",
     "api_auth": "需要密钥",
     "api_default": "默认值",
+    "api_details_en": "详细说明（英文）",
     "yes": "是",
     "no": "否",
     # actions, constraints, tiers
@@ -294,6 +306,27 @@ ZH: Final[dict[str, str]] = {
     "tier_social": "社会民生",
     "tier_urban": "城市运行",
     "tier_other": "其他",
+    # run stages (the keys of a run's timings, forecasting.pipeline.STAGES)
+    "stage_load": "读取数据",
+    "stage_balance_backtest": "供需回测",
+    "stage_supply": "供给预测",
+    "stage_demand": "需求预测",
+    "stage_balance": "供需平衡",
+    "stage_warnings": "就业预警",
+    "stage_quotas": "招生计划",
+    "stage_changes": "变化归因",
+    "stage_artifacts": "保存结果",
+    # reason codes of a recommendation (forecasting.quotas.Reason)
+    "reason_code_RULE_STOP": "就业规则要求停招",
+    "reason_code_RULE_PAUSE": "就业规则要求隔年招生",
+    "reason_code_RULE_LIMIT": "就业规则限定上限",
+    "reason_code_SHORTAGE_EXPAND": "领域短缺，扩大招生",
+    "reason_code_SURPLUS_REDUCE": "供过于求，调减招生",
+    "reason_code_REBALANCE": "在总量内调配",
+    "reason_code_UNCHANGED": "维持现有规模",
+    "reason_code_AT_CHANGE_CAP": "已达年度调整幅度上限",
+    "reason_code_AT_CAPACITY": "已达办学能力上限",
+    "reason_code_STOPPED": "已停止招生",
     "level_all": "全部层次",
 }
 
@@ -309,8 +342,10 @@ EN: Final[dict[str, str]] = {
     "logout": "Sign out",
     "signed_in_as": "Signed in as",
     "run": "Run",
-    "watermark": "Data watermark",
+    "watermark": "Data up to",
+    "data_up_to": "data up to upload #{n}",
     "run_date": "Run date",
+    "times_in": "times in {zone}",
     "no_run": "No run is served yet",
     "no_run_text": (
         "There are no training results yet. An admin trains one with POST /api/v1/runs or "
@@ -517,8 +552,8 @@ EN: Final[dict[str, str]] = {
     "kind_catalog": "Catalog",
     "runs_title": "Training runs",
     "runs_note": (
-        "Each run reads the data up to one upload (its watermark); one succeeded run is served "
-        "and every page reads it."
+        "Each run reads the data up to one upload (the “Data up to” column gives its number); "
+        "one succeeded run is served and every page reads it."
     ),
     "status": "Status",
     "served": "served",
@@ -561,6 +596,7 @@ EN: Final[dict[str, str]] = {
     "api_schemas": "Schemas",
     "api_auth": "key required",
     "api_default": "default",
+    "api_details_en": "Details",
     "yes": "yes",
     "no": "no",
     "action_stop": "stop enrollment",
@@ -605,7 +641,117 @@ EN: Final[dict[str, str]] = {
     "tier_social": "social",
     "tier_urban": "urban",
     "tier_other": "other",
+    "stage_load": "load data",
+    "stage_balance_backtest": "balance backtest",
+    "stage_supply": "supply",
+    "stage_demand": "demand",
+    "stage_balance": "balance",
+    "stage_warnings": "warnings",
+    "stage_quotas": "quotas",
+    "stage_changes": "changes",
+    "stage_artifacts": "save results",
+    "reason_code_RULE_STOP": "employment rules stop enrollment",
+    "reason_code_RULE_PAUSE": "employment rules pause enrollment",
+    "reason_code_RULE_LIMIT": "employment rules cap the quota",
+    "reason_code_SHORTAGE_EXPAND": "field short: expand",
+    "reason_code_SURPLUS_REDUCE": "surplus: reduce",
+    "reason_code_REBALANCE": "moved within the total",
+    "reason_code_UNCHANGED": "unchanged",
+    "reason_code_AT_CHANGE_CAP": "at the maximum yearly change",
+    "reason_code_AT_CAPACITY": "at capacity",
+    "reason_code_STOPPED": "stopped enrolling",
     "level_all": "All levels",
+}
+
+#: Headers of the recommendations export on a Chinese page, by column. The English export keeps
+#: the column codes as headers (scripts read them); a spreadsheet for planners says it in words.
+EXPORT_HEADERS_ZH: Final[dict[str, str]] = {
+    "urgency": "紧迫度排名",
+    "programme_code": "专业代码",
+    "programme_name": "专业名称",
+    "level": "层次",
+    "field_code": "主领域代码",
+    "field_name": "主领域",
+    "intake_year": "招生年份",
+    "graduation_year": "毕业年份",
+    "current_quota": "现有计划",
+    "recommended_quota": "建议计划",
+    "change": "变化",
+    "change_pct": "变化比例",
+    "quota_p10": "建议计划10%分位",
+    "quota_p90": "建议计划90%分位",
+    "gap_before": "调整前缺口（期望）",
+    "gap_after": "调整后缺口（期望）",
+    "p_shortage_before": "调整前短缺概率",
+    "p_shortage_after": "调整后短缺概率",
+    "own_before": "本专业进入本领域的毕业生（现有计划）",
+    "own_after": "本专业进入本领域的毕业生（建议计划）",
+    "binding": "起作用的约束",
+    "warning_actions": "预警措施",
+    "stopped_since": "停招起始年份",
+    "reasons": "理由类别",
+    "reason": "理由",
+}
+
+#: The API reference's route summaries in Chinese, by "METHOD path" (the English ones are the
+#: routes' own, in the OpenAPI document). Each route's long description stays as written.
+API_SUMMARIES_ZH: Final[dict[str, str]] = {
+    "GET /api/v1/fields": "重点产业领域",
+    "GET /api/v1/programmes": "专业",
+    "GET /api/v1/catalog": "现行目录",
+    "PUT /api/v1/catalog": "替换目录",
+    "GET /api/v1/forecasts": "各序列的预测",
+    "GET /api/v1/balance": "供给、需求与缺口",
+    "GET /api/v1/shortages": "短缺排名",
+    "GET /api/v1/drivers": "缺口构成",
+    "GET /api/v1/demand-scales": "各领域每个岗位的招聘信息数",
+    "GET /api/v1/warnings": "专业就业预警",
+    "GET /api/v1/recommendations": "招生计划建议",
+    "POST /api/v1/scenarios": "情景推演（如果……会怎样）",
+    "POST /api/v1/uploads/{kind}": "上传数据文件",
+    "GET /api/v1/uploads": "上传记录（最新在前）",
+    "GET /api/v1/uploads/{upload_id}": "单次上传",
+    "GET /api/v1/runs": "训练运行（最新在前）",
+    "POST /api/v1/runs": "排队一次训练运行",
+    "GET /api/v1/runs/{run_id}": "单次运行",
+    "POST /api/v1/runs/{run_id}/promote": "发布某次运行",
+    "POST /api/v1/runs/rollback": "重新发布上一次运行",
+    "GET /api/v1/models": "模型库",
+    "GET /api/v1/accuracy": "历次运行的实际准确度",
+    "POST /api/v1/keys": "创建密钥",
+    "GET /api/v1/keys": "密钥",
+    "DELETE /api/v1/keys/{name}": "撤销密钥",
+    "GET /api/v1/city": "本市设置",
+    "GET /healthz": "存活检查",
+    "GET /readyz": "就绪检查",
+}
+#: The API reference's groups (the routes' OpenAPI tags) in Chinese.
+API_TAGS_ZH: Final[dict[str, str]] = {
+    "catalog": "目录",
+    "forecasts": "预测",
+    "balance": "供需平衡",
+    "programmes": "专业",
+    "scenarios": "情景",
+    "uploads": "上传",
+    "runs": "运行",
+    "accuracy": "准确度",
+    "keys": "密钥",
+    "city": "城市",
+    "health": "健康检查",
+    "other": "其他",
+}
+
+#: Where a field's postings-per-opening scale comes from, and what it assumes, in Chinese (the
+#: run stores them in English, which the English page shows as stored).
+SCALE_TEXT_ZH: Final[dict[str, str]] = {
+    SOURCE_HIRES: "实际招聘人数",
+    SOURCE_RATES: "毕业去向比率",
+    SOURCE_PRIOR: "各领域的共同估计",
+    SOURCE_ADMIN: "管理员设定：",
+    NOTE_HIRES_BOUND: "有招聘人数的各年均供不应求：招聘人数只能给出该系数的上限。",
+    NOTE_LEVEL_ASSUMED: (
+        "没有招聘人数或管理员设定的系数作为基准：假定该领域的供需在历史上总体平衡。"
+    ),
 }
 
 #: Level names per language (Chinese from the vocabulary, so the two never disagree).
@@ -656,3 +802,19 @@ def level_name(level: str, lang: str) -> str:
 def tier_name(tier: str, lang: str) -> str:
     """The reference catalog's tiers translated; a city's own tier label as the city wrote it."""
     return STRINGS[lang].get(f"tier_{tier}", tier)
+
+
+def code_name(prefix: str, code: str, lang: str) -> str:
+    """A code of the product (a run stage ``stage_``, a reason ``reason_code_``) in ``lang``;
+    one without words yet as the code itself (the tests require words for every known code)."""
+    return STRINGS[lang].get(f"{prefix}{code}", code)
+
+
+def scale_text(text: str, lang: str) -> str:
+    """A scale's source or note (as the run stored it) in ``lang``; an admin's own source
+    text as the admin wrote it."""
+    if lang != "zh" or not text:
+        return text
+    if text.startswith(SOURCE_ADMIN):
+        return SCALE_TEXT_ZH[SOURCE_ADMIN] + text.removeprefix(SOURCE_ADMIN)
+    return SCALE_TEXT_ZH.get(text, text)

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from data.vocabulary import ALL_LEVELS
 from serving.dashboard import charts, tables
+from serving.dashboard.i18n import scale_text
 from serving.dashboard.render import PageContext, render
 from serving.dashboard.session import Page
 
@@ -118,13 +119,23 @@ def field_page(page: Page, field_code: str, level: OptionalText = None) -> HTMLR
         levels=levels,
         level=chosen,
         figures=figures,
-        scale=scale.iloc[0].to_dict() if len(scale) else None,
+        scale=_scale_in_words(scale.iloc[0].to_dict(), page.lang) if len(scale) else None,
         drivers=tables.driver_rows(drivers, field_code, chosen),
         driver_columns=tables.DRIVER_COLUMNS,
         feeding=tables.feeding_programmes(catalog, supply, field_code, chosen, years, page.lang),
         feeding_years=years,
         urgent=_urgent_programmes(page, field_code, chosen) if page.is_planner else [],
     )
+
+
+def _scale_in_words(scale: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The field's demand scale with its source and note in the page's language."""
+    words = {
+        key: scale_text(value, lang)
+        for key in ("source", "note")
+        if isinstance(value := scale.get(key), str)
+    }
+    return {**scale, **words}
 
 
 def _urgent_programmes(page: PageContext, field_code: str, level: str) -> list[dict[str, Any]]:

@@ -134,7 +134,7 @@ def programmes(
         recommendations=rows,
         pagination=pagination,
         warnings=selection.warnings.to_dict("records"),
-        export_query=urlencode(selection.params()),
+        export_query=urlencode(selection.params(lang=page.lang)),
         sort_url=lambda column: _sort_url(page, selection, column),
         page_url=lambda n: f"{page.base}/programmes?{urlencode(selection.params(page=str(n)))}",
     )
@@ -167,10 +167,10 @@ def _download_headers(filename: str) -> dict[str, str]:
 
 @router.get("/programmes/export.csv")
 def export_csv(page: Page, asked: Asked) -> Response:
-    """The filtered recommendations, in the page's order, as CSV, UTF-8 with a BOM so that
-    Excel shows Chinese."""
+    """The filtered recommendations, in the page's order and language, as CSV, UTF-8 with a
+    BOM so that Excel shows Chinese."""
     selection = _select(page, asked)
-    body = tables.export_frame(selection.recommendations).to_csv(index=False)
+    body = tables.export_frame(selection.recommendations, page.lang).to_csv(index=False)
     return Response(
         body.encode("utf-8-sig"),
         media_type="text/csv; charset=utf-8",
@@ -182,11 +182,12 @@ def export_csv(page: Page, asked: Asked) -> Response:
 
 @router.get("/programmes/export.xlsx")
 def export_xlsx(page: Page, asked: Asked) -> Response:
-    """The filtered recommendations, in the page's order, as an Excel workbook (one sheet)."""
+    """The filtered recommendations, in the page's order and language, as an Excel workbook
+    (one sheet)."""
     selection = _select(page, asked)
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        tables.export_frame(selection.recommendations).to_excel(
+        tables.export_frame(selection.recommendations, page.lang).to_excel(
             writer, sheet_name="recommendations", index=False
         )
     return Response(

@@ -8,22 +8,31 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
 from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from data.store import Store
 from data.store.runs import RunRecord
 from forecasting.promotion import nothing_served
+from forecasting.rules import rule_name
 from forecasting.wording import format_probability as probability_text
 from serving.api.cache import ServingCache
 from serving.auth import PLANNERS, Principal
-from serving.dashboard.i18n import LANG_COOKIE, Translate, choose_lang, level_name, translator
+from serving.dashboard.i18n import (
+    LANG_COOKIE,
+    Translate,
+    choose_lang,
+    code_name,
+    level_name,
+    translator,
+)
 
 #: The chosen language is remembered for a year (it is a preference, not a secret).
 LANG_MAX_AGE: Final = 365 * 24 * 3600
@@ -80,7 +89,8 @@ def build_environment() -> Environment:
     env.filters["signed"] = format_signed
     env.filters["pct"] = format_percent
     env.filters["prob"] = format_probability
-    env.filters["when"] = format_time
+    env.filters["when"] = _when
+    env.filters["day"] = _day
     env.filters["figure"] = figure_script
     return env
 
@@ -114,11 +124,38 @@ def format_probability(value: Any, digits: int = 0) -> str:
     return "—" if _missing(value) else probability_text(float(value), digits)
 
 
-def format_time(value: datetime | None) -> str:
-    """Times in UTC, to the minute (runs and uploads are stored in UTC)."""
+def in_zone(value: datetime, zone: tzinfo) -> datetime:
+    """``value`` in ``zone``; a time without a zone is UTC (the store writes UTC only)."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(zone)
+
+
+def zone_label(value: datetime) -> str:
+    """The offset of an aware time as ``UTC+08:00``: unambiguous where abbreviations are not
+    (China's "CST" is also a US zone's)."""
+    offset = value.strftime("%z") or "+0000"
+    return f"UTC{offset[:3]}:{offset[3:]}"
+
+
+def format_time(value: datetime | None, zone: tzinfo) -> str:
+    """A time in the city's zone, to the minute, labelled with its offset: planners read the
+    city's clock, not the server's (often UTC in containers)."""
     if value is None:
         return "—"
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+    local = in_zone(value, zone)
+    return f"{local:%Y-%m-%d %H:%M} {zone_label(local)}"
+
+
+@pass_context
+def _when(context: Context, value: datetime | None) -> str:
+    return format_time(value, context["time_zone"])
+
+
+@pass_context
+def _day(context: Context, value: datetime | None) -> str:
+    """The date of ``value`` in the city's zone (a run finished at 23:30 UTC is the next day
+    in Tianjin)."""
+    return "—" if value is None else f"{in_zone(value, context['time_zone']):%Y-%m-%d}"
 
 
 def figure_script(figure_json: str, element_id: str) -> Markup:
@@ -142,7 +179,9 @@ class PageContext:
     run: RunRecord | None
     lang: str
     #: The session's CSRF token, for the page's forms and scripts (``csrf-token`` meta tag).
-    csrf_token: str = ""
+    csrf_token: str
+    #: The city's time zone (the ``retrain_timezone`` setting): every time a page shows is in it.
+    time_zone: tzinfo
 
     @property
     def base(self) -> str:
@@ -169,6 +208,12 @@ class PageContext:
 
     def level_name(self, level: str) -> str:
         return level_name(level, self.lang)
+
+    def rule_name(self, code: str) -> str:
+        return rule_name(code, "zh" if self.lang == "zh" else "en")
+
+    def stage_name(self, stage: str) -> str:
+        return code_name("stage_", stage, self.lang)
 
     def last_observed_year(self) -> int:
         """The run's last year of history; later years are forecasts."""
@@ -221,6 +266,10 @@ class PageContext:
             "csrf_token": self.csrf_token,
             "t": self.t,
             "level_name": self.level_name,
+            "rule_name": self.rule_name,
+            "stage_name": self.stage_name,
+            "time_zone": self.time_zone,
+            "zone_name": str(self.time_zone),
             "base": self.base,
             "switch_url": self.switch_url(),
             "is_planner": self.is_planner,

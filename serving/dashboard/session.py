@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 import secrets
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from serving.api.deps import lookup_key, throttled_for
+from serving.api.deps import SettingsDep, lookup_key, throttled_for
 from serving.api.sessions import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -49,8 +50,9 @@ def _here(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
-def page_context(request: Request) -> PageContext:
-    """Who is looking, in which language, at which run; redirects to /login without a key."""
+def page_context(request: Request, settings: SettingsDep) -> PageContext:
+    """Who is looking, in which language, at which run, on which clock; redirects to /login
+    without a key."""
     session = session_of(request)
     if session is None:
         raise LoginRequired(_here(request))
@@ -60,6 +62,7 @@ def page_context(request: Request) -> PageContext:
         served_run(request),
         page_lang(request),
         session.csrf_token,
+        ZoneInfo(settings.retrain_timezone),
     )
 
 

@@ -19,7 +19,7 @@ from data.store.persons import round_persons
 from data.vocabulary import ALL_LEVELS, LEVELS
 from forecasting.balance import TOTAL, shortage_ranking
 from forecasting.scenarios import BalanceSamples
-from serving.dashboard.i18n import tier_name
+from serving.dashboard.i18n import EXPORT_HEADERS_ZH, code_name, level_name, tier_name
 
 DRIVER_COLUMNS: Final = (
     "base_gap",
@@ -463,17 +463,42 @@ def own_effects(samples: BalanceSamples, recommendations: pd.DataFrame) -> pd.Da
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
-def export_frame(filtered: pd.DataFrame) -> pd.DataFrame:
-    """The columns of the recommendations export (codes as headers, for re-use in scripts).
+#: Export columns holding comma-separated codes, with the prefix of their words in i18n.
+_CODED_COLUMNS: Final = {
+    "binding": "binding_",
+    "warning_actions": "action_",
+    "reasons": "reason_code_",
+}
+
+
+def export_frame(filtered: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The columns of the recommendations export in the page's language.
+
+    In English the headers, levels and codes are the codes themselves, for re-use in scripts;
+    in Chinese they are words a planner reads (headers, level names, constraints, warning
+    actions and reasons), with the same columns in the same order.
 
     Text cells that a spreadsheet would run as a formula (programme names and messages come
     from uploads) are prefixed with an apostrophe, which spreadsheets show as text; numbers
     stay numbers, negative ones included; persons are rounded as the API serves them."""
     frame = round_persons(filtered.loc[:, list(EXPORT_COLUMNS)]).copy()
+    if lang == "zh":
+        frame["level"] = frame["level"].map(lambda level: level_name(str(level), lang))
+        for column, prefix in _CODED_COLUMNS.items():
+            frame[column] = frame[column].map(lambda codes, p=prefix: _named(codes, p, lang))
     for column in frame.columns:
         if frame[column].dtype == object:
             frame[column] = frame[column].map(neutralise_formula)
+    if lang == "zh":
+        frame = frame.rename(columns=EXPORT_HEADERS_ZH)
     return frame
+
+
+def _named(codes: object, prefix: str, lang: str) -> object:
+    """Comma-separated codes in words (``、`` between them); a missing value stays missing."""
+    if not isinstance(codes, str):
+        return codes
+    return "、".join(code_name(prefix, code, lang) for code in codes.split(",") if code)
 
 
 def neutralise_formula(value: object) -> object:

@@ -112,6 +112,9 @@ def test_a_rule_stop_or_pause_gives_zero_whatever_the_forecast(
     assert text_zh in row["reason_zh"]
     assert text_en in row["reason_en"]
     assert "tj_2009_stop_below_40_twice" in row["reason_en"]
+    # Planners reading Chinese see the rule named, not its code.
+    assert "天津市2009年规定：连续两年落实率低于40%停招" in row["reason_zh"]
+    assert "tj_2009" not in row["reason_zh"]
     assert result["recommended_quota"].sum() == pytest.approx(1200.0)
 
 
@@ -125,6 +128,7 @@ def test_a_rule_cap_limits_an_expansion() -> None:
     result = recommend(crafted_samples(), limits)
     assert result.loc["080717T", "recommended_quota"] == pytest.approx(90.0)
     assert "RULE_LIMIT" in result.loc["080717T", "reasons"]
+    assert "天津市2009年规定：不超过上年落实人数" in result.loc["080717T", "reason_zh"]
 
 
 @pytest.mark.parametrize(

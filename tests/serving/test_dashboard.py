@@ -11,10 +11,12 @@ import math
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -23,11 +25,23 @@ from support import Demo, bearer, page_token, sign_in
 
 from data.catalog import load_default_catalog
 from data.ingest import open_store
-from data.vocabulary import KINDS
+from data.vocabulary import KINDS, LEVEL_NAMES_ZH, LEVELS
+from forecasting.pipeline import STAGES
+from forecasting.quotas import Reason
+from forecasting.rules import DUPLICATE_RULE, Policy, rule_name
+from forecasting.scales import SCALE_NOTES, SCALE_SOURCES, SOURCE_ADMIN, SOURCE_HIRES
 from serving.app import create_app
 from serving.auth import issue_key
 from serving.dashboard import plotly_js_path
-from serving.dashboard.i18n import EN, ZH
+from serving.dashboard.i18n import (
+    API_SUMMARIES_ZH,
+    API_TAGS_ZH,
+    EN,
+    EXPORT_HEADERS_ZH,
+    SCALE_TEXT_ZH,
+    ZH,
+    scale_text,
+)
 from serving.dashboard.render import format_probability
 from serving.dashboard.tables import (
     EXPORT_COLUMNS,
@@ -36,6 +50,7 @@ from serving.dashboard.tables import (
     ranking_rows,
     ranking_rule,
 )
+from serving.settings import Settings
 
 PAGES = ("/", "/fields/ic", "/programmes", "/uploads", "/runs", "/api/docs")
 TEMPLATES = Path(__file__).parents[2] / "serving" / "dashboard" / "templates"
@@ -283,18 +298,53 @@ def test_the_language_is_remembered(planner: TestClient) -> None:
     assert planner.get("/", params={"lang": "fr"}).status_code == 200
 
 
-def test_the_header_shows_run_watermark_and_date(
-    planner: TestClient, outputs: dict[str, Any]
-) -> None:
-    run = outputs["run"]
-    header = re.search(
-        r'<div class="runbar" id="run-info">(.*?)</div>', planner.get("/").text, re.S
-    )
+def header_text(html: str) -> str:
+    header = re.search(r'<div class="runbar" id="run-info">(.*?)</div>', html, re.S)
     assert header
-    text = re.sub(r"<[^>]+>", "", header.group(1))
+    return re.sub(r"<[^>]+>", "", header.group(1))
+
+
+def test_the_header_shows_run_upload_and_date(planner: TestClient, outputs: dict[str, Any]) -> None:
+    run = outputs["run"]
+    text = header_text(planner.get("/").text)
     assert f"运行 #{run.id}" in text
-    assert f"数据水位 #{run.watermark}" in text
-    assert (run.finished_at or run.created_at).strftime("%Y-%m-%d") in text
+    assert f"数据截至第 {run.watermark} 次上传" in text
+    assert "水位" not in text
+    shanghai = (run.finished_at or run.created_at).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert f"{shanghai:%Y-%m-%d}" in text
+    assert "时间均为Asia/Shanghai时间" in text
+    english = header_text(planner.get("/", params={"lang": "en"}).text)
+    assert f"data up to upload #{run.watermark}" in english
+    assert "times in Asia/Shanghai" in english
+    for strings in (ZH, EN):
+        assert not any("水位" in text or "watermark" in text for text in strings.values())
+
+
+def test_times_are_shown_in_the_city_time_zone(trained_demo: Demo, outputs: dict[str, Any]) -> None:
+    """A zone other than UTC (and other than the default) set in the settings reaches every
+    time the pages show, labelled with its offset."""
+    run = outputs["run"]
+    settings = trained_demo.settings(retrain_timezone="America/Sao_Paulo")
+    with TestClient(create_app(settings)) as client:
+        login(client, trained_demo.keys["admin"])
+        runs = client.get("/runs").text
+        uploads = client.get("/uploads").text
+    created = run.created_at.astimezone(ZoneInfo("America/Sao_Paulo"))
+    assert created.utcoffset() == timedelta(hours=-3)
+    assert f"<td>{created:%Y-%m-%d %H:%M} UTC-03:00</td>" in runs
+    assert "UTC</td>" not in runs
+    assert "UTC</td>" not in uploads
+    assert "时间均为America/Sao_Paulo时间" in header_text(runs)
+    assert f"{(run.finished_at or run.created_at).astimezone(created.tzinfo):%Y-%m-%d}" in (
+        header_text(runs)
+    )
+    stored = open_store(trained_demo.url)
+    try:
+        upload = stored.uploads()[0]
+    finally:
+        stored.dispose()
+    uploaded = upload.created_at.astimezone(ZoneInfo("America/Sao_Paulo"))
+    assert f"<td>{uploaded:%Y-%m-%d %H:%M} UTC-03:00</td>" in uploads
 
 
 # -- overview ------------------------------------------------------------------------------------
@@ -456,7 +506,15 @@ def test_the_field_page_draws_fan_charts_of_ic(
     scale = outputs["demand_scales"].set_index("field_code").loc["ic"]
     assert f"{scale['scale_p50']:.2f}" in html
     assert f"{scale['scale_p10']:.2f}–{scale['scale_p90']:.2f}" in html
-    assert str(scale["source"]) in html
+    assert scale["source"] == SOURCE_HIRES  # the demo reports hires for every field
+    scale_note = re.search(r'<section class="card" id="scale">(.*?)</section>', html, re.S)
+    assert scale_note
+    assert f"依据：{SCALE_TEXT_ZH[SOURCE_HIRES]}。" in scale_note.group(1)
+    if scale["note"]:
+        assert SCALE_TEXT_ZH[str(scale["note"])] in scale_note.group(1)
+    assert not re.search(r"[a-z]{3,}", visible_text(scale_note.group(1)))
+    english = planner.get("/fields/ic", params={"lang": "en"}).text
+    assert f"from: {SOURCE_HIRES}." in english
 
 
 def test_the_field_page_per_level(planner: TestClient, outputs: dict[str, Any]) -> None:
@@ -557,7 +615,7 @@ def test_programmes_show_the_warnings(planner: TestClient, outputs: dict[str, An
 def test_exports_hold_the_filtered_recommendations(
     planner: TestClient, outputs: dict[str, Any], fmt: str
 ) -> None:
-    params = {"level": "bachelor", "q": "08"}
+    params = {"level": "bachelor", "q": "08", "lang": "en"}  # codes as headers, for scripts
     response = planner.get(f"/programmes/export.{fmt}", params=params)
     assert response.status_code == 200
     assert "attachment" in response.headers["content-disposition"]
@@ -581,10 +639,10 @@ def test_exports_hold_the_filtered_recommendations(
     assert set(frame["programme_code"]) == set(expected["programme_code"])
     assert set(frame["level"]) == {"bachelor"}
     row = frame[frame["programme_code"] == "080710T"].iloc[0]
-    assert row["programme_name"] == "集成电路设计与集成系统"
+    assert row["programme_name"] == "Integrated Circuit Design and Integrated System"
     source = expected[expected["programme_code"] == "080710T"].iloc[0]
     assert row["recommended_quota"] == round(source["recommended_quota"])
-    assert row["reason"] == source["reason_zh"]
+    assert row["reason"] == source["reason_en"]
     # persons in whole numbers, as the API serves them
     assert row["gap_after"] == round(source["gap_after"])
     assert all(float(value).is_integer() for value in frame["gap_before"].dropna())
@@ -653,7 +711,10 @@ def test_the_warning_filter_is_kept_in_the_url_and_the_exports(
     assert {(r["data-programme"], r["data-level"]) for r in rows} == marked
     assert f'<option value="{action}" selected>' in html
     assert f"export.csv?warning={action}&amp;sort=-change" in html
-    export = planner.get("/programmes/export.csv", params={"warning": action, "sort": "-change"})
+    assert f"export.csv?warning={action}&amp;sort=-change&amp;lang=zh" in html
+    export = planner.get(
+        "/programmes/export.csv", params={"warning": action, "sort": "-change", "lang": "en"}
+    )
     frame = pd.read_csv(io.BytesIO(export.content), encoding="utf-8-sig", dtype=str)
     assert list(zip(frame["programme_code"], frame["level"], strict=True)) == [
         (r["data-programme"], r["data-level"]) for r in rows
@@ -669,7 +730,7 @@ def test_a_programme_shows_its_own_effect_not_its_fields(
     planner: TestClient, outputs: dict[str, Any]
 ) -> None:
     recommendations = outputs["recommendations"]
-    export = planner.get("/programmes/export.csv", params={"field": "ic"})
+    export = planner.get("/programmes/export.csv", params={"field": "ic", "lang": "en"})
     frame = pd.read_csv(io.BytesIO(export.content), encoding="utf-8-sig", dtype={"level": str})
     frame = frame[frame["current_quota"] > 0]
     assert len(frame) > 0
@@ -828,7 +889,8 @@ def test_the_api_reference_is_rendered_from_the_openapi_document(planner: TestCl
         for method in item:
             badge = f'<span class="method method-{method}">{method.upper()}</span>'
             assert f"{badge} <code>{path}</code>" in html, (method, path)
-    assert "What-if scenario" in html  # a summary
+    assert "情景推演" in html  # a summary, in the page's language
+    assert "What-if scenario" in planner.get("/api/docs", params={"lang": "en"}).text
     assert "Read this run instead of the served one" in html  # a parameter's description
     assert "integer ≥ 1 ≤ 2147483647 | null" in html  # its type and range
     assert "Page_BalanceRow_" in html  # a response model
@@ -1028,7 +1090,7 @@ def test_exported_text_that_a_spreadsheet_would_run_is_kept_as_text() -> None:
     names = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "集成电路设计"]
     rows = pd.DataFrame({column: ["x"] * len(names) for column in EXPORT_COLUMNS})
     rows = rows.assign(programme_name=names, change=[-5, 3, -1, 0, 2])
-    exported = export_frame(rows)
+    exported = export_frame(rows, "en")
     assert exported["programme_name"].tolist() == [
         '\'=HYPERLINK("http://x","y")',
         "'+1+1",
@@ -1070,3 +1132,141 @@ def test_api_writes_made_with_the_session_cookie_need_this_site_and_its_token(
         "/api/v1/scenarios", json=body, headers=bearer(trained_demo.keys["planner"])
     )
     assert bearer_answer.status_code == 200
+
+
+# -- every code in the page's language -----------------------------------------------------------
+
+
+class _Text(HTMLParser):
+    """The text a reader sees: no tags, attributes, scripts or styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._hidden -= tag in ("script", "style")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    reader = _Text()
+    reader.feed(html)
+    return " ".join(reader.parts)
+
+
+def rule_codes() -> list[str]:
+    return [rule.code for rule in Policy.default().rules] + [DUPLICATE_RULE]
+
+
+def test_every_rule_reason_stage_export_column_and_route_has_words_in_both_languages() -> None:
+    """Walks the codes the product defines: a rule, reason, stage, export column or API route
+    added without its words fails here rather than showing raw on a Chinese page."""
+    for code in rule_codes():
+        zh, en = rule_name(code, "zh"), rule_name(code, "en")
+        assert len({code, zh, en}) == 3, code
+        assert re.search(r"[\u4e00-\u9fff]", zh), code
+    for reason in Reason:
+        assert {f"reason_code_{reason}"} <= ZH.keys() & EN.keys(), reason
+        assert ZH[f"reason_code_{reason}"] != EN[f"reason_code_{reason}"]
+    for stage in STAGES:
+        assert {f"stage_{stage}"} <= ZH.keys() & EN.keys(), stage
+        assert re.search(r"[\u4e00-\u9fff]", ZH[f"stage_{stage}"]), stage
+    assert list(EXPORT_HEADERS_ZH) == list(EXPORT_COLUMNS)
+    for text in (*SCALE_SOURCES, SOURCE_ADMIN, *SCALE_NOTES):
+        assert re.search(r"[\u4e00-\u9fff]", SCALE_TEXT_ZH[text]), text
+    assert scale_text(f"{SOURCE_ADMIN}association census", "zh") == "管理员设定：association census"
+    app = create_app(Settings(database_url="sqlite://", run_worker=False, mlflow_tracking_uri=""))
+    for path, item in app.openapi()["paths"].items():
+        for method, operation in item.items():
+            assert f"{method.upper()} {path}" in API_SUMMARIES_ZH, (method, path)
+            assert set(operation.get("tags", [])) <= API_TAGS_ZH.keys(), (method, path)
+
+
+def test_a_chinese_page_shows_no_raw_rule_code_or_stage_name(
+    planner: TestClient, outputs: dict[str, Any]
+) -> None:
+    warnings = outputs["warnings"]
+    fired = set(warnings["rule"])
+    assert len(fired) >= 2  # the demo fires rules, so the check below has something to find
+    html = planner.get("/programmes").text
+    text = visible_text(html)
+    for code in rule_codes():
+        assert code not in text, code
+    cells = re.findall(r'<td data-rule="([^"]+)">([^<]*)</td>', html)
+    assert {code for code, _ in cells} == fired
+    assert all(unescape(name) == rule_name(code, "zh") for code, name in cells)
+    english = re.findall(
+        r'<td data-rule="([^"]+)">([^<]*)</td>', planner.get("/programmes?lang=en").text
+    )
+    assert all(unescape(name) == rule_name(code, "en") for code, name in english)
+
+    run = outputs["run"]
+    runs = planner.get("/runs", params={"lang": "zh"}).text
+    stages = re.findall(r'<span class="kv" data-stage="([^"]+)">([^<]*?) [\d.,]+</span>', runs)
+    assert [stage for stage, _ in stages] == list(run.timings)
+    assert all(name == ZH[f"stage_{stage}"] for stage, name in stages)
+    text = visible_text(runs)
+    for stage in STAGES:
+        assert not re.search(rf"\b{stage}\b", text), stage
+
+
+def test_the_chinese_api_reference_names_every_route_in_chinese(planner: TestClient) -> None:
+    document = planner.app.openapi()  # type: ignore[attr-defined]
+    html = planner.get("/api/docs").text
+    toc = re.search(r'<nav class="toc card" aria-label="API">(.*?)</nav>', html, re.S)
+    assert toc
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            summary = API_SUMMARIES_ZH[f"{method.upper()} {path}"]
+            assert f"<code>{path}</code></a> {summary}</li>" in toc.group(1), (method, path)
+            assert f"</a> {operation['summary']}</li>" not in toc.group(1), (method, path)
+    for tag in API_TAGS_ZH.values():
+        if tag != "其他":
+            assert f"<h3>{tag}</h3>" in toc.group(1)
+    english = planner.get("/api/docs", params={"lang": "en"}).text
+    assert "<h3>balance</h3>" in english
+    assert "</a> Supply, demand and gap</li>" in english
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_the_chinese_export_has_chinese_headers_and_levels_the_english_one_codes(
+    planner: TestClient, outputs: dict[str, Any], fmt: str
+) -> None:
+    def read(lang: str) -> pd.DataFrame:
+        response = planner.get(f"/programmes/export.{fmt}", params={"lang": lang})
+        assert response.status_code == 200
+        if fmt == "csv":
+            return pd.read_csv(io.BytesIO(response.content), encoding="utf-8-sig", dtype=str)
+        return pd.read_excel(io.BytesIO(response.content), dtype=str)
+
+    chinese, english = read("zh"), read("en")
+    assert list(chinese.columns) == [EXPORT_HEADERS_ZH[column] for column in EXPORT_COLUMNS]
+    assert list(english.columns) == list(EXPORT_COLUMNS)
+    assert len(chinese) == len(english) > 0
+    levels = dict(zip(english["level"], chinese["层次"], strict=True))
+    assert set(levels) <= set(LEVELS)
+    assert levels == {level: LEVEL_NAMES_ZH[level] for level in levels}
+    # constraints, warning actions and reason codes in words, codes in English
+    bound = english["binding"].notna()
+    assert bound.any()
+    pairs = zip(english.loc[bound, "binding"], chinese.loc[bound, "起作用的约束"], strict=True)
+    for codes, words in pairs:
+        assert words == "、".join(ZH[f"binding_{code}"] for code in codes.split(","))
+    warned = english["warning_actions"].notna()
+    assert warned.any()
+    actions = english.loc[warned, "warning_actions"]
+    pairs = zip(actions, chinese.loc[warned, "预警措施"], strict=True)
+    for codes, words in pairs:
+        assert words == "、".join(ZH[f"action_{code}"] for code in codes.split(","))
+    for codes, words in zip(english["reasons"], chinese["理由类别"], strict=True):
+        assert set(codes.split(",")) <= {str(reason) for reason in Reason}
+        assert words == "、".join(ZH[f"reason_code_{code}"] for code in codes.split(","))
+    assert not chinese["理由类别"].str.contains("[A-Z_]{4,}").any()
