@@ -441,7 +441,7 @@ def _carry_forward(
         postings = np.maximum(hiring[:, f, level, j], 1.0)
         shift = np.log(combined[:, f, level, j]) - np.log(postings)
         tail = (100 - CARRY_CENTRAL) / 2
-        low, high = np.percentile(postings, [tail, 100 - tail])
+        low, high = np.percentile(postings, [tail, 100 - tail], method="nearest")
         central = shift[(postings >= low) & (postings <= high)]
         shift = np.clip(shift, central.min(), central.max())
         combined[:, f, level, j + 1 :] = hiring[:, f, level, j + 1 :] * np.exp(shift)[:, None]
