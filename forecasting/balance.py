@@ -218,8 +218,8 @@ def quantile_rows(
     frame["p_shortage"] = (gap > 0).mean(axis=0)
     # Expected shortfall in persons: weighs how short as well as how likely (a 93% chance of
     # one missing graduate is less pressing than a 60% chance of a hundred). Each sample's gap
-    # counts at most at the cell's 90th percentile: at long horizons a few demand samples run
-    # to millions of openings, and a plain mean would rank fields by those alone.
+    # counts at most at the cell's 90th percentile: at long horizons the demand samples of a
+    # small cell spread over factors of ten, and a plain mean would rank fields by those few.
     cap = np.percentile(gap, 90, axis=0)
     frame["shortfall_w90"] = np.clip(np.minimum(gap, cap), 0, None).mean(axis=0)
     return frame

@@ -33,6 +33,8 @@ class Calibration:
     errors: np.ndarray
     offsets: np.ndarray | None = None
     nearest: int | None = 2
+    #: Each row's scale (rows,), to read its errors back in the series' own units.
+    scales: np.ndarray | None = None
 
     @property
     def horizon(self) -> int:
@@ -107,7 +109,27 @@ class Calibration:
         steps = min(self.horizon, int(known.max())) if known.size else self.horizon
         errors = self.errors[keep, :steps].copy()
         errors[np.arange(steps)[None, :] >= known[:, None]] = np.nan
-        return Calibration(errors, known, self.nearest)
+        scales = None if self.scales is None else self.scales[keep]
+        return Calibration(errors, known, self.nearest, scales)
+
+    def largest_misses(self, steps: int) -> np.ndarray:
+        """Per step up to ``steps``, the largest absolute error of any backtest row, in the
+        series' own units (not scaled), made non-decreasing over the horizon and grown like a
+        random walk (√h) past the backtest horizon, as the intervals are; infinite where no
+        row tells (or without row scales).
+
+        On a panel whose errors are comparable across series in its own units — the log
+        scale, where an error is a ratio — this is the worst miss any forecast made: a bound
+        on how far a plausible future strays that does not depend on the scale a series'
+        errors are expressed in.
+        """
+        if self.scales is None or self.empty:
+            return np.full(steps, np.inf)
+        misses = np.abs(self.errors * self.scales[:, None])
+        reached = np.isfinite(misses).any(axis=0)
+        largest = np.where(reached, np.nanmax(np.where(reached, misses, 0.0), axis=0), np.nan)
+        bound = _extend(np.maximum.accumulate(_fill_missing(largest)), steps)
+        return np.where(np.isfinite(bound), bound, np.inf)
 
     def intervals(
         self, mean: np.ndarray, scale: np.ndarray, levels: Sequence[int]
@@ -142,7 +164,7 @@ def calibrate(
     """
     errors = (actual - forecast) / scale[:, None]
     errors[scale <= MIN_SCALE] = np.nan
-    return Calibration(errors, offsets, nearest)
+    return Calibration(errors, offsets, nearest, np.asarray(scale, dtype=float))
 
 
 def _fill_missing(values: np.ndarray) -> np.ndarray:

@@ -38,8 +38,14 @@ def from_logs(values: np.ndarray) -> np.ndarray:
 def fit_counts(
     panel: Panel, horizon: int, *, n_jobs: int, progress: Progress | None = None
 ) -> ForecastEngine:
-    """The engine fitted on the log scale of a panel of counts."""
-    engine = ForecastEngine(horizon, n_jobs=n_jobs, non_negative=False)
+    """The engine fitted on the log scale of a panel of counts.
+
+    On the log scale every error is a ratio, comparable between a field of three postings and
+    one of three thousand, so samples and intervals are kept within the largest ratio by
+    which any backtest forecast missed (``bounded_misses``): a handful of postings must not
+    inherit, through a scaled error, a miss by a factor of a million.
+    """
+    engine = ForecastEngine(horizon, n_jobs=n_jobs, non_negative=False, bounded_misses=True)
     return engine.fit(log_counts(panel), progress)
 
 

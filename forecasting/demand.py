@@ -62,6 +62,9 @@ MAX_SURVEY_SHARE = 0.75
 SURVEY_CONFLICT_Z = 3.0
 #: Whether years beyond the surveys' reach keep the last surveyed year's adjustment.
 CARRY_SURVEY_ADJUSTMENT = True
+#: Central share (percent) of a cell's postings samples whose survey adjustments bound the
+#: adjustment carried beyond the surveys' reach (see :func:`_carry_forward`).
+CARRY_CENTRAL = 98.0
 
 
 @dataclass(frozen=True)
@@ -421,10 +424,24 @@ def _carry_forward(
 ) -> None:
     """Years after a cell's last surveyed year keep that year's survey adjustment (the log
     ratio of combined to postings-only demand, sample by sample): surveys reach three years
-    ahead, and a level they reveal does not vanish the year after."""
+    ahead, and a level they reveal does not vanish the year after.
+
+    The adjustment is measured against the postings sample as the combination saw it, floored
+    at one opening, and kept within the adjustments of the samples whose postings that year
+    lie in the central CARRY_CENTRAL percent. A sample with next to no openings in the last
+    surveyed year (1e-20 of one when its supply draw is empty) is pulled far up by the
+    surveys, and that pull, carried onto later years whose postings are ordinary again, made
+    them 10^11 times too large (and hundreds of times with the floor alone): one outlying
+    year of a path says nothing about the level of the next.
+    """
     last: dict[tuple[int, int], int] = {}
     for f, level, j in evidence:
         last[(f, level)] = max(j, last.get((f, level), -1))
     for (f, level), j in last.items():
-        ratio = combined[:, f, level, j] / np.maximum(hiring[:, f, level, j], 1e-9)
-        combined[:, f, level, j + 1 :] = hiring[:, f, level, j + 1 :] * ratio[:, None]
+        postings = np.maximum(hiring[:, f, level, j], 1.0)
+        shift = np.log(combined[:, f, level, j]) - np.log(postings)
+        tail = (100 - CARRY_CENTRAL) / 2
+        low, high = np.percentile(postings, [tail, 100 - tail], method="nearest")
+        central = shift[(postings >= low) & (postings <= high)]
+        shift = np.clip(shift, central.min(), central.max())
+        combined[:, f, level, j + 1 :] = hiring[:, f, level, j + 1 :] * np.exp(shift)[:, None]

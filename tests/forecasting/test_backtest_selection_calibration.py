@@ -158,3 +158,16 @@ def test_complete_paths_and_the_errors_each_step_is_calibrated_on() -> None:
     assert nearest.step_errors(3).tolist() == [11.0, 15.0], "step 4: offset 4 reaches it first"
     pooled = calibrate(errors, np.zeros_like(errors), np.ones(6), offsets, nearest=None)
     assert pooled.step_errors(0).size == 6
+
+
+def test_largest_misses_are_read_in_the_series_own_units() -> None:
+    """A row with a tiny scale has the largest scaled error but not the largest miss."""
+    actual = np.array([[0.3, 0.6, 0.9], [1.0, 0.5, 0.2], [0.0, np.nan, np.nan]])
+    scale = np.array([0.01, 1.0, 0.5])
+    calibration = calibrate(actual, np.zeros_like(actual), scale)
+    assert np.nanmax(np.abs(calibration.errors)) == pytest.approx(90.0)
+    misses = calibration.largest_misses(6)
+    np.testing.assert_allclose(misses[:3], [1.0, 1.0, 1.0])  # never narrower further ahead
+    np.testing.assert_allclose(misses[3:], np.sqrt(np.arange(4, 7) / 3))  # √h past the backtest
+    unscaled = calibrate(actual, np.zeros_like(actual), np.full(3, 1e-12))
+    assert np.isinf(unscaled.largest_misses(3)).all(), "no row to tell: no bound"
