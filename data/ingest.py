@@ -149,14 +149,7 @@ def ingest_catalog(
             current = store.catalog().fields
         except NoCatalog:
             raise UploadRejected(
-                [
-                    Problem(
-                        None,
-                        None,
-                        "the store has no catalog yet: send a fields file with the programmes",
-                        file=fields_name,
-                    )
-                ]
+                [replace(Problem.of(None, None, "catalog.no_fields"), file=fields_name)]
             ) from None
         fields_table = read_table(current.to_csv(index=False).encode(), "fields.csv")
     else:

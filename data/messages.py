@@ -52,10 +52,12 @@ TERMS: Final[dict[str, Message]] = {
     "frequency.Q": Message(en="quarterly", zh="季度数据"),
     "frequency.M": Message(en="monthly", zh="月度数据"),
     "none": Message(en="none", zh="无"),
+    "file.fields": Message(en="fields", zh="领域"),
+    "file.programmes": Message(en="programmes", zh="专业"),
     **{f"level.{level}": Message(en=level, zh=LEVEL_NAMES_ZH[level]) for level in LEVELS},
 }
 
-#: Every problem an upload can have, by code.
+#: Every problem an upload (or a catalog) can have, by code.
 MESSAGES: Final[dict[str, Message]] = {
     # -- the file as a whole (reading it) ------------------------------------------------------
     "file.too_large": Message(
@@ -236,6 +238,76 @@ MESSAGES: Final[dict[str, Message]] = {
     "key.duplicate": Message(
         en="duplicate key ({described}) already on row {first}; one value per key per file",
         zh="重复的键（{described}），第 {first} 行已有；一个文件中每个键只能有一个值",
+    ),
+    # -- the catalog (its fields and programmes files) -----------------------------------------
+    "catalog.no_fields": Message(
+        en="the store has no catalog yet: send a fields file with the programmes",
+        zh="数据库中还没有专业目录：请随专业文件一并发送领域文件",
+    ),
+    "catalog.column_missing": Message(
+        en="missing column in the {what} file (expected: {expected})",
+        zh="{what}文件缺少这一列（应有的列：{expected}）",
+    ),
+    "catalog.column_unknown": Message(
+        en="unknown column in the {what} file (expected: {expected})",
+        zh="{what}文件中不应有这一列（应有的列：{expected}）",
+    ),
+    "catalog.code_shape": Message(
+        en="{value!r} is not a lower-case ASCII code", zh="{value!r} 不是小写 ASCII 代码"
+    ),
+    "catalog.tier": Message(
+        en="{value!r} is not a tier label of 1-{limit} characters",
+        zh="{value!r} 不是 1-{limit} 个字符的类别标签",
+    ),
+    "catalog.sort_order": Message(en="{value!r} is not a whole number", zh="{value!r} 不是整数"),
+    "catalog.field_repeated": Message(
+        en="field {value!r} is listed more than once", zh="领域 {value!r} 出现了不止一次"
+    ),
+    "catalog.cost": Message(
+        en="{value!r} is not a cost weight from 0 to {limit:g}",
+        zh="{value!r} 不是 0 到 {limit:g} 之间的代价权重",
+    ),
+    "catalog.other_field_missing": Message(
+        en="the '{other}' field is missing", zh="缺少 '{other}' 领域"
+    ),
+    "catalog.level_unknown": Message(
+        en="unknown level {value!r} (one of {choices})",
+        zh="未知层次 {value!r}（应为 {choices} 之一）",
+    ),
+    "catalog.code_not_level": Message(
+        en="{value!r} does not have the shape of a {level} catalog code",
+        zh="{value!r} 不符合{level}专业目录代码的格式",
+    ),
+    "catalog.duration": Message(en="{value!r} is not 1-8 years", zh="{value!r} 不是 1-8 年"),
+    "catalog.weight": Message(en="{value!r} is not in (0, 1]", zh="{value!r} 不在 (0, 1] 之内"),
+    "catalog.verified": Message(
+        en="{value!r} is not one of {choices}", zh="{value!r} 不是 {choices} 之一"
+    ),
+    "catalog.verified_other": Message(
+        en="'n/a' is reserved for the '{other}' line, and required there",
+        zh="'n/a' 只用于 '{other}' 行，且该行必须填写 'n/a'",
+    ),
+    "catalog.no_name_zh": Message(en="programme has no Chinese name", zh="专业没有中文名称"),
+    "catalog.field_unknown": Message(
+        en="unknown field code {value!r}", zh="未知领域代码 {value!r}"
+    ),
+    "catalog.field_twice": Message(
+        en="programme {code} ({level}) lists field {field} twice",
+        zh="专业 {code}（{level}）重复列出了领域 {field}",
+    ),
+    "catalog.weights_sum": Message(
+        en="weights of programme {code} ({level}) sum to {total:.4f}, not 1",
+        zh="专业 {code}（{level}）的权重之和为 {total:.4f}，而不是 1",
+    ),
+    "catalog.attribute_differs": Message(
+        en="programme {code} ({level}) has different {attribute} values on its rows",
+        zh="专业 {code}（{level}）各行的 {attribute} 值不一致",
+    ),
+    "catalog.other_line_missing": Message(
+        en="no '{other}' line for level {level} (the city has {level} programmes): add a row "
+        "'{other},{level},...' so that city totals are complete",
+        zh="层次 {level} 没有 '{other}' 行（本市有该层次的专业）：请添加一行 "
+        "'{other},{level},...'，使全市合计完整",
     ),
 }
 

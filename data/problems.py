@@ -31,9 +31,10 @@ class Problem:
     carries several (a catalog's fields and programmes files).
 
     ``code`` names the kind of problem (a key of :data:`~data.messages.MESSAGES`) and
-    ``params`` what the message says about it; a problem made without a code (the catalog's)
-    shows its English ``reason`` in every language. Neither takes part in comparisons: two
-    problems are the same when they say the same thing at the same place.
+    ``params`` what the message says about it; a problem made without a code (as a test
+    writes out the one it expects) shows its English ``reason`` in every language. Neither
+    takes part in comparisons: two problems are the same when they say the same thing at the
+    same place.
     """
 
     row: int | None

@@ -124,7 +124,7 @@ def compare_with_served(
     people, what was left out and how long it took."""
     name = "changes"
     if champion is None:
-        return Check(name, True, "no served run to compare with (first run)"), {}
+        return Check.of(name, True, "changes.first"), {}
     started = time.perf_counter()
     old = store.run_output(champion.id, "balance")
     last = max(int(champion.metrics.get("last_observed_year", result.last_year)), result.last_year)
@@ -165,23 +165,14 @@ def compare_with_served(
     )
     record["seconds"] = round(time.perf_counter() - started, 2)
     held = moved[moved["few_rows"]] if not moved.empty else moved
-    since = f"run {champion.id} (served)"
     if moved.empty:
-        check = Check(name, True, f"no cell moved beyond the thresholds since {since}")
+        check = Check.of(name, True, "changes.none", champion=champion.id)
     elif held.empty:
-        check = Check(
-            name,
-            True,
-            f"{len(moved)} cell-year(s) moved since {since}, none explained by a few new rows",
-        )
+        check = Check.of(name, True, "changes.not_few", moved=len(moved), champion=champion.id)
     else:
         reasons = "; ".join(summarise(held)[:5])
-        verdict = "kept for an admin's decision" if gates.change_gate else "change gate is off"
-        check = Check(
-            name,
-            not gates.change_gate,
-            f"large moves since {since} come from few new rows: {reasons} ({verdict})",
-        )
+        code = "changes.held" if gates.change_gate else "changes.gate_off"
+        check = Check.of(name, not gates.change_gate, code, champion=champion.id, reasons=reasons)
     record["held"] = not check.passed
     return check, record
 

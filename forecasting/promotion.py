@@ -31,9 +31,11 @@ from typing import Any, Final
 
 import pandas as pd
 
+from data.messages import DEFAULT_LANGUAGE, Lang, Param, render
 from data.store import Store
 from data.store.runs import RunRecord
 from data.store.tables import OUTPUT_SPECS, RunStatus
+from forecasting.gate_messages import GATE_MESSAGES
 
 #: Outputs every servable run has (warnings may rightly be empty).
 REQUIRED_OUTPUTS: Final = ("forecasts", "balance", "drivers", "programme_supply", "recommendations")
@@ -93,9 +95,40 @@ class Gates:
 
 @dataclass(frozen=True)
 class Check:
+    """One gate check: its English ``detail`` as recorded, and the ``code`` (a key of
+    :data:`~forecasting.gate_messages.GATE_MESSAGES`) and ``params`` it was worded from, so
+    that it can be said in another language."""
+
     name: str
     passed: bool
     detail: str
+    code: str | None = None
+    params: tuple[tuple[str, Param], ...] = field(default=(), compare=False)
+
+    @classmethod
+    def of(cls, name: str, passed: bool, code: str, /, **params: Param) -> Check:
+        """The check ``name`` worded by ``code``, its ``detail`` written in English."""
+        if code not in GATE_MESSAGES:
+            raise KeyError(f"no message for the gate code {code!r}; add it to gate_messages")
+        detail = render(GATE_MESSAGES, code, params, DEFAULT_LANGUAGE)
+        return cls(name, passed, detail, code, tuple(params.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """As a run's metrics record it (the parameters as an object)."""
+        return {**asdict(self), "params": dict(self.params)}
+
+
+def check_detail(check: Mapping[str, Any], lang: Lang) -> str:
+    """A recorded check's detail in ``lang``: worded from its code and parameters, or its
+    English detail as recorded (runs recorded before checks had codes, or in English)."""
+    detail = str(check.get("detail"))
+    code, params = check.get("code"), check.get("params")
+    if lang == DEFAULT_LANGUAGE or code not in GATE_MESSAGES or not isinstance(params, dict):
+        return detail
+    try:
+        return render(GATE_MESSAGES, str(code), params, lang)
+    except (KeyError, ValueError, TypeError):  # parameters of another version: as recorded
+        return detail
 
 
 @dataclass(frozen=True)
@@ -118,7 +151,7 @@ class GateResult:
         return {
             "passed": self.passed,
             "champion_run": self.champion_run,
-            "checks": [asdict(check) for check in self.checks],
+            "checks": [check.to_dict() for check in self.checks],
         }
 
 
@@ -134,15 +167,21 @@ def check_gates(
     for name in gates.required_outputs:
         frame = outputs.get(name)
         present = frame is not None and not frame.empty
-        state = "present" if present else "missing or empty"
-        checks.append(Check(f"output:{name}", present, f"output {name} is {state}"))
+        code = "output.present" if present else "output.missing"
+        checks.append(Check.of(f"output:{name}", present, code, output=name))
     for name, frame in outputs.items():
         columns = [c.name for c in OUTPUT_SPECS[name].columns if not c.nullable]
         columns += [c for c in NUMBERS_READ.get(name, ()) if c in frame.columns]
         numeric = frame.loc[:, [c for c in dict.fromkeys(columns) if c in frame.columns]]
         missing = int(numeric.isna().to_numpy().sum())
         checks.append(
-            Check(f"no_nan:{name}", missing == 0, f"{name} has {missing} missing value(s)")
+            Check.of(
+                f"no_nan:{name}",
+                missing == 0,
+                "output.missing_values",
+                output=name,
+                missing=missing,
+            )
         )
     selected = _selected(backtests)
     checks.extend(_coverage_checks(selected, gates))
@@ -156,11 +195,15 @@ def check_gates(
                 continue
             limit = old * (1 + gates.max_worsening)
             checks.append(
-                Check(
+                Check.of(
                     f"backtest:{kind}",
                     new <= limit,
-                    f"{kind}: relative backtest error {new:.3f} vs champion run "
-                    f"{champion.id}'s {old:.3f} (limit {limit:.3f})",
+                    "backtest.worsening",
+                    kind=kind,
+                    new=new,
+                    champion=champion.id,
+                    old=old,
+                    limit=limit,
                 )
             )
     return GateResult(tuple(checks), champion.id if champion is not None else None)
@@ -191,24 +234,34 @@ def _coverage_checks(selected: Mapping[str, Mapping[str, Any]], gates: Gates) ->
     for kind, row in selected.items():
         rows = _float(row.get("coverage_rows"))
         for level, (low, high) in ((80, gates.coverage_80), (95, gates.coverage_95)):
+            name = f"coverage_{level}:{kind}"
             value = _float(row.get(f"coverage_{level}"))
             if value is None:
-                ok, detail = True, f"{kind}: {level}% intervals have no coverage to check"
-            elif rows is None:
-                ok = low <= value <= high
-                detail = (
-                    f"{kind}: {level}% intervals cover {_pct(value)} of backtest values "
-                    f"(bounds {low:.0%}-{high:.0%})"
+                checks.append(Check.of(name, True, "coverage.unchecked", kind=kind, level=level))
+                continue
+            said: dict[str, Param] = {
+                "kind": kind,
+                "level": level,
+                "share": _pct(value),
+                "low": low,
+                "high": high,
+            }
+            if rows is None:
+                checks.append(Check.of(name, low <= value <= high, "coverage.bounds", **said))
+                continue
+            least, most = coverage_limits(value, int(rows), gates.coverage_confidence)
+            ok = most >= low and least <= high
+            checks.append(
+                Check.of(
+                    name,
+                    bool(ok),
+                    "coverage.plausible",
+                    **said,
+                    rows=int(rows),
+                    least=least,
+                    most=most,
                 )
-            else:
-                least, most = coverage_limits(value, int(rows), gates.coverage_confidence)
-                ok = most >= low and least <= high
-                detail = (
-                    f"{kind}: {level}% intervals cover {_pct(value)} of the newest backtest "
-                    f"values ({int(rows)} held-out series, plausibly {least:.0%}-{most:.0%}; "
-                    f"bounds {low:.0%}-{high:.0%})"
-                )
-            checks.append(Check(f"coverage_{level}:{kind}", bool(ok), detail))
+            )
     return checks
 
 
@@ -233,13 +286,13 @@ def check_balance_backtest(backtest: pd.DataFrame, gates: Gates) -> Check:
     """
     name = "balance_backtest"
     if not gates.balance_gate:
-        return Check(name, True, "balance backtest gate is off")
+        return Check.of(name, True, "balance.gate_off")
     if backtest.empty or "method" not in backtest.columns:
-        return Check(name, True, "balance backtest skipped (no cut year scored): not gated")
+        return Check.of(name, True, "balance.skipped")
     balance = backtest[backtest["method"].astype(str).str.startswith("balance")]
     baselines = backtest[backtest["method"].astype(str).str.startswith("persistence")]
     if balance.empty or pd.to_numeric(balance["cells"]).sum() == 0 or baselines.empty:
-        return Check(name, True, "balance backtest had no scorable cells: not gated")
+        return Check.of(name, True, "balance.no_cells")
     measures = ["rank corr", "macro-F1"]
     ours = balance[measures].apply(pd.to_numeric).mean()
     cuts = ", ".join(str(c) for c in sorted(set(balance["cut"])))
@@ -252,18 +305,15 @@ def check_balance_backtest(backtest: pd.DataFrame, gates: Gates) -> Check:
             for m in measures
         ):
             lost.append(str(method))
-    scores = (
-        f"rank correlation/macro-F1 {_number(ours['rank corr'])}/{_number(ours['macro-F1'])} "
-        f"vs {', '.join(compared)} (cut years {cuts})"
-    )
+    scores: dict[str, Param] = {
+        "rank": _number(ours["rank corr"]),
+        "f1": _number(ours["macro-F1"]),
+        "compared": ", ".join(compared),
+        "cuts": cuts,
+    }
     if lost:
-        return Check(
-            name,
-            False,
-            f"balance backtest: the balance loses to {' and '.join(lost)} on both rank "
-            f"correlation and shortage flags: {scores}",
-        )
-    return Check(name, True, f"balance backtest: {scores}")
+        return Check.of(name, False, "balance.loses", lost=" and ".join(lost), **scores)
+    return Check.of(name, True, "balance.scores", **scores)
 
 
 def with_checks(result: GateResult, *checks: Check) -> GateResult:
@@ -293,15 +343,16 @@ def rollback(store: Store, *, actor: str) -> RunRecord:
     raise PromotionError(f"run {served.id} is the only run ever served; nothing to roll back to")
 
 
-def not_served_reason(record: RunRecord) -> str | None:
-    """Why a succeeded run is not served: its failed gate checks, joined (None for a served
-    run, one that passed every gate, or one that did not succeed). The API, the dashboard and
-    the CLI show the same sentence, so an admin deciding on a challenger reads one reason."""
+def not_served_reason(record: RunRecord, lang: Lang = DEFAULT_LANGUAGE) -> str | None:
+    """Why a succeeded run is not served: its failed gate checks in ``lang``, joined (None for
+    a served run, one that passed every gate, or one that did not succeed). The API, the
+    dashboard and the CLI show the same sentence, so an admin deciding on a challenger reads
+    one reason."""
     if record.served or record.status is not RunStatus.SUCCEEDED:
         return None
     checks = record.metrics.get("gates", {}).get("checks", [])
-    failed = [str(check.get("detail")) for check in checks if not check.get("passed", True)]
-    return "; ".join(failed) or None
+    failed = [check_detail(check, lang) for check in checks if not check.get("passed", True)]
+    return ("；" if lang == "zh" else "; ").join(failed) or None
 
 
 @dataclass(frozen=True)
@@ -323,10 +374,11 @@ class NothingServed:
         return self.run.status.value
 
 
-def nothing_served(store: Store) -> NothingServed:
-    """Why nothing is served (call it when no run is): judged from the newest run."""
+def nothing_served(store: Store, lang: Lang = DEFAULT_LANGUAGE) -> NothingServed:
+    """Why nothing is served (call it when no run is): judged from the newest run, the
+    reason in ``lang``."""
     newest = store.latest_run(status=None)
-    reason = not_served_reason(newest) if newest is not None else None
+    reason = not_served_reason(newest, lang) if newest is not None else None
     return NothingServed(newest, reason or "no reason was recorded")
 
 
@@ -366,6 +418,7 @@ __all__: Sequence[str] = (
     "PromotionError",
     "backtest_records",
     "check_balance_backtest",
+    "check_detail",
     "check_gates",
     "coverage_limits",
     "not_served_reason",

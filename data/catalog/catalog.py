@@ -20,6 +20,7 @@ from typing import Final
 
 import pandas as pd
 
+from data.messages import Param, Term
 from data.problems import Problem, UploadRejected
 from data.readers import ROW_COLUMN, RawTable, read_table
 from data.vocabulary import LEVELS
@@ -169,7 +170,9 @@ def catalog_from_frames(fields: pd.DataFrame, long: pd.DataFrame) -> Catalog:
     known_fields = set(fields["field_code"])
     for row, code in zip(rows, long["field_code"], strict=True):
         if code not in known_fields:
-            problems.append(Problem(_row(row), "field_code", f"unknown field code {code!r}"))
+            problems.append(
+                Problem.of(_row(row), "field_code", "catalog.field_unknown", value=code)
+            )
     key = ["programme_code", "level"]
     duplicated = long.duplicated([*key, "field_code"], keep="first")
     for row, code, level, fcode in zip(
@@ -180,27 +183,38 @@ def catalog_from_frames(fields: pd.DataFrame, long: pd.DataFrame) -> Catalog:
         strict=True,
     ):
         problems.append(
-            Problem(
-                _row(row), "field_code", f"programme {code} ({level}) lists field {fcode} twice"
+            Problem.of(
+                _row(row),
+                "field_code",
+                "catalog.field_twice",
+                code=code,
+                level=_level(level),
+                field=fcode,
             )
         )
     for (code, level), group in long.groupby(key, sort=False):
         total = float(group["weight"].sum())
         if abs(total - 1.0) > _WEIGHT_TOLERANCE:
             problems.append(
-                Problem(
+                Problem.of(
                     _row(rows.loc[group.index[0]]),
                     "weight",
-                    f"weights of programme {code} ({level}) sum to {total:.4f}, not 1",
+                    "catalog.weights_sum",
+                    code=code,
+                    level=_level(level),
+                    total=total,
                 )
             )
         for attribute in PROGRAMME_ATTRIBUTES:
             if group[attribute].nunique(dropna=False) > 1:
                 problems.append(
-                    Problem(
+                    Problem.of(
                         _row(rows.loc[group.index[0]]),
                         attribute,
-                        f"programme {code} ({level}) has different {attribute} values on its rows",
+                        "catalog.attribute_differs",
+                        code=code,
+                        level=_level(level),
+                        attribute=attribute,
                     )
                 )
     # The city's levels are those its programmes are offered at (a city without doctoral
@@ -210,11 +224,8 @@ def catalog_from_frames(fields: pd.DataFrame, long: pd.DataFrame) -> Catalog:
         others = long[(long["programme_code"] == OTHER) & (long["level"] == level)]
         if others.empty:
             problems.append(
-                Problem(
-                    None,
-                    "programme_code",
-                    f"no '{OTHER}' line for level {level} (the city has {level} programmes): "
-                    f"add a row '{OTHER},{level},...' so that city totals are complete",
+                Problem.of(
+                    None, "programme_code", "catalog.other_line_missing", other=OTHER, level=level
                 )
             )
     if problems:
@@ -260,15 +271,21 @@ def _row(value: object) -> int | None:
     return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
 
 
+def _level(level: str) -> Param:
+    """A level as vocabulary (translated), or as written when it is none of the levels."""
+    return Term(f"level.{level}") if level in LEVELS else level
+
+
 def _require_columns(frame: pd.DataFrame, expected: tuple[str, ...], what: str) -> list[Problem]:
     present = [c for c in frame.columns if c != ROW_COLUMN]
+    said: dict[str, Param] = {"what": Term(f"file.{what}"), "expected": ", ".join(expected)}
     problems = [
-        Problem(1, name, f"missing column in the {what} file (expected: {', '.join(expected)})")
+        Problem.of(1, name, "catalog.column_missing", **said)
         for name in expected
         if name not in present
     ]
     problems += [
-        Problem(1, name, f"unknown column in the {what} file (expected: {', '.join(expected)})")
+        Problem.of(1, name, "catalog.column_unknown", **said)
         for name in present
         if name not in expected
     ]
@@ -287,27 +304,23 @@ def _parse_fields(frame: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
         out[ROW_COLUMN], out["field_code"], out["tier"], out["sort_order"], strict=True
     ):
         if not _FIELD_CODE.match(code):
-            problems.append(Problem(row, "field_code", f"{code!r} is not a lower-case ASCII code"))
+            problems.append(Problem.of(row, "field_code", "catalog.code_shape", value=code))
         if not tier or len(tier) > MAX_TIER_CHARS:
             problems.append(
-                Problem(
-                    row, "tier", f"{tier!r} is not a tier label of 1-{MAX_TIER_CHARS} characters"
-                )
+                Problem.of(row, "tier", "catalog.tier", value=tier, limit=MAX_TIER_CHARS)
             )
         if not str(order).strip().isdigit():
-            problems.append(Problem(row, "sort_order", f"{order!r} is not a whole number"))
+            problems.append(Problem.of(row, "sort_order", "catalog.sort_order", value=order))
     for row, code in zip(out[ROW_COLUMN], out["field_code"], strict=True):
         if (out["field_code"] == code).sum() > 1:
-            problems.append(Problem(row, "field_code", f"field {code!r} is listed more than once"))
+            problems.append(Problem.of(row, "field_code", "catalog.field_repeated", value=code))
     costs = {column: pd.to_numeric(out[column], errors="coerce") for column in COST_COLUMNS}
     for column, values in costs.items():
         for row, text, value in zip(out[ROW_COLUMN], out[column], values, strict=True):
             if pd.isna(value) or not 0 <= value <= MAX_COST:
-                problems.append(
-                    Problem(row, column, f"{text!r} is not a cost weight from 0 to {MAX_COST:g}")
-                )
+                problems.append(Problem.of(row, column, "catalog.cost", value=text, limit=MAX_COST))
     if OTHER not in set(out["field_code"]):
-        problems.append(Problem(None, "field_code", f"the '{OTHER}' field is missing"))
+        problems.append(Problem.of(None, "field_code", "catalog.other_field_missing", other=OTHER))
     if problems:
         return out
     out["sort_order"] = out["sort_order"].astype(int)
@@ -331,43 +344,50 @@ def _parse_programmes(frame: pd.DataFrame, problems: list[Problem]) -> pd.DataFr
         level = out["level"].iat[position]
         if level not in LEVELS:
             problems.append(
-                Problem(row, "level", f"unknown level {level!r} (one of {', '.join(LEVELS)})")
+                Problem.of(
+                    row, "level", "catalog.level_unknown", value=level, choices=", ".join(LEVELS)
+                )
             )
         elif code != OTHER and not CODE_PATTERNS[level].match(code):
             problems.append(
-                Problem(
+                Problem.of(
                     row,
                     "programme_code",
-                    f"{code!r} does not have the shape of a {level} catalog code",
+                    "catalog.code_not_level",
+                    value=code,
+                    level=_level(level),
                 )
             )
         duration = durations.iat[position]
         if pd.isna(duration) or duration != int(duration) or not 1 <= duration <= 8:
             problems.append(
-                Problem(
+                Problem.of(
                     row,
                     "duration_years",
-                    f"{out['duration_years'].iat[position]!r} is not 1-8 years",
+                    "catalog.duration",
+                    value=out["duration_years"].iat[position],
                 )
             )
         weight = weights.iat[position]
         if pd.isna(weight) or not 0 < weight <= 1:
             problems.append(
-                Problem(row, "weight", f"{out['weight'].iat[position]!r} is not in (0, 1]")
+                Problem.of(row, "weight", "catalog.weight", value=out["weight"].iat[position])
             )
         verified = out["verified"].iat[position]
         if verified not in VERIFIED_VALUES:
             problems.append(
-                Problem(row, "verified", f"{verified!r} is not one of {', '.join(VERIFIED_VALUES)}")
-            )
-        elif (verified == "n/a") != (code == OTHER):
-            problems.append(
-                Problem(
-                    row, "verified", f"'n/a' is reserved for the '{OTHER}' line, and required there"
+                Problem.of(
+                    row,
+                    "verified",
+                    "catalog.verified",
+                    value=verified,
+                    choices=", ".join(VERIFIED_VALUES),
                 )
             )
+        elif (verified == "n/a") != (code == OTHER):
+            problems.append(Problem.of(row, "verified", "catalog.verified_other", other=OTHER))
         if not out["name_zh"].iat[position]:
-            problems.append(Problem(row, "name_zh", "programme has no Chinese name"))
+            problems.append(Problem.of(row, "name_zh", "catalog.no_name_zh"))
     if problems:
         return out
     out["duration_years"] = durations.astype(int)

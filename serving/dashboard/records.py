@@ -106,7 +106,11 @@ def runs(page: Page) -> HTMLResponse:
         "runs.html",
         runs=records,
         key_metrics=KEY_METRICS,
-        held={record.id: reason for record in records if (reason := not_served_reason(record))},
+        held={
+            record.id: reason
+            for record in records
+            if (reason := not_served_reason(record, page.message_lang))
+        },
         changes={
             record.id: record.metrics["changes"].get("summary", [])
             for record in records

@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, se
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from data.messages import Lang
 from data.store import Store
 from data.store.runs import RunRecord
 from forecasting.promotion import nothing_served
@@ -209,8 +210,13 @@ class PageContext:
     def level_name(self, level: str) -> str:
         return level_name(level, self.lang)
 
+    @property
+    def message_lang(self) -> Lang:
+        """The page's language as the product's messages name it."""
+        return "zh" if self.lang == "zh" else "en"
+
     def rule_name(self, code: str) -> str:
-        return rule_name(code, "zh" if self.lang == "zh" else "en")
+        return rule_name(code, self.message_lang)
 
     def stage_name(self, stage: str) -> str:
         return code_name("stage_", stage, self.lang)
@@ -227,7 +233,7 @@ class PageContext:
         run still to finish, one that failed, or one a quality gate refused) and what an admin
         can do."""
         if self.run is None:
-            why = nothing_served(self.store)
+            why = nothing_served(self.store, self.message_lang)
             run = why.run
             values: dict[str, object] = {}
             if run is not None:

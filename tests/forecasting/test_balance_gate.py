@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
+import pytest
+from support import assert_catalogue_complete
 
 from data.store.runs import RunRecord
 from data.store.tables import RunStatus
+from forecasting import changes, promotion
+from forecasting.gate_messages import GATE_MESSAGES
 from forecasting.promotion import (
     Check,
     GateResult,
@@ -93,3 +98,37 @@ def test_a_held_run_names_its_failed_checks() -> None:
     assert not_served_reason(run(True, [ok, held])) is None, "an admin served it"
     assert not_served_reason(run(False, [ok])) is None, "passed, superseded later"
     assert not_served_reason(run(False, [held], RunStatus.FAILED)) is None
+
+
+# -- the reason in both languages ----------------------------------------------------------------
+
+
+def test_every_gate_code_has_both_languages_and_is_used() -> None:
+    assert_catalogue_complete(GATE_MESSAGES)
+    sources = "".join(
+        Path(str(module.__file__)).read_text(encoding="utf-8") for module in (promotion, changes)
+    )
+    assert {code for code in GATE_MESSAGES if f'"{code}"' not in sources} == set()
+    with pytest.raises(KeyError, match=r"no message for the gate code 'balance\.imaginary'"):
+        Check.of("balance_backtest", False, "balance.imaginary")
+
+
+def test_a_held_run_says_why_in_chinese_and_an_older_run_keeps_its_english() -> None:
+    table = scores((0.30, 0.55), persistence=(0.60, 0.70), persistence_with_trend=(0.2, 0.5))
+    check = check_balance_backtest(table, Gates())
+    english = (
+        "balance backtest: the balance loses to persistence on both rank correlation and "
+        "shortage flags: rank correlation/macro-F1 0.30/0.55 vs persistence 0.60/0.70, "
+        "persistence with trend 0.20/0.50 (cut years 2020, 2021)"
+    )
+    assert check.detail == english
+    held = run(False, [check])
+    assert held.metrics["gates"]["checks"][0]["code"] == "balance.loses"
+    assert not_served_reason(held) == not_served_reason(held, "en") == english
+    assert not_served_reason(held, "zh") == (
+        "供需平衡回测：供需平衡在排序相关和短缺标记上都不如 persistence：排序相关/macro-F1 为 "
+        "0.30/0.55，对比 persistence 0.60/0.70, persistence with trend 0.20/0.50"
+        "（截断年份 2020, 2021）"
+    )
+    older = run(False, [Check("balance_backtest", False, english)])
+    assert not_served_reason(older, "zh") == english

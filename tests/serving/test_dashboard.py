@@ -25,8 +25,10 @@ from support import Demo, bearer, page_token, sign_in
 
 from data.catalog import load_default_catalog
 from data.ingest import open_store
+from data.store import Store
 from data.vocabulary import KINDS, LEVEL_NAMES_ZH, LEVELS
 from forecasting.pipeline import STAGES
+from forecasting.promotion import Check
 from forecasting.quotas import Reason
 from forecasting.rules import DUPLICATE_RULE, Policy, rule_name
 from forecasting.scales import SCALE_NOTES, SCALE_SOURCES, SOURCE_ADMIN, SOURCE_HIRES
@@ -1017,6 +1019,14 @@ def test_pages_without_a_served_run(tmp_path: Path) -> None:
         store.dispose()
 
 
+def held_run(store: Store, checks: list[dict[str, Any]]) -> int:
+    """A run that finished with these gate checks and was not served."""
+    run = store.create_run(store.watermark(), {})
+    store.start_run(run.id)
+    store.finish_run(run.id, {}, metrics={"gates": {"checks": checks}}, timings={})
+    return run.id
+
+
 def test_planners_read_why_a_finished_run_is_not_served(tmp_path: Path) -> None:
     """A new city's first run that a quality gate kept back: the dashboard and the API say
     which run, which gate and why, and what an admin can do, instead of "train one"."""
@@ -1031,21 +1041,45 @@ def test_planners_read_why_a_finished_run_is_not_served(tmp_path: Path) -> None:
         with TestClient(create_app(settings, store=store)) as client:
             detail = client.get("/api/v1/balance", headers=bearer(secret)).json()["detail"]
             assert f"run {failed.id} failed (no enrollment data)" in detail
-            refused = store.create_run(store.watermark(), {})
-            store.start_run(refused.id)
             gate = "balance backtest loses to persistence on rank correlation"
-            checks = [{"name": "balance", "passed": False, "detail": gate}]
-            store.finish_run(refused.id, {}, metrics={"gates": {"checks": checks}}, timings={})
+            refused = held_run(store, [{"name": "balance", "passed": False, "detail": gate}])
             detail = client.get("/api/v1/balance", headers=bearer(secret)).json()["detail"]
-            assert f"run {refused.id} finished but was not served" in detail
+            assert f"run {refused} finished but was not served" in detail
             assert gate in detail
-            assert f"POST /api/v1/runs/{refused.id}/promote" in detail
+            assert f"POST /api/v1/runs/{refused}/promote" in detail
             login(client, secret)
             page = client.get("/?lang=en")
             assert page.status_code == 503
-            expected = EN["no_run_refused"].format(run=refused.id, reason=gate, error="")
+            expected = EN["no_run_refused"].format(run=refused, reason=gate, error="")
             assert expected in html.unescape(page.text)
             assert EN["no_run_text"] not in html.unescape(page.text)
+    finally:
+        store.dispose()
+
+
+def test_the_runs_page_says_why_a_run_was_held_in_the_pages_language(tmp_path: Path) -> None:
+    """A run a gate held back says why in Chinese on the Chinese page; a run recorded before
+    gate checks had codes keeps its English reason in both languages."""
+    url = f"sqlite:///{tmp_path / 'held.db'}"
+    store = open_store(url, catalog=load_default_catalog())
+    try:
+        secret = issue_key(store, "planner", "planner", actor="test")[1]
+        recorded = "balance backtest loses to persistence on rank correlation"
+        held_run(store, [{"name": "balance", "passed": False, "detail": recorded}])
+        missing = Check.of(
+            "no_nan:balance", False, "output.missing_values", output="balance", missing=3
+        )
+        held_run(store, [missing.to_dict()])
+        settings = Demo(url, {}, 0).settings()
+        with TestClient(create_app(settings, store=store)) as client:
+            login(client, secret)
+            chinese = html.unescape(client.get("/runs", params={"lang": "zh"}).text)
+            english = html.unescape(client.get("/runs", params={"lang": "en"}).text)
+        assert f"{ZH['held_reason']}: balance 有 3 个缺失值" in chinese
+        assert f"{EN['held_reason']}: balance has 3 missing value(s)" in english
+        assert "has 3 missing value(s)" not in chinese
+        assert f"{ZH['held_reason']}: {recorded}" in chinese
+        assert f"{EN['held_reason']}: {recorded}" in english
     finally:
         store.dispose()
 

@@ -222,6 +222,51 @@ def test_a_refused_catalog_names_file_row_column_and_stores_nothing(
     assert again.json()["created"] is False
 
 
+def test_a_refused_catalog_gives_its_reasons_in_the_clients_language(
+    empty: tuple[TestClient, Store, dict[str, str]],
+) -> None:
+    client, store, admin = empty
+    assert client.put(f"{API}/catalog", headers=admin, files=catalog_files()).status_code == 201
+    watermark = store.watermark()
+    halved = CITY_PROGRAMMES.replace("Intelligence,4,ai,1,", "Intelligence,4,ai,0.5,")
+    master = "0502,master,外国语言文学,Foreign languages,3,culture,1,yes,catalog 2022\n"
+    bad_fields = CITY_FIELDS.replace("pillar,1,4,1", "pillar,1,-4,1")
+    zh = {**admin, "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+    en = {**admin, "Accept-Language": "en-US,en;q=0.9"}
+    said: dict[tuple[str | None, int | None, str | None, str], str] = {}
+    for files in (catalog_files(None, halved + master), catalog_files(bad_fields)):
+        english = client.put(f"{API}/catalog", headers=en, files=files)
+        chinese = client.put(f"{API}/catalog", headers=zh, files=files)
+        assert english.status_code == chinese.status_code == 422
+        assert chinese.headers["Vary"] == "Accept-Language"
+        assert chinese.json()["total"] == english.json()["total"]
+        assert chinese.json()["detail"].startswith("文件被拒绝")
+        assert english.json()["detail"].startswith("upload rejected")
+        assert [
+            {key: value for key, value in problem.items() if key != "reason"}
+            for problem in chinese.json()["problems"]
+        ] == [
+            {key: value for key, value in problem.items() if key != "reason"}
+            for problem in english.json()["problems"]
+        ]
+        for problem in chinese.json()["problems"]:
+            said[(problem["file"], problem["row"], problem["column"], problem["code"])] = problem[
+                "reason"
+            ]
+    assert said == {
+        ("programmes.csv", 3, "weight", "catalog.weights_sum"): (
+            "专业 080717T（本科）的权重之和为 0.5000，而不是 1"
+        ),
+        ("programmes.csv", 5, "field_code", "catalog.field_unknown"): "未知领域代码 'culture'",
+        ("programmes.csv", None, "programme_code", "catalog.other_line_missing"): (
+            "层次 master 没有 'other' 行（本市有该层次的专业）：请添加一行 'other,master,...'，"
+            "使全市合计完整"
+        ),
+        ("fields.csv", 2, "shortage_cost", "catalog.cost"): "'-4' 不是 0 到 1000 之间的代价权重",
+    }
+    assert store.watermark() == watermark
+
+
 def test_only_an_admin_writes_the_catalog_and_reads_the_city(
     empty: tuple[TestClient, Store, dict[str, str]],
 ) -> None:

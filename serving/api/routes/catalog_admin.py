@@ -11,7 +11,6 @@ problem by file, row, column and reason and nothing stored. The reads of ``/fiel
 from __future__ import annotations
 
 from functools import partial
-from http import HTTPStatus
 from typing import Annotated
 
 from anyio import to_thread
@@ -21,14 +20,17 @@ from pydantic import BaseModel, Field
 
 from data.catalog import OTHER, Catalog
 from data.ingest import ingest_catalog
+from data.messages import Lang
 from data.problems import UploadRejected
 from data.store import CATALOG_KIND, Store
 from data.vocabulary import LEVELS
 from serving.api.audit import AUDITED_STATE
 from serving.api.deps import Allow, SettingsDep, StoreDep
+from serving.api.language import VARY_HEADER, LanguageDep
+from serving.api.messages import Detail, title
 from serving.api.multipart import read_file_parts, refuse_declared_size
 from serving.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, problem
-from serving.api.routes.uploads import UploadOut
+from serving.api.routes.uploads import ProblemOut, UploadOut
 from serving.auth import ADMINS, Principal
 
 router = APIRouter(tags=["catalog"])
@@ -37,16 +39,15 @@ FIELDS_PART = "fields"
 PROGRAMMES_PART = "programmes"
 
 
-class CatalogProblemOut(BaseModel):
+class CatalogProblemOut(ProblemOut):
+    """One problem of a refused catalog: as for an upload, and in which of its files."""
+
     file: str | None = Field(description="The file the problem is in, as the client named it.")
-    row: int | None
-    column: str | None
-    reason: str
 
 
 class CatalogRejectedOut(ProblemDetails):
     """The catalog was refused as a whole: nothing was stored, the catalog in force is
-    unchanged (every problem found, up to 100, by file, row, column and reason)."""
+    unchanged (every problem found, up to 100, by file, row, column, code and reason)."""
 
     total: int
     problems: list[CatalogProblemOut]
@@ -99,7 +100,7 @@ CATALOG_BODY = {
         413: problem("The files are larger than the configured limit."),
         415: problem("The body is not multipart/form-data."),
         422: problem(
-            "The files have problems (listed by file, row, column and reason), or no "
+            "The files have problems (listed by file, row, column, code and reason), or no "
             "`programmes` field was sent; nothing stored.",
             CatalogRejectedOut,
             ProblemDetails,
@@ -107,14 +108,16 @@ CATALOG_BODY = {
     },
 )
 async def replace_catalog(
-    request: Request, principal: Admin, store: StoreDep, settings: SettingsDep
+    request: Request, principal: Admin, store: StoreDep, settings: SettingsDep, lang: LanguageDep
 ) -> JSONResponse:
     """Send the programmes file (one row per programme, level and field it feeds:
     ``programme_code, level, name_zh, name_en, duration_years, field_code, weight, verified,
     source``) as the multipart field ``programmes`` and, to change the fields, the fields file
     (``field_code, name_zh, name_en, tier, sort_order, shortage_cost, surplus_cost``) as
     ``fields``; a store's first catalog needs both. Each level that has programmes needs its
-    ``other`` line. CSV, XLSX or JSON as for uploads. Data already stored is kept; training
+    ``other`` line. CSV, XLSX or JSON as for uploads; a refusal lists every problem by
+    file, row, column, code and reason (the reasons, title and detail in the language of
+    `Accept-Language`: Chinese for `zh`, otherwise English). Data already stored is kept; training
     runs from now on see the new catalog, earlier runs keep theirs."""
     max_bytes = settings.ingest_options().max_bytes
     refuse_declared_size(request, max_bytes)
@@ -142,7 +145,7 @@ async def replace_catalog(
     except UploadRejected as rejected:
         await to_thread.run_sync(partial(_audit_rejection, store, principal, rejected))
         setattr(request.state, AUDITED_STATE, True)  # not again as a refused request
-        return _rejection(rejected)
+        return _rejection(rejected, lang)
     catalog = await to_thread.run_sync(partial(store.catalog, as_of=stored.upload.id))
     result = CatalogResult(
         created=stored.created,
@@ -188,16 +191,21 @@ def _audit_rejection(store: Store, principal: Principal, rejected: UploadRejecte
     )
 
 
-def _rejection(rejected: UploadRejected) -> JSONResponse:
+def _rejection(rejected: UploadRejected, lang: Lang) -> JSONResponse:
+    """422 with the problems, title and detail in ``lang``."""
     code = status.HTTP_422_UNPROCESSABLE_CONTENT
     body = CatalogRejectedOut(
-        title=HTTPStatus(code).phrase,
+        title=title(code, lang),
         status=code,
-        detail=rejected.summary(limit=0).splitlines()[0],
+        detail=Detail.of("upload.rejected", total=rejected.total).in_language(lang),
         total=rejected.total,
         problems=[
-            CatalogProblemOut(file=p.file, row=p.row, column=p.column, reason=p.reason)
-            for p in rejected.problems
+            CatalogProblemOut(**{"file": p.file, **p.to_dict(lang)}) for p in rejected.problems
         ],
     )
-    return JSONResponse(body.model_dump(), status_code=code, media_type=PROBLEM_MEDIA_TYPE)
+    return JSONResponse(
+        body.model_dump(),
+        status_code=code,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=VARY_HEADER,
+    )
