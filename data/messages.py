@@ -42,8 +42,10 @@ class Term:
     key: str
 
 
-#: A parameter of a message: a cell value or number as the file had it, or vocabulary.
-Param = str | int | float | Term | tuple[Term, ...]
+#: A parameter of a message: a cell value or number as the file had it, vocabulary, or a
+#: text already written in each language (``{"en": ..., "zh": ...}``: sentences composed by
+#: code, stored with a run as JSON).
+Param = str | int | float | Term | tuple[Term, ...] | Mapping[str, str]
 
 TERMS: Final[dict[str, Message]] = {
     "count_of_persons": Message(en="count of persons", zh="人数"),
@@ -324,7 +326,11 @@ def render(
 ) -> str:
     """The sentence of ``code`` in ``lang`` with its parameters filled in."""
     values = {
-        name: term_text(value, lang) if isinstance(value, Term | tuple) else value
+        name: term_text(value, lang)
+        if isinstance(value, Term | tuple)
+        else value.get(lang, value.get(DEFAULT_LANGUAGE, ""))
+        if isinstance(value, Mapping)
+        else value
         for name, value in params.items()
     }
     return catalogue[code].template(lang).format(**values)

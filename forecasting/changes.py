@@ -39,8 +39,9 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from data.messages import DEFAULT_LANGUAGE, Lang
 from data.store import CATALOG_KIND, RunRecord, Store, UploadRecord
-from data.vocabulary import Kind
+from data.vocabulary import LEVEL_NAMES_ZH, Kind
 from features.talent import TalentData
 from forecasting.balance import TOTAL, BalanceResult, compute_balance
 from forecasting.promotion import Check, Gates
@@ -101,7 +102,12 @@ class LeftOut:
     def rows(self) -> int:
         return sum(u.row_count for u in self.uploads)
 
-    def describe(self) -> str:
+    def describe(self, lang: Lang = DEFAULT_LANGUAGE) -> str:
+        """Which uploads, in ``lang`` (kinds and uploaders are codes: they stay as they are)."""
+        if lang == "zh":
+            parts = [f"#{u.id}（{u.kind}，{u.row_count} 行，{u.uploader}）" for u in self.uploads]
+            joined = "、".join(parts)
+            return f"上传 {joined}" if len(parts) == 1 else f"上传 {joined}合计"
         parts = [f"#{u.id} ({u.kind}, {u.row_count} rows, {u.uploader})" for u in self.uploads]
         if len(parts) == 1:
             return f"upload {parts[0]}"
@@ -163,6 +169,9 @@ def compare_with_served(
     record["summary"] = sentences[:MAX_SENTENCES] + (
         [f"... and {len(sentences) - MAX_SENTENCES} more"] if len(sentences) > MAX_SENTENCES else []
     )
+    record["summary_zh"] = summarise(moved, "zh")[:MAX_SENTENCES] + (
+        [f"……另有 {len(sentences) - MAX_SENTENCES} 条"] if len(sentences) > MAX_SENTENCES else []
+    )
     record["seconds"] = round(time.perf_counter() - started, 2)
     held = moved[moved["few_rows"]] if not moved.empty else moved
     if moved.empty:
@@ -170,7 +179,7 @@ def compare_with_served(
     elif held.empty:
         check = Check.of(name, True, "changes.not_few", moved=len(moved), champion=champion.id)
     else:
-        reasons = "; ".join(summarise(held)[:5])
+        reasons = {"en": "; ".join(summarise(held)[:5]), "zh": "；".join(summarise(held, "zh")[:5])}
         code = "changes.held" if gates.change_gate else "changes.gate_off"
         check = Check.of(name, not gates.change_gate, code, champion=champion.id, reasons=reasons)
     record["held"] = not check.passed
@@ -241,7 +250,11 @@ def _attribute_by_upload(
     """Add ``explained_by`` (upload ids), ``explained_share`` and ``explained_rows`` from
     leave-one-upload-out balances (see the module docstring)."""
     moved = moved.assign(
-        explained_by=None, explained_share=np.nan, explained_rows=np.nan, explained_text=None
+        explained_by=None,
+        explained_share=np.nan,
+        explained_rows=np.nan,
+        explained_text=None,
+        explained_text_zh=None,
     )
     moved["explained_by"] = moved["explained_by"].astype(object)
     if not uploads:
@@ -296,6 +309,7 @@ def _attribute_by_upload(
             moved.at[index, "explained_share"] = float(share[index])
             moved.at[index, "explained_rows"] = left_out.rows
             moved.at[index, "explained_text"] = left_out.describe()
+            moved.at[index, "explained_text_zh"] = left_out.describe("zh")
     return moved
 
 
@@ -341,31 +355,48 @@ def share_undone(moved: pd.DataFrame, without: pd.DataFrame) -> pd.Series:
     return shares
 
 
-def summarise(moved: pd.DataFrame) -> list[str]:
-    """One sentence per field, level, metric and explanation, with the years it covers."""
+def summarise(moved: pd.DataFrame, lang: Lang = DEFAULT_LANGUAGE) -> list[str]:
+    """One sentence per field, level, metric and explanation, with the years it covers, in
+    ``lang`` (field codes stay codes: they are how the catalog names fields)."""
     if moved.empty:
         return []
+    column = "explained_text_zh" if lang == "zh" else "explained_text"
     frame = moved.assign(
-        explanation=moved.get("explained_text", pd.Series(None, index=moved.index)).fillna("")
+        explanation=moved.get(column, pd.Series(None, index=moved.index)).fillna("")
     )
     sentences = []
-    for (field, level, metric, explanation), group in frame.groupby(
-        ["field_code", "level", "metric", "explanation"], sort=True
-    ):
+    for key, group in frame.groupby(["field_code", "level", "metric", "explanation"], sort=True):
+        metric = key[2]
         largest = group.loc[(group[f"{metric}_new"] - group[f"{metric}_old"]).abs().idxmax()]
-        old, new = largest[f"{metric}_old"], largest[f"{metric}_new"]
-        values = (
-            f"P(shortage) of {field} {level} {_years(group['year'])} moved {old:.2f}→{new:.2f}"
-            if metric == "p_shortage"
-            else f"median gap of {field} {level} {_years(group['year'])} moved "
-            f"{old:+.0f}→{new:+.0f} persons"
-        )
-        cause = f"explained by {explanation}" if explanation else "not explained by one upload"
-        driver = largest.get("driver")
-        if isinstance(driver, str):
-            cause += f" (largest driver change: {driver} {largest['driver_change']:+.0f})"
-        sentences.append(f"{values}; {cause}")
+        sentences.append(_sentence(key, _years(group["year"]), largest, lang))
     return sentences
+
+
+def _sentence(key: tuple[Any, ...], years: str, largest: pd.Series, lang: Lang) -> str:
+    """The sentence of one (field, level, metric, explanation) group, from its largest move."""
+    field, level, metric, explanation = key
+    old, new = largest[f"{metric}_old"], largest[f"{metric}_new"]
+    driver, change = largest.get("driver"), largest.get("driver_change")
+    if lang == "zh":
+        where = f"{field} {LEVEL_NAMES_ZH.get(level, '全部层次')} {years}"
+        values = (
+            f"{where} 的短缺概率从 {old:.2f} 变为 {new:.2f}"
+            if metric == "p_shortage"
+            else f"{where} 的缺口中位数从 {old:+.0f} 人变为 {new:+.0f} 人"
+        )
+        cause = f"由{explanation}解释" if explanation else "无法由单次上传解释"
+        if isinstance(driver, str):
+            cause += f"（变化最大的驱动因素：{driver} {change:+.0f}）"
+        return f"{values}；{cause}"
+    values = (
+        f"P(shortage) of {field} {level} {years} moved {old:.2f}→{new:.2f}"
+        if metric == "p_shortage"
+        else f"median gap of {field} {level} {years} moved {old:+.0f}→{new:+.0f} persons"
+    )
+    cause = f"explained by {explanation}" if explanation else "not explained by one upload"
+    if isinstance(driver, str):
+        cause += f" (largest driver change: {driver} {change:+.0f})"
+    return f"{values}; {cause}"
 
 
 def _years(years: pd.Series) -> str:
@@ -398,7 +429,7 @@ def _upload_record(upload: UploadRecord) -> dict[str, Any]:
 
 
 def _records(moved: pd.DataFrame) -> list[dict[str, Any]]:
-    frame = moved.drop(columns=["explained_text"], errors="ignore")
+    frame = moved.drop(columns=["explained_text", "explained_text_zh"], errors="ignore")
     frame = frame.astype(object).where(frame.notna(), None)
     return [
         {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}

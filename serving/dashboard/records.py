@@ -8,7 +8,7 @@ the expected columns and the recent uploads.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
@@ -112,8 +112,16 @@ def runs(page: Page) -> HTMLResponse:
             if (reason := not_served_reason(record, page.message_lang))
         },
         changes={
-            record.id: record.metrics["changes"].get("summary", [])
+            record.id: _change_summary(record.metrics["changes"], page.message_lang)
             for record in records
             if isinstance(record.metrics.get("changes"), dict)
         },
     )
+
+
+def _change_summary(changes: dict[str, Any], lang: str) -> list[str]:
+    """What moved since the served run, in ``lang`` where the run wrote it (runs recorded
+    before their changes were written in Chinese keep their English)."""
+    if lang == "zh" and isinstance(changes.get("summary_zh"), list):
+        return list(changes["summary_zh"])
+    return list(changes.get("summary", []))

@@ -81,6 +81,17 @@ def test_moves_read_as_sentences_with_their_years_and_cause() -> None:
         "(demand_survey, 25 rows, tj_ic_association) (largest driver change: "
         "survey_adjustment -260)"
     )
+    # The same move for a Chinese page: its own words, the same figures, years and uploads.
+    chinese = moved.assign(explained_text_zh="上传 #41（demand_survey，25 行，tj_ic_association）")
+    (sentence,) = summarise(chinese, "zh")
+    assert sentence == (
+        "ic 本科 2027-2030 的短缺概率从 1.00 变为 0.00；由上传 #41（demand_survey，25 行，"
+        "tj_ic_association）解释（变化最大的驱动因素：survey_adjustment -260）"
+    )
+    gap = moved.assign(metric="gap_p50", explained_text_zh=None)
+    (sentence,) = summarise(gap, "zh")
+    assert sentence.startswith("ic 本科 2027-2030 的缺口中位数从 +200 人变为")
+    assert "无法由单次上传解释" in sentence
 
 
 def test_change_settings_name_the_bad_parameter() -> None:
@@ -183,6 +194,13 @@ def test_large_moves_from_two_small_surveys_wait_for_an_admin(scenario: Scenario
     assert "P(shortage) of ic bachelor 2027-2030 moved" in reason
     assert f"#{a.id} (demand_survey, 5 rows, tj_ic_association)" in reason
     assert f"#{b.id} (demand_survey, 4 rows, tj_ic_association) together" in reason
+    # Said again for a Chinese page, sentence by sentence, with the same uploads.
+    chinese = not_served_reason(run, "zh")
+    assert chinese is not None
+    assert "ic 本科 2027-2030 的短缺概率从" in chinese
+    assert f"#{b.id}（demand_survey，4 行，tj_ic_association）合计" in chinese
+    assert "moved" not in chinese
+    assert len(changes["summary_zh"]) == len(changes["summary"])
     assert [entry["uploads"] for entry in changes["left_out"]] == [[a.id], [b.id], [a.id, b.id]]
 
 
@@ -207,3 +225,6 @@ def test_the_api_and_the_runs_page_say_why_a_run_waits(
     assert "come from few new rows" in html
     assert f"#{scenario.surveys[1].id} (demand_survey, 4 rows, tj_ic_association)" in html
     assert "Moves since the run served then" in html
+    chinese = client.get("/runs", params={"lang": "zh"}).text
+    assert "的短缺概率从" in chinese
+    assert "P(shortage) of ic" not in chinese
