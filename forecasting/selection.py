@@ -24,6 +24,17 @@ from forecasting.metrics import mase, smape
 from models.combination import Method, combine_arrays, member_weights
 
 
+def members_of(label: str) -> tuple[str, ...]:
+    """The member models named in a :attr:`Selection.label` (``theta``,
+    ``median(ets, theta)``, ``weighted mean(ets 0.60, theta 0.40)``), read back by the format
+    the label is written in: a model named inside another's name (``naive`` in
+    ``seasonal_naive``) is not one of its members."""
+    if "(" not in label:
+        return (label,)
+    inner = label[label.index("(") + 1 : label.rindex(")")]
+    return tuple(part.split()[0] for part in inner.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Selection:
     """The chosen forecast: one model (``members`` of length 1) or a combination."""

@@ -10,7 +10,7 @@ from forecasting.backtest import ModelRef, Windows, backtest, cut_window, fit_pr
 from forecasting.calibration import calibrate
 from forecasting.executors import ProcessExecutor, SerialExecutor
 from forecasting.metrics import coverage
-from forecasting.selection import candidate_scores, select
+from forecasting.selection import Selection, candidate_scores, members_of, select
 
 
 def trending_panel(n: int = 12, length: int = 20, seed: int = 0) -> Panel:
@@ -171,3 +171,14 @@ def test_largest_misses_are_read_in_the_series_own_units() -> None:
     np.testing.assert_allclose(misses[3:], np.sqrt(np.arange(4, 7) / 3))  # √h past the backtest
     unscaled = calibrate(actual, np.zeros_like(actual), np.full(3, 1e-12))
     assert np.isinf(unscaled.largest_misses(3)).all(), "no row to tell: no bound"
+
+
+def test_a_selections_members_are_read_back_from_its_label_by_name_not_by_substring() -> None:
+    one = Selection(("seasonal_naive",), "median", 0.5)
+    combined = Selection(("holt_winters", "theta"), "median", 0.5)
+    weighted = Selection(("damped", "seasonal_naive"), "mean", 0.5, weights=(0.6, 0.4))
+    for selection in (one, combined, weighted):
+        assert members_of(selection.label) == selection.members
+    # "naive" and "holt" are other models whose names sit inside these members' names.
+    assert "naive" not in members_of(one.label)
+    assert "holt" not in members_of(combined.label)

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from support import Demo, bearer
 
 from data.ingest import open_store
+from forecasting.selection import members_of
 from serving.app import create_app
 
 API = "/api/v1"
@@ -251,6 +252,15 @@ def test_models_runs_and_health(client: TestClient, trained_demo: Demo) -> None:
     assert by_name["lightgbm"]["is_global"] is True
     assert by_name["prophet"]["frequencies"] == ["M", "Q"]
     assert any(row["used_for"] for row in models["items"])
+    run = client.get(f"{API}/runs/{trained_demo.run_id}", headers=bearer(planner)).json()
+    for row in models["items"]:  # a model is used where a label names it, not part of its name
+        named = {
+            group
+            for group in ("supply", "demand")
+            for label in run["metrics"][f"{group}_models"]
+            if row["name"] in members_of(label)
+        }
+        assert set(row["used_for"]) == named, row["name"]
     runs = client.get(f"{API}/runs", headers=bearer(planner)).json()
     assert (runs["total"], runs["limit"], runs["offset"]) == (1, 100, 0)
     assert runs["items"][0]["id"] == trained_demo.run_id

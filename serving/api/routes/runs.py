@@ -15,6 +15,7 @@ from data.store.runs import RunRecord
 from data.store.tables import RunStatus
 from forecasting.pipeline import queue_run
 from forecasting.promotion import PromotionError, not_served_reason, promote, rollback
+from forecasting.selection import members_of
 from models.registry import REGISTRY
 from serving.api.cache import ServingCache
 from serving.api.deps import (
@@ -221,8 +222,8 @@ def models(
     used: dict[str, list[str]] = {}
     for group in ("supply", "demand"):
         for label in run.metrics.get(f"{group}_models", []):
-            for name in REGISTRY:
-                if name in str(label) and group not in used.setdefault(name, []):
+            for name in members_of(str(label)):
+                if group not in used.setdefault(name, []):
                     used[name].append(group)
     every = [
         ModelOut(
