@@ -22,12 +22,13 @@ def test_a_map_runs_in_other_processes_and_keeps_task_order() -> None:
 def test_maps_inside_one_shared_pool_reuse_its_processes_and_it_closes_after() -> None:
     executor = ProcessExecutor(2)
     with shared_pool(2):
-        first = set(executor.map(pid, list(range(8))))
-        second = set(executor.map(pid, list(range(8))))
-    assert os.getpid() not in first
-    assert second <= first  # the same processes: the libraries are imported once per run
+        served = set().union(*(executor.map(pid, list(range(8))) for _ in range(3)))
+    assert os.getpid() not in served
+    # Two processes served all three maps (the libraries are imported once per run): a pool
+    # per map would have brought at least one new process each time, three or more in all.
+    assert len(served) <= 2
     outside = set(executor.map(pid, list(range(8))))
-    assert outside.isdisjoint(first)  # the shared pool is gone; a new one served this map
+    assert outside.isdisjoint(served)  # the shared pool is gone; a new one served this map
 
 
 def test_a_pool_started_while_another_thread_holds_a_lock_does_not_inherit_it() -> None:
