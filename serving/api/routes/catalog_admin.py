@@ -25,12 +25,11 @@ from data.problems import UploadRejected
 from data.store import CATALOG_KIND, Store
 from data.vocabulary import LEVELS
 from serving.api.audit import AUDITED_STATE
-from serving.api.deps import Allow, SettingsDep, StoreDep
-from serving.api.language import VARY_HEADER, LanguageDep
-from serving.api.messages import Detail, title
+from serving.api.deps import Allow, SettingsDep, StoreDep, UploadWorkersDep
+from serving.api.language import LanguageDep
 from serving.api.multipart import read_file_parts, refuse_declared_size
-from serving.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, problem
-from serving.api.routes.uploads import ProblemOut, UploadOut
+from serving.api.problems import ProblemDetails, problem
+from serving.api.routes.uploads import ProblemOut, UploadOut, rejection_response
 from serving.auth import ADMINS, Principal
 
 router = APIRouter(tags=["catalog"])
@@ -108,7 +107,12 @@ CATALOG_BODY = {
     },
 )
 async def replace_catalog(
-    request: Request, principal: Admin, store: StoreDep, settings: SettingsDep, lang: LanguageDep
+    request: Request,
+    principal: Admin,
+    store: StoreDep,
+    settings: SettingsDep,
+    workers: UploadWorkersDep,
+    lang: LanguageDep,
 ) -> JSONResponse:
     """Send the programmes file (one row per programme, level and field it feeds:
     ``programme_code, level, name_zh, name_en, duration_years, field_code, weight, verified,
@@ -121,6 +125,14 @@ async def replace_catalog(
     runs from now on see the new catalog, earlier runs keep theirs."""
     max_bytes = settings.ingest_options().max_bytes
     refuse_declared_size(request, max_bytes)
+    # Within the uploads' limiter: catalogs count among the few files in memory at a time.
+    async with workers.limiter:
+        return await _replace(request, principal, store, max_bytes, lang)
+
+
+async def _replace(
+    request: Request, principal: Principal, store: Store, max_bytes: int, lang: Lang
+) -> JSONResponse:
     parts = await read_file_parts(request, (PROGRAMMES_PART, FIELDS_PART), max_bytes)
     if PROGRAMMES_PART not in parts:
         raise HTTPException(
@@ -145,7 +157,9 @@ async def replace_catalog(
     except UploadRejected as rejected:
         await to_thread.run_sync(partial(_audit_rejection, store, principal, rejected))
         setattr(request.state, AUDITED_STATE, True)  # not again as a refused request
-        return _rejection(rejected, lang)
+        return rejection_response(
+            rejected, lang, status.HTTP_422_UNPROCESSABLE_CONTENT, CatalogRejectedOut
+        )
     catalog = await to_thread.run_sync(partial(store.catalog, as_of=stored.upload.id))
     result = CatalogResult(
         created=stored.created,
@@ -188,24 +202,4 @@ def _audit_rejection(store: Store, principal: Principal, rejected: UploadRejecte
         role=principal.role.value,
         target="catalog",
         detail={"problems": rejected.total},
-    )
-
-
-def _rejection(rejected: UploadRejected, lang: Lang) -> JSONResponse:
-    """422 with the problems, title and detail in ``lang``."""
-    code = status.HTTP_422_UNPROCESSABLE_CONTENT
-    body = CatalogRejectedOut(
-        title=title(code, lang),
-        status=code,
-        detail=Detail.of("upload.rejected", total=rejected.total).in_language(lang),
-        total=rejected.total,
-        problems=[
-            CatalogProblemOut(**{"file": p.file, **p.to_dict(lang)}) for p in rejected.problems
-        ],
-    )
-    return JSONResponse(
-        body.model_dump(),
-        status_code=code,
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers=VARY_HEADER,
     )

@@ -204,15 +204,26 @@ def _rejection(rejected: UploadRejected, lang: Lang) -> JSONResponse:
     caller's)."""
     foreign = any(problem.code == FOREIGN_FIELD for problem in rejected.problems)
     code = status.HTTP_403_FORBIDDEN if foreign else status.HTTP_422_UNPROCESSABLE_CONTENT
-    body = RejectedOut(
-        title=title(code, lang),
-        status=code,
-        detail=Detail.of("upload.rejected", total=rejected.total).in_language(lang),
-        total=rejected.total,
-        problems=[ProblemOut(**problem.to_dict(lang)) for problem in rejected.problems],
+    return rejection_response(rejected, lang, code, RejectedOut)
+
+
+def rejection_response(
+    rejected: UploadRejected, lang: Lang, code: int, body: type[ProblemDetails]
+) -> JSONResponse:
+    """Problem details of a refused file (or set of files): title, detail and every reported
+    problem in ``lang``, as ``body`` describes them (its ``problems`` take what each problem
+    says of itself, the file included where one is named)."""
+    answer = body.model_validate(
+        {
+            "title": title(code, lang),
+            "status": code,
+            "detail": Detail.of("upload.rejected", total=rejected.total).in_language(lang),
+            "total": rejected.total,
+            "problems": [problem.to_dict(lang) for problem in rejected.problems],
+        }
     )
     return JSONResponse(
-        body.model_dump(),
+        answer.model_dump(),
         status_code=code,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=VARY_HEADER,
