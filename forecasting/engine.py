@@ -24,6 +24,7 @@ Forecasts of counts (series never negative in their history) are kept non-negati
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from forecasting.backtest import (
     backtest,
     fit_predict,
 )
-from forecasting.calibration import Calibration, calibrate
+from forecasting.calibration import Calibration, IntervalBasis, calibrate
 from forecasting.executors import Executor, Progress, executor_for
 from forecasting.joint import JointDraws, OriginErrors
 from forecasting.metrics import MIN_SCALE, coverage, mase, naive_scale, smape
@@ -92,6 +93,12 @@ class EngineReport:
     coverage_rows: int = 0
     coverage_offset: int | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    #: What each level's served intervals rest on (thin backtests fall back to a t fit).
+    intervals: tuple[IntervalBasis, ...] = ()
+
+    def interval_notes(self) -> list[str]:
+        """One sentence per level whose intervals are not plain backtest error quantiles."""
+        return [basis.describe() for basis in self.intervals if basis.basis != "backtest quantiles"]
 
 
 @dataclass(frozen=True)
@@ -237,6 +244,7 @@ class ForecastEngine:
                 "selection and final fit": finished - backtested,
                 "total": finished - started,
             },
+            intervals=tuple(self.calibration_.basis(int(level)) for level in sorted(levels)),
         )
         return self
 
@@ -258,6 +266,7 @@ class ForecastEngine:
                 upper[level][missing] = model_upper[missing]
         _within(point.mean, lower, upper, self._miss_bound(self.calibration_, point.mean.shape[1]))
         mean = _bounded(point.mean, lower, upper, _count_series(self.panel_, self.non_negative))
+        _nest(lower, upper)
         forecast = Forecast(point.ids, point.periods, mean, lower, upper, point.fallback)
         _assert_finite(forecast)
         return forecast
@@ -513,6 +522,7 @@ BACKTEST_COLUMNS: Final = (
     "coverage_80",
     "coverage_95",
     "coverage_rows",
+    "intervals",
     "series",
     "rows",
 )
@@ -527,6 +537,8 @@ def backtest_report(kind: str, engine: ForecastEngine) -> pd.DataFrame:
     rows of the newest one (:meth:`ForecastEngine._holdout_coverage`) — what the quality gate
     judges. ``relative`` is the M4-style score against the naive baseline on the same windows,
     which makes runs on different data comparable (see :mod:`forecasting.promotion`).
+    ``intervals`` says, for the selected row, what each level's served intervals rest on
+    (backtest quantiles, or the t-fit fallback when the backtest is thin).
     """
     if not hasattr(engine, "report_"):
         raise NotFittedError("ForecastEngine is not fitted yet; call fit(panel) first")
@@ -550,6 +562,7 @@ def backtest_report(kind: str, engine: ForecastEngine) -> pd.DataFrame:
         "coverage_80": report.coverage.get(80, np.nan),
         "coverage_95": report.coverage.get(95, np.nan),
         "coverage_rows": report.coverage_rows,
+        "intervals": "; ".join(basis.describe() for basis in report.intervals),
     }
     table["coverage_rows"] = result.n_rows
     table = pd.concat([pd.DataFrame([selected]), table], ignore_index=True)
@@ -658,6 +671,15 @@ def _bounded(
     for level, values in upper.items():
         upper[level] = np.maximum(values, mean)
     return mean
+
+
+def _nest(lower: dict[int, np.ndarray], upper: dict[int, np.ndarray]) -> None:
+    """Make each level's interval contain every lower level's, in place: calibrated and
+    model-based bounds, clipped at zero or at the miss bound, could otherwise cross."""
+    levels = sorted(lower)
+    for below, level in itertools.pairwise(levels):
+        lower[level] = np.minimum(lower[level], lower[below])
+        upper[level] = np.maximum(upper[level], upper[below])
 
 
 def _within(

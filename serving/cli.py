@@ -221,6 +221,8 @@ def forecast(
     )
     if result.fallback:
         out.print(f"{len(result.fallback)} series were too short for some models (naive fallback)")
+    for note in report.interval_notes():
+        err.print(f"[yellow]intervals:[/yellow] {escape(note)}")
 
 
 @app.command()

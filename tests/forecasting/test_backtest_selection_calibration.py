@@ -7,7 +7,7 @@ import pytest
 
 from features.panel import Panel
 from forecasting.backtest import ModelRef, Windows, backtest, cut_window, fit_predict
-from forecasting.calibration import calibrate
+from forecasting.calibration import Calibration, calibrate, empirical_minimum
 from forecasting.executors import ProcessExecutor, SerialExecutor
 from forecasting.metrics import coverage
 from forecasting.selection import Selection, candidate_scores, members_of, select
@@ -93,6 +93,54 @@ def test_conformal_intervals_cover_their_level_on_fresh_errors() -> None:
     assert float(np.mean(coverage(fresh, lower[95], upper[95]))) == pytest.approx(0.95, abs=0.02)
     widths = (upper[95] - lower[95])[0] / fresh_scale[0]
     assert (np.diff(widths) >= 0).all(), "intervals never narrow further ahead"
+
+
+def test_few_errors_give_t_intervals_that_cover_their_level_and_nest() -> None:
+    """Six errors per step: too few for an empirical 80% or 95% interval. The t fallback
+    covers close to its level over many such calibrations (the largest of six errors, what
+    the conformal quantile saturates at, covers about 71% at either level)."""
+    rng = np.random.default_rng(0)
+    trials, n = 4000, 6
+    inside = {80: 0, 95: 0}
+    for _ in range(trials):
+        errors = rng.normal(0, 1, (n, 1))
+        quantiles = Calibration(errors, None, None).nested_quantiles((95, 80))
+        fresh = rng.normal()
+        for level, (low, high) in quantiles.items():
+            assert low[0] <= 0 <= high[0], "an interval holds its forecast"
+            inside[level] += int(low[0] <= fresh <= high[0])
+        assert quantiles[95][0][0] < quantiles[80][0][0]
+        assert quantiles[95][1][0] > quantiles[80][1][0]
+    assert inside[80] / trials == pytest.approx(0.80, abs=0.025)
+    assert inside[95] / trials == pytest.approx(0.95, abs=0.015)
+
+
+def test_what_each_level_rests_on_is_reported() -> None:
+    rng = np.random.default_rng(1)
+    plenty = Calibration(rng.normal(0, 1, (50, 3)), None, None)
+    assert plenty.basis(80).basis == plenty.basis(95).basis == "backtest quantiles"
+    thin = Calibration(rng.normal(0, 1, (12, 3)), None, None)
+    assert thin.basis(80).basis == "backtest quantiles"
+    assert thin.basis(95).basis == "t fit"
+    assert thin.basis(95).fewest_errors == 12
+    assert "an empirical 95% interval needs 39" in thin.basis(95).describe()
+    assert Calibration(np.full((1, 2), np.nan), None, None).basis(80).basis == "model"
+    assert [empirical_minimum(level) for level in (50, 80, 95)] == [3, 9, 39]
+
+
+def test_enough_errors_keep_the_conformal_quantiles() -> None:
+    errors = np.arange(1.0, 41.0)[:, None] - 20.5
+    low, high = Calibration(errors, None, None).quantiles(95)
+    assert (low[0], high[0]) == (-19.5, 19.5), "the 40 errors' extremes at ⌈41·0.975⌉/40"
+
+
+def test_a_heavy_tailed_lower_level_still_leaves_the_higher_one_wider() -> None:
+    """Twelve errors, one far out: the empirical 80% bound reaches the outlier's side
+    further than a t fit at 95% would; 95% is widened beyond it, not left equal."""
+    errors = np.r_[np.linspace(-1, 1, 11), 30.0][:, None]
+    quantiles = Calibration(errors, None, None).nested_quantiles((80, 95))
+    assert quantiles[95][1][0] > quantiles[80][1][0]
+    assert quantiles[95][0][0] < quantiles[80][0][0]
 
 
 def test_calibration_extends_beyond_the_backtest_horizon() -> None:
