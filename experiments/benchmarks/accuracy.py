@@ -1,9 +1,10 @@
-"""Accuracy of the forecasting engine on the M1 competition series, against its own zoo and a peer.
+"""Accuracy of the forecasting engine on the M1 competition series, against its members and statsforecast.
 
 For each set (yearly, quarterly, monthly) every model fits the training half and forecasts the
 test half. Reported per model: MASE and sMAPE (per series, then averaged), both also as a ratio
 to the naive forecast of the same run (seasonal naive for quarterly and monthly), the coverage
-of the 80% and 95% intervals, and milliseconds per series on one core. The peers are
+of the 80% and 95% intervals, and milliseconds per series (one core; the engine on `--jobs`
+processes, and its coverage per step ahead in a table of its own). The peers are
 statsforecast's AutoETS, AutoARIMA, DynamicOptimizedTheta and Theta, each alone, and their
 median (point and bounds), a strong published reference; the notes give the best model per
 metric and the engine's time per series as a ratio to the peer median's (all four fits).
@@ -88,15 +89,23 @@ def zoo_rows(panel: Panel, actual: np.ndarray, horizon: int, slow: bool) -> list
     return rows
 
 
-def engine_row(panel: Panel, actual: np.ndarray, horizon: int) -> tuple[dict[str, Any], str]:
+def engine_row(
+    panel: Panel, actual: np.ndarray, horizon: int, jobs: int
+) -> tuple[dict[str, Any], str, pd.DataFrame]:
+    """The engine's score row, its selection and its interval coverage per step ahead."""
     started = time.perf_counter()
-    engine = ForecastEngine(horizon, levels=LEVELS, n_jobs=1).fit(panel)
+    engine = ForecastEngine(horizon, levels=LEVELS, n_jobs=jobs).fit(panel)
     forecast = engine.predict()
     seconds = time.perf_counter() - started
     bounds = {lv: (forecast.lower[lv], forecast.upper[lv]) for lv in LEVELS}
-    return score("ENGINE (default)", panel, actual, forecast.mean, bounds, seconds=seconds), (
-        engine.selection_.label
-    )
+    name = f"ENGINE (default, {jobs} process{'es' if jobs > 1 else ''})"
+    row = score(name, panel, actual, forecast.mean, bounds, seconds=seconds)
+    steps = pd.DataFrame({"step": np.arange(1, horizon + 1)})
+    for level in LEVELS:
+        inside = (actual >= bounds[level][0]) & (actual <= bounds[level][1])
+        steps[f"cov{level}"] = inside.mean(axis=0)
+    steps["series"] = actual.shape[0]
+    return row, engine.selection_.label, steps
 
 
 PEERS: tuple[str, ...] = ("AutoETS", "AutoARIMA", "DynamicOptimizedTheta", "Theta")
@@ -163,14 +172,16 @@ def _peer_arrays(
     return _column(result, name, horizon), bounds
 
 
-def run(folder: Path, sets: list[str], slow: bool) -> tuple[dict[str, pd.DataFrame], list[str]]:
+def run(
+    folder: Path, sets: list[str], slow: bool, jobs: int = 1
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
     tables: dict[str, pd.DataFrame] = {}
     notes: list[str] = []
     for name in sets:
         horizon = SETS[name]
         panel, actual = load(folder, name)
         rows = zoo_rows(panel, actual, horizon, slow)
-        engine, selection = engine_row(panel, actual, horizon)
+        engine, selection, steps = engine_row(panel, actual, horizon, jobs)
         rows.append(engine)
         rows.extend(peer_rows(panel, actual, horizon))
         table = pd.DataFrame(rows)
@@ -178,6 +189,7 @@ def run(folder: Path, sets: list[str], slow: bool) -> tuple[dict[str, pd.DataFra
         table.insert(3, "MASE/naive", table["MASE"] / baseline["MASE"])
         table.insert(4, "sMAPE/naive", table["sMAPE"] / baseline["sMAPE"])
         tables[f"M1 {name}: {panel.n_series} series, horizon {horizon}"] = table.round(3)
+        tables[f"M1 {name}: engine interval coverage by step ahead"] = steps.round(3)
         peers = table[table["model"].str.startswith("PEER")]
         ratio = engine["ms/series"] / float(peers["ms/series"].iloc[-1])
         best = {
@@ -197,9 +209,12 @@ def main() -> None:
     )
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--slow", action="store_true", help="also run ARIMA and Prophet alone")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="engine worker processes (members and peers: one)"
+    )
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
-    tables, notes = run(args.data, args.sets, args.slow)
+    tables, notes = run(args.data, args.sets, args.slow, args.jobs)
     for title, table in tables.items():
         print(f"\n{title}\n")
         print(table.to_markdown(index=False))
