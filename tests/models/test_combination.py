@@ -43,10 +43,11 @@ def test_member_templates_are_not_fitted_in_place() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"members": []}, "at least one member"),
-        ({"members": ["naive"], "method": "mode"}, "unknown combination method"),
-        ({"members": ["naive", "drift"], "method": "median", "weights": [1, 2]}, "mean"),
-        ({"members": ["nonsense"]}, "unknown model"),
+        ({"members": []}, "^members must be a non-empty sequence of models, got \\[\\]$"),
+        ({"members": ["naive"], "method": "mode"}, "^method must be one of 'median', 'mean'"),
+        ({"members": ["naive", "drift"], "method": "median", "weights": [1, 2]}, "^weights .*mean"),
+        ({"members": ["naive", "drift"], "method": "mean", "weights": [1]}, "^weights must be 2"),
+        ({"members": ["nonsense"]}, "^members must be one of 'naive', .*got 'nonsense'$"),
     ],
 )
 def test_invalid_combinations(kwargs: dict[str, object], message: str) -> None:
