@@ -332,8 +332,7 @@ class ForecastEngine:
         """
         if not hasattr(self, "member_forecasts_"):
             raise NotFittedError("ForecastEngine is not fitted yet; call fit(panel) first")
-        if n_samples < 1:
-            raise ModelError(f"n_samples must be positive, got {n_samples}")
+        check_whole_number("n_samples", n_samples)
         if joint is not None and joint.n_samples != n_samples:
             raise ModelError(
                 f"joint draws hold {joint.n_samples} samples, but {n_samples} were asked for"

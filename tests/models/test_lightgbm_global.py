@@ -10,6 +10,7 @@ from features.panel import Panel
 from models.base import ModelError
 from models.lightgbm_global import LightGBMGlobal, TargetTransform
 from models.naive import Naive
+from models.registry import create
 
 
 def _trend_panel(n_series: int = 60, horizon: int = 6, seed: int = 0) -> tuple[Panel, np.ndarray]:
@@ -174,6 +175,12 @@ def test_constant_series_are_extrapolated_exactly() -> None:
     np.testing.assert_allclose(forecast.mean[0], 5.0)
     np.testing.assert_allclose(forecast.mean[1], [27.0, 29.0, 31.0])
     np.testing.assert_allclose(forecast.mean[2], 0.0)
+
+
+def test_the_registry_makes_it_for_the_horizon_it_will_be_asked() -> None:
+    assert create("lightgbm", horizon=10).get_params()["max_horizon"] == 10
+    assert create("lightgbm", horizon=10, max_horizon=4).get_params()["max_horizon"] == 4
+    assert create("drift", horizon=10).get_params() == {}
 
 
 def test_bad_parameters_are_model_errors() -> None:
