@@ -89,7 +89,7 @@ def check_number(
         below = "below" if exclusive else "at most"
         limits = [f"{above} {minimum:g}"] if minimum is not None else []
         limits += [f"{below} {maximum:g}"] if maximum is not None else []
-        raise invalid_parameter(name, value, " and ".join(["a number", *limits]))
+        raise invalid_parameter(name, value, " ".join(["a number", " and ".join(limits)]).strip())
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:

@@ -99,7 +99,9 @@ class Combination(Forecaster):
         for member in members:
             if isinstance(member, str):
                 check_choice("members", member, REGISTRY)
-            elif not isinstance(member, Forecaster):
+            elif isinstance(member, Forecaster):
+                member._validate_params()  # a bad member parameter fails before any fit
+            else:
                 raise invalid_parameter("members", member, "registered names or forecasters")
         check_choice("method", self.method, ("median", "mean"))
         if self.weights is not None:

@@ -10,6 +10,7 @@ from models.base import ModelError
 from models.combination import Combination, combine_arrays, combine_forecasts
 from models.drift import Drift
 from models.naive import Naive
+from models.theta import Theta
 
 
 def test_combine_arrays_median_mean_and_weights() -> None:
@@ -48,6 +49,7 @@ def test_member_templates_are_not_fitted_in_place() -> None:
         ({"members": ["naive", "drift"], "method": "median", "weights": [1, 2]}, "^weights .*mean"),
         ({"members": ["naive", "drift"], "method": "mean", "weights": [1]}, "^weights must be 2"),
         ({"members": ["nonsense"]}, "^members must be one of 'naive', .*got 'nonsense'$"),
+        ({"members": ["naive", Theta(theta=0)]}, "^theta must be a number at least 1, got 0$"),
     ],
 )
 def test_invalid_combinations(kwargs: dict[str, object], message: str) -> None:
