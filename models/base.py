@@ -8,7 +8,7 @@ Borrowed from scikit-learn and darts:
 - Public ``fit``/``predict`` validate and handle what every model shares (too-short series,
   output shape, non-finite values); subclasses implement ``_fit``/``_predict`` only.
 - Parameters are checked in one place, :meth:`Forecaster._validate_params`, which ``fit`` calls
-  before anything else, with the helpers below (:func:`check_whole_number`,
+  before anything else, with the checks below (:func:`check_whole_number`,
   :func:`check_choice`, :func:`check_number`) so every bad parameter is reported the same way:
   its name, the value given and what is allowed.
 - Capabilities are declared as class attributes (``min_train_length``, ``frequencies``,
@@ -239,7 +239,7 @@ class Forecaster(ABC):
 
     def _validate_params(self) -> None:
         """Check the constructor parameters, raising :class:`ModelError` (through the
-        ``check_*`` helpers of this module) for the first bad one.
+        ``check_*`` functions of this module) for the first bad one.
 
         ``fit`` calls this before it looks at the data, so a misspelt option fails at once,
         with the same kind of message in every family, instead of deep inside a library or
