@@ -35,8 +35,9 @@ class ModelRef:
     name: str
     params: tuple[tuple[str, Any], ...] = ()
 
-    def create(self) -> Any:
-        return create(self.name, **dict(self.params))
+    def create(self, horizon: int | None = None) -> Any:
+        """The model, made for forecasting ``horizon`` steps when that is known."""
+        return create(self.name, horizon=horizon, **dict(self.params))
 
     @property
     def is_global(self) -> bool:
@@ -249,7 +250,8 @@ def _run_models(task: _Task) -> list[tuple[int, str, np.ndarray, Forecast, float
             continue
         for ref in task.models:
             started = time.perf_counter()
-            forecast = ref.create().fit(history).predict(task.horizon, task.levels)
+            model = ref.create(task.horizon)
+            forecast = model.fit(history).predict(task.horizon, task.levels)
             seconds = time.perf_counter() - started
             results.append((offset, ref.name, task.positions[kept], forecast, seconds))
     return results

@@ -47,7 +47,15 @@ from forecasting.executors import Executor, Progress, executor_for
 from forecasting.joint import JointDraws, OriginErrors
 from forecasting.metrics import MIN_SCALE, coverage, mase, naive_scale, smape
 from forecasting.selection import Selection, select
-from models.base import DEFAULT_LEVELS, Forecast, ModelError, NotFittedError, normal_quantile
+from models.base import (
+    DEFAULT_LEVELS,
+    Forecast,
+    ModelError,
+    NotFittedError,
+    check_levels,
+    check_whole_number,
+    normal_quantile,
+)
 from models.combination import combine_forecasts
 from models.registry import REGISTRY
 
@@ -274,17 +282,11 @@ class ForecastEngine:
     # -- helpers ----------------------------------------------------------------------------
 
     def _validate(self) -> None:
-        if not isinstance(self.horizon, int | np.integer) or self.horizon < 1:
-            raise ModelError(f"horizon must be a positive whole number, got {self.horizon!r}")
-        if self.windows < 1:
-            raise ModelError(f"windows must be at least 1, got {self.windows}")
-        if self.step is not None and self.step < 1:
-            raise ModelError(f"step must be at least 1, got {self.step}")
-        if self.max_members < 1:
-            raise ModelError(f"max_members must be at least 1, got {self.max_members}")
-        for level in self.levels:
-            if not 0 < level < 100:
-                raise ModelError(f"interval levels are percentages in (0, 100), got {level}")
+        check_whole_number("horizon", self.horizon)
+        check_whole_number("windows", self.windows)
+        check_whole_number("step", self.step, optional=True)
+        check_whole_number("max_members", self.max_members)
+        check_levels(self.levels)
 
     def _candidates(self, freq: str) -> tuple[str, ...]:
         names = tuple(self.models) if self.models else DEFAULT_CANDIDATES[freq]
@@ -339,8 +341,7 @@ class ForecastEngine:
         """
         if not hasattr(self, "member_forecasts_"):
             raise NotFittedError("ForecastEngine is not fitted yet; call fit(panel) first")
-        if n_samples < 1:
-            raise ModelError(f"n_samples must be positive, got {n_samples}")
+        check_whole_number("n_samples", n_samples)
         if joint is not None and joint.n_samples != n_samples:
             raise ModelError(
                 f"joint draws hold {joint.n_samples} samples, but {n_samples} were asked for"

@@ -41,7 +41,7 @@ import numpy as np
 
 from features.panel import Panel
 from features.seasonality import centred_moving_average, classical_indices
-from models.base import NUMERIC_ERRORS, LocalForecaster, ModelError
+from models.base import NUMERIC_ERRORS, LocalForecaster, check_choice, check_whole_number
 from models.ets import quiet_statsmodels, series_scale
 
 #: Seasonal strength above which the series is seasonally differenced (R's ``nsdiffs``).
@@ -138,11 +138,13 @@ class AutoARIMA(LocalForecaster):
         self.max_d = max_d
         self.max_fits = max_fits
 
+    def _validate_params(self) -> None:
+        for key in ("max_p", "max_q", "max_d"):
+            check_whole_number(key, getattr(self, key), minimum=0)
+        check_whole_number("max_fits", self.max_fits)
+        check_choice("seasonal", self.seasonal, (True, False))
+
     def _fit(self, panel: Panel, usable: np.ndarray) -> None:
-        for key in ("max_p", "max_q", "max_d", "max_fits"):
-            value = getattr(self, key)
-            if not isinstance(value, int | np.integer) or value < (1 if key == "max_fits" else 0):
-                raise ModelError(f"{key} must be a whole number >= 0 (max_fits >= 1), got {value}")
         self.season_length_ = panel.season_length if self.seasonal else 1
         super()._fit(panel, usable)
 

@@ -7,8 +7,14 @@ Borrowed from scikit-learn and darts:
   error of the code base.
 - Public ``fit``/``predict`` validate and handle what every model shares (too-short series,
   output shape, non-finite values); subclasses implement ``_fit``/``_predict`` only.
+- Parameters are checked in one place, :meth:`Forecaster._validate_params`, which ``fit`` calls
+  before anything else, with the checks below (:func:`check_whole_number`,
+  :func:`check_choice`, :func:`check_number`) so every bad parameter is reported the same way:
+  its name, the value given and what is allowed.
 - Capabilities are declared as class attributes (``min_train_length``, ``frequencies``,
-  ``is_global``, ``supports_exog``), never discovered with ``hasattr``.
+  ``is_global``, ``supports_exog``, ``horizon_parameter``), never discovered with ``hasattr``.
+- ``predict`` changes no learned state: a fitted model gives the same forecast however often,
+  and for whatever horizons and levels, it is asked.
 
 Forecasts come back as a :class:`Forecast`: arrays of shape (series, horizon) for the point
 forecast and for the lower/upper bound of each central interval level.
@@ -17,7 +23,7 @@ forecast and for the lower/upper bound of each central interval level.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -43,6 +49,66 @@ class NotFittedError(RuntimeError):
 
 class ModelError(ValueError):
     """A model cannot work with the given input or parameters; the message says why."""
+
+
+def invalid_parameter(name: str, value: Any, allowed: str) -> ModelError:
+    """The one message for a bad parameter: "``name`` must be ``allowed``, got ``value``"."""
+    return ModelError(f"{name} must be {allowed}, got {value!r}")
+
+
+def check_whole_number(name: str, value: Any, *, minimum: int = 1, optional: bool = False) -> None:
+    """``value`` is an integer of at least ``minimum`` (or None when ``optional``).
+
+    Booleans are refused: ``True`` passing as 1 hides a parameter given in the wrong place.
+    """
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        allowed = "a positive whole number" if minimum == 1 else f"a whole number >= {minimum}"
+        raise invalid_parameter(name, value, allowed + (" or None" if optional else ""))
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive: bool = False,
+) -> None:
+    """``value`` is a finite real number within [``minimum``, ``maximum``] (open bounds when
+    ``exclusive``); either bound may be left out."""
+    real = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    inside = real and bool(np.isfinite(value))
+    if inside and minimum is not None:
+        inside = value > minimum if exclusive else value >= minimum
+    if inside and maximum is not None:
+        inside = value < maximum if exclusive else value <= maximum
+    if not inside:
+        above = "above" if exclusive else "at least"
+        below = "below" if exclusive else "at most"
+        limits = [f"{above} {minimum:g}"] if minimum is not None else []
+        limits += [f"{below} {maximum:g}"] if maximum is not None else []
+        raise invalid_parameter(name, value, " ".join(["a number", " and ".join(limits)]).strip())
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
+    """``value`` is one of ``choices`` (compared with ``==``, so unhashable values are refused
+    with the same message rather than a TypeError)."""
+    options = tuple(choices)
+    if not any(isinstance(value, type(option)) and value == option for option in options):
+        raise invalid_parameter(name, value, "one of " + ", ".join(map(repr, options)))
+
+
+def check_levels(levels: Iterable[Any]) -> tuple[int, ...]:
+    """Interval levels as whole percentages in (0, 100), in the order given (``80.0`` is 80;
+    80.5 is refused rather than silently truncated)."""
+    given = tuple(levels)
+    for level in given:
+        real = isinstance(level, int | float | np.integer | np.floating)
+        if isinstance(level, bool) or not real or not 0 < level < 100 or level != int(level):
+            raise invalid_parameter("levels", given, "whole percentages between 1 and 99")
+    return tuple(int(level) for level in given)
 
 
 @dataclass(frozen=True)
@@ -107,6 +173,11 @@ class Forecaster(ABC):
     is_global: ClassVar[bool] = False
     #: Whether the model uses exogenous regressors (none does yet).
     supports_exog: ClassVar[bool] = False
+    #: The constructor parameter that fixes how many steps ahead the model learns at fit time
+    #: (direct multi-step models), or None. Callers that know the horizon they will ask for
+    #: set it through :func:`models.registry.create` (``horizon=``), so the model learns
+    #: exactly those steps and predict never has to train.
+    horizon_parameter: ClassVar[str | None] = None
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters (subclasses store them under the same names)."""
@@ -119,6 +190,7 @@ class Forecaster(ABC):
     # -- public API -------------------------------------------------------------------------
 
     def fit(self, panel: Panel) -> Self:
+        self._validate_params()
         if not isinstance(panel, Panel):
             raise TypeError(f"fit expects a Panel, got {type(panel).__name__}")
         if panel.freq not in self.frequencies:
@@ -137,12 +209,8 @@ class Forecaster(ABC):
             raise NotFittedError(
                 f"{type(self).__name__} is not fitted yet; call fit(panel) before predict"
             )
-        if not isinstance(horizon, int | np.integer) or horizon < 1:
-            raise ModelError(f"horizon must be a positive whole number, got {horizon!r}")
-        levels = tuple(int(level) for level in levels)
-        for level in levels:
-            if not 0 < level < 100:
-                raise ModelError(f"interval levels are percentages in (0, 100), got {level}")
+        check_whole_number("horizon", horizon)
+        levels = check_levels(levels)
         panel: Panel = self.train_panel_
         mean, lower, upper = self._predict(int(horizon), levels)
         failed = ~np.isfinite(mean).all(axis=1)
@@ -168,6 +236,16 @@ class Forecaster(ABC):
         )
 
     # -- to implement -----------------------------------------------------------------------
+
+    def _validate_params(self) -> None:
+        """Check the constructor parameters, raising :class:`ModelError` (through the
+        ``check_*`` functions of this module) for the first bad one.
+
+        ``fit`` calls this before it looks at the data, so a misspelt option fails at once,
+        with the same kind of message in every family, instead of deep inside a library or
+        after minutes of backtests. The default has nothing to check (parameterless models).
+        """
+        return
 
     @abstractmethod
     def _fit(self, panel: Panel, usable: np.ndarray) -> None:

@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from features.panel import Panel
-from models.base import Forecast, Forecaster, ModelError
+from models.base import Forecast, Forecaster, ModelError, check_choice, invalid_parameter
 
 Method = Literal["median", "mean"]
 
@@ -28,10 +28,22 @@ def combine_arrays(
         return np.asarray(np.median(stack, axis=0))
     if weights is None:
         return np.asarray(stack.mean(axis=0))
+    _check_weights(weights, len(arrays))
     w = np.asarray(weights, dtype=float)
-    if w.shape != (len(arrays),) or (w < 0).any() or w.sum() <= 0:
-        raise ModelError("weights must be non-negative, one per member, not all zero")
     return np.asarray(np.tensordot(w / w.sum(), stack, axes=1))
+
+
+def _check_weights(weights: Sequence[float], n_members: int) -> None:
+    """Weights are what a weighted mean can use: one finite, non-negative number per member,
+    not all zero."""
+    try:
+        w = np.asarray(weights, dtype=float)
+    except (TypeError, ValueError):
+        w = np.full(0, np.nan)
+    if w.shape != (n_members,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise invalid_parameter(
+            "weights", weights, f"{n_members} non-negative numbers (one per member), not all zero"
+        )
 
 
 def combine_forecasts(
@@ -78,15 +90,30 @@ class Combination(Forecaster):
         self.method = method
         self.weights = weights
 
+    def _validate_params(self) -> None:
+        from models.registry import REGISTRY  # the registry lists this class: import late
+
+        members = tuple(self.members) if isinstance(self.members, Sequence) else ()
+        if not members or isinstance(self.members, str):
+            raise invalid_parameter("members", self.members, "a non-empty sequence of models")
+        for member in members:
+            if isinstance(member, str):
+                check_choice("members", member, REGISTRY)
+            elif isinstance(member, Forecaster):
+                member._validate_params()  # a bad member parameter fails before any fit
+            else:
+                raise invalid_parameter("members", member, "registered names or forecasters")
+        check_choice("method", self.method, ("median", "mean"))
+        if self.weights is not None:
+            if self.method != "mean":
+                raise invalid_parameter(
+                    "weights", self.weights, "None for the median (weights apply to the mean)"
+                )
+            _check_weights(self.weights, len(members))
+
     def _fit(self, panel: Panel, usable: np.ndarray) -> None:
         from models.registry import create  # the registry lists this class: import late
 
-        if not self.members:
-            raise ModelError("a combination needs at least one member")
-        if self.method not in ("median", "mean"):
-            raise ModelError(f"unknown combination method {self.method!r}; use median or mean")
-        if self.weights is not None and self.method != "mean":
-            raise ModelError("weights apply to the mean combination only")
         built = [create(m) if isinstance(m, str) else _clone(m) for m in self.members]
         self.members_ = [member.fit(panel) for member in built]
 

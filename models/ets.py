@@ -42,7 +42,7 @@ from features.seasonality import (
     seasonal_indices,
     seasonal_scale,
 )
-from models.base import LocalForecaster, ModelError
+from models.base import LocalForecaster, check_choice
 
 #: Series at least this long use heuristic initial states (statsmodels needs 10 or more;
 #: twice that leaves the initial states little weight in the fit).
@@ -50,7 +50,7 @@ HEURISTIC_MIN_LENGTH: Final[int] = 20
 #: Damping parameter range of R's ``ets`` and FPP3: below 0.8 the trend dies within a few
 #: periods, above 0.98 damped Holt is indistinguishable from Holt.
 DAMPING_BOUNDS: Final[tuple[float, float]] = (0.8, 0.98)
-_INITIALIZATIONS: Final[frozenset[str]] = frozenset({"auto", "estimated", "heuristic"})
+_INITIALIZATIONS: Final[tuple[str, ...]] = ("auto", "estimated", "heuristic")
 
 
 @contextmanager
@@ -108,11 +108,7 @@ def series_scale(y: np.ndarray) -> float:
 def choose_initialization(initialization: str, n: int, season_length: int = 0) -> str:
     """The statsmodels ``initialization_method`` for a series of length ``n``: the heuristic
     needs 10 values (10 + 2·⌊m/2⌋ with a season), shorter series always get estimated states."""
-    if initialization not in _INITIALIZATIONS:
-        raise ModelError(
-            f"initialization must be one of {', '.join(sorted(_INITIALIZATIONS))}, "
-            f"got {initialization!r}"
-        )
+    check_choice("initialization", initialization, _INITIALIZATIONS)
     possible = n >= 10 + 2 * (season_length // 2)
     if initialization == "auto":
         return "heuristic" if possible and n >= HEURISTIC_MIN_LENGTH else "estimated"
@@ -228,12 +224,11 @@ class SeasonallyAdjusted(LocalForecaster):
     deseasonalize: bool
 
     def _fit(self, panel: Panel, usable: np.ndarray) -> None:
-        self._validate()
         self.season_length_ = panel.season_length
         super()._fit(panel, usable)
 
-    def _validate(self) -> None:
-        """Check the parameters before any work (raise :class:`ModelError`)."""
+    def _validate_params(self) -> None:
+        check_choice("deseasonalize", self.deseasonalize, (True, False))
 
     def _fit_one(self, y: np.ndarray) -> Adjusted:
         indices = seasonal_indices(y, self.season_length_) if self.deseasonalize else None
@@ -256,8 +251,9 @@ class _Smoothing(SeasonallyAdjusted):
         self.deseasonalize = deseasonalize
         self.initialization = initialization
 
-    def _validate(self) -> None:
-        choose_initialization(self.initialization, 0)
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_choice("initialization", self.initialization, _INITIALIZATIONS)
 
 
 class SES(_Smoothing):
@@ -302,8 +298,10 @@ class HoltWinters(LocalForecaster):
     def __init__(self, initialization: str = "auto") -> None:
         self.initialization = initialization
 
+    def _validate_params(self) -> None:
+        check_choice("initialization", self.initialization, _INITIALIZATIONS)
+
     def _fit(self, panel: Panel, usable: np.ndarray) -> None:
-        choose_initialization(self.initialization, 0)
         self.season_length_ = panel.season_length
         super()._fit(panel, usable)
 

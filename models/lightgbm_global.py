@@ -23,8 +23,11 @@ periods before the last h, so the last h stay untouched for reporting):
 - **Direct multi-horizon, one model per step** (mlforecast's ``max_horizon``): no recursion,
   so errors do not feed back, and each step learns its own mapping (in a hand-written
   prototype, one shared model with the step as a feature was worse at every frequency).
-  Horizons longer than the trained ``max_horizon`` are trained on first use, from the stored
-  training panel.
+  All steps are trained at fit time, up to ``max_horizon`` (which the engine sets to the
+  horizon it will ask for). Prediction never trains: steps past the trained ones continue
+  each series' average seasonal change over the trained steps, with intervals widening like
+  a random walk's (:meth:`LightGBMGlobal._extend`), so a fitted model gives the same numbers
+  however often and for whatever horizon it is asked.
 - **Small, regularised trees** (8 leaves, 20 rows per leaf, bagging): accuracy was flat across
   the settings tried, so the cheap end was kept.
 - **Intervals: split-conformal by series.** Series are split into ``interval_folds`` folds;
@@ -43,6 +46,7 @@ periods before the last h, so the last h stay untouched for reporting):
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Any, ClassVar, Final, Literal
 
@@ -50,14 +54,14 @@ import numpy as np
 import pandas as pd
 
 from features.panel import Panel
-from models.base import Forecaster, ModelError
+from models.base import Forecaster, check_choice, check_number, check_whole_number
 
 TargetTransform = Literal["seasonal_difference", "difference", "ratio"]
 TARGET_TRANSFORMS: Final[tuple[str, ...]] = ("seasonal_difference", "difference", "ratio")
 #: Lags by frequency: one to three years of history, which the short series can afford.
 _DEFAULT_LAGS: Final[dict[str, int]] = {"Y": 3, "Q": 4, "M": 12}
 #: Steps trained at fit time unless ``max_horizon`` says otherwise (the usual planning
-#: horizons, also the M-competition ones); longer requests are trained on first use.
+#: horizons, also the M-competition ones); longer requests are extended, not trained.
 _DEFAULT_HORIZON: Final[dict[str, int]] = {"Y": 6, "Q": 8, "M": 18}
 _MODEL: Final[str] = "lgbm"
 #: Fewest training rows a step model is fitted on: bagging draws 80% of the rows, which must
@@ -88,12 +92,14 @@ class LightGBMGlobal(Forecaster):
     ``lags`` of ``None`` uses 3 yearly, 4 quarterly and 12 monthly lags; ``window`` (for the
     ``"ratio"`` transform) defaults to ``lags``. A series gets a forecast when it has enough
     points for one prediction row (``lags`` values after the transform); shorter ones get NaN
-    rows, hence the fallback. Steps that no series is long enough to train (step k needs
-    ``lags`` + lag + k points) are not forecast either: a horizon reaching them falls back for
-    the whole panel.
+    rows, hence the fallback. ``max_horizon`` (``None``: 6 yearly, 8 quarterly, 18 monthly
+    steps) is how many steps get their own model; a step no series is long enough to train
+    (step k needs ``lags`` + lag + k points) is left untrained. Steps past the trained ones are
+    extended from them (see :meth:`_extend`), never trained at predict time.
     """
 
     name: ClassVar[str] = "lightgbm"
+    horizon_parameter: ClassVar[str | None] = "max_horizon"
     #: What the default yearly set-up needs (3 lags + 1 difference); other settings may need
     #: more, and ``_fit`` marks the series that fall short.
     min_train_length: ClassVar[int] = 4
@@ -131,7 +137,6 @@ class LightGBMGlobal(Forecaster):
     # -- fitting ----------------------------------------------------------------------------
 
     def _fit(self, panel: Panel, usable: np.ndarray) -> None:
-        self._check_params()
         self.lags_ = self.lags or _DEFAULT_LAGS[panel.freq]
         self.window_ = self.window or self.lags_
         self.difference_lag_ = {
@@ -153,18 +158,18 @@ class LightGBMGlobal(Forecaster):
         )
         self._train(panel, self.max_horizon or _DEFAULT_HORIZON[panel.freq])
 
-    def _check_params(self) -> None:
-        if self.target_transform not in TARGET_TRANSFORMS:
-            raise ModelError(
-                f"target_transform must be one of {', '.join(TARGET_TRANSFORMS)}, "
-                f"got {self.target_transform!r}"
-            )
+    def _validate_params(self) -> None:
+        check_choice("target_transform", self.target_transform, TARGET_TRANSFORMS)
         for name in ("lags", "window", "max_horizon"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ModelError(f"{name} must be a positive whole number or None, got {value}")
-        if self.interval_folds < 2:
-            raise ModelError(f"interval_folds must be at least 2, got {self.interval_folds}")
+            check_whole_number(name, getattr(self, name), optional=True)
+        check_whole_number("n_estimators", self.n_estimators)
+        check_number("learning_rate", self.learning_rate, minimum=0, exclusive=True)
+        check_whole_number("num_leaves", self.num_leaves, minimum=2)
+        check_whole_number("min_child_samples", self.min_child_samples)
+        check_number("reg_lambda", self.reg_lambda, minimum=0)
+        check_whole_number("interval_folds", self.interval_folds, minimum=2)
+        check_whole_number("n_jobs", self.n_jobs)
+        check_whole_number("random_state", self.random_state, minimum=0)
 
     def _scale(self, y: np.ndarray) -> float:
         """The unit a series' errors are measured in: what the target transform divides by
@@ -178,8 +183,7 @@ class LightGBMGlobal(Forecaster):
     def _train(self, panel: Panel, horizon: int) -> None:
         """Fit the step models and the interval quantiles for steps 1..``horizon``, or for as
         many leading steps as have training rows (a step k needs series with lags + lag + k
-        points); steps beyond those get NaN, hence the fallback."""
-        self.requested_horizon_ = horizon
+        points); later steps are extended at predict time."""
         self.trained_horizon_ = 0
         self.forecaster_: Any = None
         self.quantiles_ = np.zeros((0, 99))
@@ -347,33 +351,79 @@ class LightGBMGlobal(Forecaster):
     def _predict(
         self, horizon: int, levels: tuple[int, ...]
     ) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, np.ndarray]]:
+        """Steps up to ``trained_horizon_`` from the step models, later ones by
+        :meth:`_extend`; nothing is trained here, so predicting leaves the fitted model as it
+        was (two predictions of different horizons agree on their common steps)."""
         panel: Panel = self.train_panel_
-        if horizon > self.requested_horizon_:
-            self._train(panel, horizon)
         n = panel.n_series
         mean = np.full((n, horizon), np.nan)
         lower = {level: np.full((n, horizon), np.nan) for level in levels}
         upper = {level: np.full((n, horizon), np.nan) for level in levels}
-        if self.forecaster_ is None or horizon > self.trained_horizon_:
+        if self.forecaster_ is None:
             return mean, lower, upper
-        predicted = self.forecaster_.predict(horizon).sort_values(["unique_id", "ds"])
-        positions = predicted["unique_id"].to_numpy().reshape(-1, horizon)[:, 0]
-        values = predicted[_MODEL].to_numpy(dtype=float).reshape(-1, horizon)
+        trained = min(horizon, self.trained_horizon_)
+        predicted = _scratch_copy(self.forecaster_).predict(trained)
+        predicted = predicted.sort_values(["unique_id", "ds"])
+        positions = predicted["unique_id"].to_numpy().reshape(-1, trained)[:, 0]
+        values = predicted[_MODEL].to_numpy(dtype=float).reshape(-1, trained)
         scales = self.scales_[positions][:, None]
         if self.target_transform == "ratio":
             scales = _nonzero(scales)
             values = values * scales
+        values = self._extend(panel, positions, values, horizon)
         exact = positions[scales[:, 0] == 0] if self.difference_lag_ else positions[:0]
         for position in exact:
             values[positions == position] = _extrapolate(
                 panel.series(int(position)), self.difference_lag_, horizon
             )
         mean[positions] = values
+        # Beyond the trained steps the last trained width grows like a random walk's.
+        steps = np.arange(1, horizon + 1)
+        growth = np.sqrt(np.maximum(steps / trained, 1.0))
+        quantiles = self.quantiles_[np.minimum(steps, trained) - 1] * growth[:, None]
         for level in levels:
-            width = scales * self.quantiles_[:horizon, level - 1]
+            width = scales * quantiles[:, level - 1]
             lower[level][positions] = values - width
             upper[level][positions] = values + width
         return mean, lower, upper
+
+    def _extend(
+        self, panel: Panel, positions: np.ndarray, values: np.ndarray, horizon: int
+    ) -> np.ndarray:
+        """Forecasts for steps past the trained ones, without training anything: each series'
+        average change per season (per step for yearly data) over its trained steps, carried
+        forward from the same season one cycle earlier, so the trend and the seasonal shape of
+        the trained steps continue.
+
+        Why not train the missing steps here: predict would then change the fitted model, and
+        two predictions of one fit could disagree. The engine creates the model for the
+        horizon it will ask (``max_horizon``), so this only serves direct callers asking
+        further than they fitted for, and those whose longest series cannot train every step.
+        """
+        trained = values.shape[1]
+        if horizon <= trained:
+            return values[:, :horizon]
+        lag = self.difference_lag_ or panel.season_length
+        extended = np.empty((len(positions), horizon))
+        for row, position in enumerate(positions):
+            path = np.concatenate([panel.series(int(position)), values[row]])
+            known = len(path) - trained
+            season = min(lag, known)
+            change = float(np.mean(path[known:] - path[known - season : len(path) - season]))
+            for _ in range(horizon - trained):
+                path = np.append(path, path[-season] + change)
+            extended[row] = path[known:]
+        return extended
+
+
+def _scratch_copy(forecaster: Any) -> Any:
+    """A shallow copy of a fitted MLForecast to predict with: its ``predict`` leaves the last
+    request's dates and predictions on its ``ts`` (rebinding attributes, not changing the
+    fitted arrays), which would otherwise make the fitted model differ after each prediction.
+    Copying the two objects costs microseconds; a deep copy would serialise every booster."""
+    scratch = copy.copy(forecaster)
+    scratch.ts = copy.copy(forecaster.ts)
+    return scratch
 
 
 def _ratio_scale(y: np.ndarray, window: int) -> float:

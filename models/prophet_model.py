@@ -15,10 +15,13 @@ breaks. Two adaptations make it fit the product:
   random state (there is no seed argument), so they would differ between two runs on the same
   data, cost a sampling pass per series and give one level per fit. The model is fitted with
   ``uncertainty_samples=0`` instead and the two variance components Prophet simulates are
-  computed in closed form: observation noise (``sigma_obs``) and future trend changes (a change
-  at each step with the historical changepoint rate, of Laplace size with the historical mean
-  absolute change, cumulated twice). The forecast is normal with that variance, so every level
-  comes from one deterministic computation; the engine recalibrates intervals on backtest errors.
+  computed in closed form from what Prophet's public ``predict`` returns on the history:
+  observation noise (the root mean square of the in-sample residuals, which is what Prophet's
+  fitted noise scale estimates) and future trend changes (a change at each step with the
+  historical rate of potential changepoints, of Laplace size with the mean absolute slope
+  change of the fitted ``trend`` at them, averaged with its neighbour and cumulated twice, as
+  Prophet simulates them). The forecast is normal with that variance, so every level comes
+  from one deterministic computation; the engine recalibrates intervals on backtest errors.
 """
 
 from __future__ import annotations
@@ -34,7 +37,15 @@ import numpy as np
 import pandas as pd
 
 from features.panel import Panel
-from models.base import NUMERIC_ERRORS, Forecaster, ModelError, normal_quantile
+from models.base import (
+    NUMERIC_ERRORS,
+    Forecaster,
+    ModelError,
+    check_choice,
+    check_number,
+    check_whole_number,
+    normal_quantile,
+)
 
 #: The holiday name that marks the first day of the lunar year in the ``holidays`` CN calendar.
 SPRING_FESTIVAL: Final[str] = "Chinese New Year (Spring Festival)"
@@ -111,11 +122,15 @@ def _quiet_stan() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class _SeriesFit:
-    """A fitted Prophet model and what predicting with it needs."""
+    """A fitted Prophet model and what predicting with it needs: the last period, whether it
+    uses the festival regressor, and the spreads of :func:`_spreads` in the series' units."""
 
     model: Any
     last: pd.Period
     festival: bool
+    noise_sd: float
+    #: Standard deviation of one step's simulated trend shock, as a level change per step.
+    shock_sd: float
 
 
 class ProphetModel(Forecaster):
@@ -146,14 +161,18 @@ class ProphetModel(Forecaster):
         self.seasonality_prior_scale = seasonality_prior_scale
         self.fourier_order = fourier_order
 
+    def _validate_params(self) -> None:
+        check_choice("spring_festival", self.spring_festival, (True, False))
+        check_choice("seasonality_mode", self.seasonality_mode, ("additive", "multiplicative"))
+        check_number(
+            "changepoint_prior_scale", self.changepoint_prior_scale, minimum=0, exclusive=True
+        )
+        check_number(
+            "seasonality_prior_scale", self.seasonality_prior_scale, minimum=0, exclusive=True
+        )
+        check_whole_number("fourier_order", self.fourier_order, optional=True)
+
     def _fit(self, panel: Panel, usable: np.ndarray) -> None:
-        if self.seasonality_mode not in {"additive", "multiplicative"}:
-            raise ModelError(
-                f"seasonality_mode must be 'additive' or 'multiplicative', "
-                f"got {self.seasonality_mode!r}"
-            )
-        if self.fourier_order is not None and self.fourier_order < 1:
-            raise ModelError(f"fourier_order must be at least 1, got {self.fourier_order}")
         self.fourier_order_ = self.fourier_order or _FOURIER_ORDER[panel.freq]
         long_enough = usable & (panel.lengths >= 2 * panel.season_length)
         with _quiet_stan():
@@ -192,9 +211,12 @@ class ProphetModel(Forecaster):
             model.add_regressor(_REGRESSOR)
         try:
             model.fit(history)
+            in_sample = model.predict(history)
         except _FIT_ERRORS:
             return None
-        return _SeriesFit(model, periods[-1], festival)
+        changepoints = 0 if model.changepoints is None else len(model.changepoints)
+        noise_sd, shock_sd = _spreads(history, in_sample, changepoints)
+        return _SeriesFit(model, periods[-1], festival, noise_sd, shock_sd)
 
     def _predict(
         self, horizon: int, levels: tuple[int, ...]
@@ -225,8 +247,38 @@ def _varies_between_years(share: np.ndarray, periods: pd.PeriodIndex) -> bool:
     return bool((frame.groupby("season")["share"].agg(np.ptp) > 0).any())
 
 
+def _spreads(
+    history: pd.DataFrame, in_sample: pd.DataFrame, n_changepoints: int
+) -> tuple[float, float]:
+    """The observation noise and the trend-shock spread Prophet simulates, from its in-sample
+    ``predict`` output (``yhat``, ``trend``) and its number of potential changepoints.
+
+    Prophet draws, at each future step, a slope change with probability ``p = changepoints /
+    (history steps)`` of Laplace size with scale ``b = mean |slope change at a potential
+    changepoint|``; the fitted trend is piecewise linear with its kinks at those changepoints,
+    so the sum of its absolute slope changes (per day, between history dates) is ``b`` times
+    their number. A Laplace draw has variance ``2b²``; as a level change over one step (the
+    mean history step) the shock has standard deviation ``sqrt(2p)·b·step``.
+    """
+    residuals = history["y"].to_numpy(dtype=float) - in_sample["yhat"].to_numpy(dtype=float)
+    noise_sd = float(np.sqrt(np.mean(residuals**2)))
+    days = (history["ds"] - history["ds"].iloc[0]).dt.days.to_numpy(dtype=float)
+    if n_changepoints == 0 or len(days) < 3:
+        return noise_sd, 0.0
+    slopes = np.diff(in_sample["trend"].to_numpy(dtype=float)) / np.diff(days)
+    mean_change = float(np.abs(np.diff(slopes)).sum()) / n_changepoints
+    likelihood = min(n_changepoints / (len(days) - 1), 1.0)
+    step_days = days[-1] / (len(days) - 1)
+    return noise_sd, float(np.sqrt(2 * likelihood) * mean_change * step_days)
+
+
 def _forecast(fit: _SeriesFit, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Point forecast and standard deviation for the ``horizon`` periods after the history."""
+    """Point forecast and standard deviation for the ``horizon`` periods after the history.
+
+    The trend part: Prophet averages each step's shock with the previous one and cumulates
+    twice (shocks → slope → level); that map is linear in independent shocks, so each step's
+    variance is the shock variance times the squared row norm of the map.
+    """
     future_periods = pd.period_range(start=fit.last + 1, periods=horizon, freq=fit.last.freq)
     future = pd.DataFrame({"ds": future_periods.start_time})
     if fit.festival:
@@ -235,30 +287,8 @@ def _forecast(fit: _SeriesFit, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         frame = fit.model.predict(future)
     point = frame["yhat"].to_numpy(dtype=float)
     multiplier = 1 + frame["multiplicative_terms"].to_numpy(dtype=float)
-    trend_sd = _trend_sd(fit.model, future["ds"]) * np.abs(multiplier)
-    noise_sd = float(np.ravel(fit.model.params["sigma_obs"])[0]) * float(fit.model.y_scale)
-    return point, np.sqrt(trend_sd**2 + noise_sd**2)
-
-
-def _trend_sd(model: Any, ds: pd.Series) -> np.ndarray:
-    """Standard deviation of Prophet's simulated future trend, in closed form.
-
-    Prophet (``Prophet._sample_uncertainty`` with a linear trend) draws, at each future step, a
-    slope change with probability ``p = n_changepoints × step`` of Laplace size with scale
-    ``b = mean |delta|``, averages neighbouring changes, and cumulates twice (changes → slope →
-    level, times the step). That is linear in independent shocks of variance ``min(p, 1)·2b²``,
-    so the variance of each step is that times the squared row norm of the linear map.
-    """
-    t = ((ds - model.start) / model.t_scale).to_numpy(dtype=float)
-    history_t = model.history["t"].to_numpy(dtype=float)
-    step = float(np.diff(t).mean()) if len(t) > 1 else float(np.diff(history_t).mean())
-    n_changepoints = len(model.changepoints_t) if model.changepoints_t is not None else 0
-    likelihood = min(n_changepoints * step, 1.0)
-    mean_delta = float(np.mean(np.abs(np.ravel(model.params["delta"])))) + 1e-8
-    shock_variance = likelihood * 2 * mean_delta**2
-    horizon = len(t)
     average = 0.5 * (np.eye(horizon) + np.eye(horizon, k=-1))
     cumulate = np.tril(np.ones((horizon, horizon)))
-    linear_map = step * cumulate @ cumulate @ average
-    variance = shock_variance * np.sum(linear_map**2, axis=1)
-    return np.sqrt(variance) * float(model.y_scale)
+    linear_map = cumulate @ cumulate @ average
+    trend_sd = fit.shock_sd * np.sqrt(np.sum(linear_map**2, axis=1)) * np.abs(multiplier)
+    return point, np.sqrt(trend_sd**2 + fit.noise_sd**2)

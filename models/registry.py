@@ -31,8 +31,13 @@ class ModelSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
 
-    def create(self, **overrides: Any) -> Forecaster:
-        return self.family(**{**self.params, **overrides})
+    def create(self, *, horizon: int | None = None, **overrides: Any) -> Forecaster:
+        """A new model; with ``horizon``, a family that learns a fixed number of steps (its
+        ``horizon_parameter``) learns that many, unless ``overrides`` set it explicitly."""
+        params = {**self.params}
+        if horizon is not None and self.family.horizon_parameter is not None:
+            params[self.family.horizon_parameter] = horizon
+        return self.family(**{**params, **overrides})
 
 
 _SPECS: Final[tuple[ModelSpec, ...]] = (
@@ -58,14 +63,15 @@ _SPECS: Final[tuple[ModelSpec, ...]] = (
 REGISTRY: Final[Mapping[str, ModelSpec]] = MappingProxyType({spec.name: spec for spec in _SPECS})
 
 
-def create(name: str, **overrides: Any) -> Forecaster:
-    """A new, unfitted model of the registered configuration ``name``."""
+def create(name: str, *, horizon: int | None = None, **overrides: Any) -> Forecaster:
+    """A new, unfitted model of the registered configuration ``name``; ``horizon`` is the
+    horizon it will be asked for (see :attr:`Forecaster.horizon_parameter`)."""
     try:
         spec = REGISTRY[name]
     except KeyError:
         known = ", ".join(REGISTRY)
         raise ModelError(f"unknown model {name!r}; registered models: {known}") from None
-    return spec.create(**overrides)
+    return spec.create(horizon=horizon, **overrides)
 
 
 def available(freq: str | None = None) -> list[str]:

@@ -30,7 +30,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from models.base import ModelError
+from models.base import check_number
 from models.ets import SeasonallyAdjusted, quiet_statsmodels, residual_sigma, series_scale
 
 
@@ -97,9 +97,9 @@ class Theta(SeasonallyAdjusted):
         self.deseasonalize = deseasonalize
         self.theta = theta
 
-    def _validate(self) -> None:
-        if not (isinstance(self.theta, int | float) and self.theta >= 1):
-            raise ModelError(f"theta must be a number >= 1, got {self.theta!r}")
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_number("theta", self.theta, minimum=1)
 
     def _fit_adjusted(self, x: np.ndarray) -> ThetaFit:
         return fit_theta(x, float(self.theta))

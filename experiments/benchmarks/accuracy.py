@@ -82,7 +82,7 @@ def zoo_rows(panel: Panel, actual: np.ndarray, horizon: int, slow: bool) -> list
         if name in SLOW_FAMILIES and not slow:
             continue
         started = time.perf_counter()
-        forecast = create(name).fit(panel).predict(horizon, LEVELS)
+        forecast = create(name, horizon=horizon).fit(panel).predict(horizon, LEVELS)
         seconds = time.perf_counter() - started
         bounds = {lv: (forecast.lower[lv], forecast.upper[lv]) for lv in LEVELS}
         rows.append(score(name, panel, actual, forecast.mean, bounds, seconds=seconds))

@@ -11,6 +11,7 @@ from forecasting.calibration import Calibration, calibrate, empirical_minimum
 from forecasting.executors import ProcessExecutor, SerialExecutor
 from forecasting.metrics import coverage
 from forecasting.selection import Selection, candidate_scores, members_of, select
+from models.lightgbm_global import LightGBMGlobal
 
 
 def trending_panel(n: int = 12, length: int = 20, seed: int = 0) -> Panel:
@@ -62,6 +63,20 @@ def test_fit_predict_covers_every_series_in_order() -> None:
     assert forecasts["drift"].ids == panel.ids
     last = np.array([y[-1] for _, y in panel])
     assert (forecasts["drift"].mean[:, 0] != last).all()
+
+
+def test_models_learning_a_fixed_number_of_steps_are_made_for_the_horizon_asked() -> None:
+    """The final fit and the backtests create LightGBM for their horizon (9 here, past its
+    yearly default of 6), so every step has its own model instead of an extension."""
+    panel = trending_panel(n=30, length=24)
+    forecasts = fit_predict(panel, [ModelRef("lightgbm", (("n_estimators", 20),))], 9)
+    direct = LightGBMGlobal(max_horizon=9, n_estimators=20).fit(panel).predict(9)
+    np.testing.assert_array_equal(forecasts["lightgbm"].mean, direct.mean)
+    refs = [ModelRef("lightgbm", (("n_estimators", 20),))]
+    result = backtest(panel, refs, Windows(horizon=9, count=1))
+    history, _, _ = cut_window(panel, 9, 9)
+    window = LightGBMGlobal(max_horizon=9, n_estimators=20).fit(history).predict(9)
+    np.testing.assert_array_equal(result.models["lightgbm"].mean, window.mean)
 
 
 def test_selection_prefers_the_model_that_wins_the_backtest() -> None:

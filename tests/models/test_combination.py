@@ -10,6 +10,7 @@ from models.base import ModelError
 from models.combination import Combination, combine_arrays, combine_forecasts
 from models.drift import Drift
 from models.naive import Naive
+from models.theta import Theta
 
 
 def test_combine_arrays_median_mean_and_weights() -> None:
@@ -43,10 +44,12 @@ def test_member_templates_are_not_fitted_in_place() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"members": []}, "at least one member"),
-        ({"members": ["naive"], "method": "mode"}, "unknown combination method"),
-        ({"members": ["naive", "drift"], "method": "median", "weights": [1, 2]}, "mean"),
-        ({"members": ["nonsense"]}, "unknown model"),
+        ({"members": []}, "^members must be a non-empty sequence of models, got \\[\\]$"),
+        ({"members": ["naive"], "method": "mode"}, "^method must be one of 'median', 'mean'"),
+        ({"members": ["naive", "drift"], "method": "median", "weights": [1, 2]}, "^weights .*mean"),
+        ({"members": ["naive", "drift"], "method": "mean", "weights": [1]}, "^weights must be 2"),
+        ({"members": ["nonsense"]}, "^members must be one of 'naive', .*got 'nonsense'$"),
+        ({"members": ["naive", Theta(theta=0)]}, "^theta must be a number at least 1, got 0$"),
     ],
 )
 def test_invalid_combinations(kwargs: dict[str, object], message: str) -> None:

@@ -7,6 +7,8 @@ touching this file; each family is tested on the frequencies it declares.
 from __future__ import annotations
 
 import inspect
+import pickle
+import re
 from typing import Any
 
 import numpy as np
@@ -211,3 +213,137 @@ def test_refitting_replaces_the_state(name: str, freq: str) -> None:
     assert forecast.ids == second.ids
     np.testing.assert_allclose(forecast.mean, fresh.mean, rtol=1e-6)
     assert forecast.fallback == fresh.fallback
+
+
+# -- predict changes no learned state ---------------------------------------------------------
+
+
+def fingerprint(value: Any) -> Any:
+    """A comparable picture of a learned attribute: arrays by value, containers recursively,
+    other objects by their pickle bytes (their whole state), or by their attributes when they
+    cannot be pickled."""
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return ("objects", value.shape, [fingerprint(v) for v in value.ravel()])
+        return ("array", value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, [fingerprint(v) for v in value])
+    if isinstance(value, dict):
+        return ("dict", [(repr(k), fingerprint(v)) for k, v in value.items()])
+    if value is None or isinstance(value, bool | int | str | float | np.generic):
+        return repr(value)  # repr: NaN equals NaN
+    try:
+        return (type(value).__name__, pickle.dumps(value))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return (type(value).__name__, fingerprint(vars(value)))
+
+
+def learned_state(model: Forecaster) -> dict[str, Any]:
+    return {key: fingerprint(value) for key, value in vars(model).items() if key.endswith("_")}
+
+
+@pytest.mark.parametrize(("name", "freq"), by_name_and_freq())
+def test_predict_changes_no_learned_state(name: str, freq: str) -> None:
+    """Predicting again, further ahead or at other levels must not retrain or cache anything:
+    the engine and the API ask one fitted model several questions and rely on the answers not
+    depending on the order they were asked in."""
+    horizon = HORIZONS[freq]
+    model = create(name).fit(synthetic_panel(freq))
+    fitted = learned_state(model)
+    first = model.predict(horizon)
+    model.predict(3 * horizon)
+    model.predict(horizon, levels=(50, 99))
+    assert learned_state(model) == fitted
+    again = model.predict(horizon)
+    np.testing.assert_array_equal(again.mean, first.mean)
+    np.testing.assert_array_equal(again.upper[95], first.upper[95])
+
+
+# -- any levels, nested intervals -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "freq"), by_name_and_freq())
+def test_any_levels_give_nested_intervals_around_the_forecast(name: str, freq: str) -> None:
+    horizon = HORIZONS[freq]
+    model = create(name).fit(synthetic_panel(freq))
+    default = model.predict(horizon)
+    asked = {
+        levels: model.predict(horizon, levels=levels) for levels in [(50,), (10, 99), (95, 80)]
+    }
+    tolerance = 1e-9 * (1 + np.abs(default.mean))
+    for levels, forecast in asked.items():
+        assert forecast.levels == tuple(sorted(levels))
+        np.testing.assert_array_equal(forecast.mean, default.mean)
+        inner_lower, inner_upper = default.mean, default.mean
+        for level in sorted(levels):  # narrowest first: each interval holds the one before
+            lower, upper = forecast.lower[level], forecast.upper[level]
+            assert np.isfinite(lower).all()
+            assert np.isfinite(upper).all()
+            assert (lower <= inner_lower + tolerance).all(), f"lo_{level} above the level inside"
+            assert (inner_upper <= upper + tolerance).all(), f"hi_{level} below the level inside"
+            inner_lower, inner_upper = lower, upper
+    # A level's interval depends neither on the order of the levels nor on the others asked.
+    for level in (80, 95):
+        np.testing.assert_array_equal(asked[(95, 80)].lower[level], default.lower[level])
+        np.testing.assert_array_equal(asked[(95, 80)].upper[level], default.upper[level])
+    lone = model.predict(horizon, levels=(99,))
+    np.testing.assert_array_equal(lone.upper[99], asked[(10, 99)].upper[99])
+
+
+# -- bad parameters -----------------------------------------------------------------------------
+
+#: One bad parameter per registered family, or None for a family without parameters. Every
+#: registered name needs an entry (checked below), so a new family comes with its check.
+BAD_PARAMETERS: dict[str, tuple[str, Any] | None] = {
+    "naive": None,
+    "seasonal_naive": None,
+    "drift": None,
+    "ses": ("initialization", "quick"),
+    "holt": ("deseasonalize", "yes"),
+    "damped": ("initialization", None),
+    "holt_winters": ("initialization", "heuristics"),
+    "theta": ("theta", 0.5),
+    "arima": ("max_p", -1),
+    "prophet": ("changepoint_prior_scale", 0.0),
+    "lightgbm": ("lags", 0),
+    "comb": ("method", "mode"),
+}
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_every_family_has_a_bad_parameter_check(name: str) -> None:
+    assert name in BAD_PARAMETERS, f"add one bad parameter of {name!r} to BAD_PARAMETERS"
+    if BAD_PARAMETERS[name] is None:
+        assert create(name).get_params() == {}, f"{name} has parameters: add a bad one"
+
+
+@pytest.mark.parametrize("name", [name for name, bad in BAD_PARAMETERS.items() if bad])
+def test_a_bad_parameter_is_one_model_error_naming_it_before_any_work(name: str) -> None:
+    parameter, value = BAD_PARAMETERS[name] or ("", None)
+    model = create(name, **{parameter: value})
+    message = rf"^{parameter} must be .+, got {re.escape(repr(value))}$"
+    with pytest.raises(ModelError, match=message):
+        model.fit(synthetic_panel(sorted(model.frequencies)[0]))
+    # Checked before the data are even looked at: a wrong argument does not mask it.
+    with pytest.raises(ModelError, match=message):
+        model.fit("not a panel")  # type: ignore[arg-type]
+    assert not any(key.endswith("_") for key in vars(model)), "fit began before the check"
+
+
+# -- determinism --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "freq"), by_name_and_freq())
+def test_same_parameters_and_panel_give_identical_forecasts(name: str, freq: str) -> None:
+    seed = {"random_state": 7} if "random_state" in create(name).get_params() else {}
+    panel, horizon = synthetic_panel(freq), HORIZONS[freq]
+    model = create(name, **seed)
+    first = model.fit(panel).predict(horizon)
+    refitted = model.fit(panel).predict(horizon)
+    fresh = create(name, **seed).fit(panel).predict(horizon)
+    for other in (refitted, fresh):
+        np.testing.assert_array_equal(other.mean, first.mean)
+        for level in first.levels:
+            np.testing.assert_array_equal(other.lower[level], first.lower[level])
+            np.testing.assert_array_equal(other.upper[level], first.upper[level])
+        assert other.fallback == first.fallback

@@ -8,8 +8,9 @@ import pytest
 
 from features.panel import Panel
 from models.base import ModelError
-from models.lightgbm_global import LightGBMGlobal
+from models.lightgbm_global import LightGBMGlobal, TargetTransform
 from models.naive import Naive
+from models.registry import create
 
 
 def _trend_panel(n_series: int = 60, horizon: int = 6, seed: int = 0) -> tuple[Panel, np.ndarray]:
@@ -80,29 +81,58 @@ def test_series_too_short_for_a_prediction_row_get_the_fallback() -> None:
     assert np.isfinite(forecast.to_frame().iloc[:, 2:].to_numpy(dtype=float)).all()
 
 
-def test_a_panel_too_short_for_the_horizon_falls_back_but_shorter_horizons_work() -> None:
+def test_steps_the_panel_is_too_short_to_train_are_extended_not_left_to_the_fallback() -> None:
     rng = np.random.default_rng(0)
     series = {f"s{i}": 100 + np.arange(8.0) * (i + 1) + rng.normal(0, 1, 8) for i in range(10)}
     panel = Panel.from_arrays(series, freq="Y")
     model = LightGBMGlobal().fit(panel)
     # Step k needs 3 lags + 1 difference + k points: 8 points train steps 1-4 only.
     assert model.trained_horizon_ == 4
-    assert model.predict(4).fallback == ()
-    assert len(model.predict(6).fallback) == 10
+    four, six = model.predict(4), model.predict(6)
+    assert four.fallback == ()
+    assert six.fallback == ()
+    np.testing.assert_allclose(six.mean[:, :4], four.mean)
+    # The average change per step over the trained steps carries on.
+    last = np.array([y[-1] for _, y in panel])
+    drift = (four.mean[:, 3] - last) / 4
+    np.testing.assert_allclose(six.mean[:, 4], four.mean[:, 3] + drift)
+    np.testing.assert_allclose(six.mean[:, 5], four.mean[:, 3] + 2 * drift)
 
 
-def test_horizons_beyond_max_horizon_are_trained_on_first_use() -> None:
+def test_horizons_beyond_max_horizon_are_extended_without_training() -> None:
     panel, _ = _trend_panel(n_series=30)
     model = LightGBMGlobal(max_horizon=3).fit(panel)
     short = model.predict(3)
     longer = model.predict(5)
-    assert model.trained_horizon_ == 5
+    assert model.trained_horizon_ == 3
     assert longer.fallback == ()
     np.testing.assert_allclose(longer.mean[:, :3], short.mean)
+    np.testing.assert_allclose(longer.upper[80][:, :3], short.upper[80])
+    width = longer.upper[80] - longer.lower[80]
+    np.testing.assert_allclose(width[:, 4], width[:, 2] * np.sqrt(5 / 3))
+    # Asking again for the short horizon gives what it gave before the longer request.
+    np.testing.assert_array_equal(model.predict(3).mean, short.mean)
+
+
+def test_monthly_steps_beyond_the_trained_ones_keep_the_seasonal_shape() -> None:
+    rng = np.random.default_rng(4)
+    shape = rng.normal(0, 20, 12)
+    series = {
+        f"m{i}": 300 + 0.5 * np.arange(48) + np.tile(shape, 4) + rng.normal(0, 1, 48)
+        for i in range(20)
+    }
+    panel = Panel.from_arrays(series, freq="M", starts={"m0": "2010-01"})
+    forecast = LightGBMGlobal(max_horizon=6, n_estimators=50).fit(panel).predict(18)
+    # Steps 7-18 are the same month a year earlier plus one yearly change per series.
+    last_year = np.stack([y[-6:] for _, y in panel])
+    change = forecast.mean[:, 6:12] - last_year
+    np.testing.assert_allclose(change, change[:, :1].repeat(6, axis=1))
+    np.testing.assert_allclose(forecast.mean[:, 12:] - forecast.mean[:, :6], change)
+    assert np.corrcoef(forecast.mean[0, 6:18], np.roll(shape, -6))[0, 1] > 0.95
 
 
 @pytest.mark.parametrize("transform", ["seasonal_difference", "difference", "ratio"])
-def test_monthly_seasonal_panel_beats_seasonal_naive(transform: str) -> None:
+def test_monthly_seasonal_panel_beats_seasonal_naive(transform: TargetTransform) -> None:
     rng = np.random.default_rng(1)
     horizon, n = 12, 60
     series = {}
@@ -145,6 +175,12 @@ def test_constant_series_are_extrapolated_exactly() -> None:
     np.testing.assert_allclose(forecast.mean[0], 5.0)
     np.testing.assert_allclose(forecast.mean[1], [27.0, 29.0, 31.0])
     np.testing.assert_allclose(forecast.mean[2], 0.0)
+
+
+def test_the_registry_makes_it_for_the_horizon_it_will_be_asked() -> None:
+    assert create("lightgbm", horizon=10).get_params()["max_horizon"] == 10
+    assert create("lightgbm", horizon=10, max_horizon=4).get_params()["max_horizon"] == 4
+    assert create("drift", horizon=10).get_params() == {}
 
 
 def test_bad_parameters_are_model_errors() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 
 import numpy as np
@@ -111,9 +112,10 @@ def test_closed_form_intervals_match_prophets_sampled_ones() -> None:
     future = pd.DataFrame({"ds": periods.start_time})
     if fit.festival:
         future["spring_festival"] = spring_festival_share(periods)
-    fit.model.uncertainty_samples = 4000  # Prophet's own Monte Carlo intervals, for reference
-    fit.model.interval_width = 0.8
-    sampled = fit.model.predict(future)
+    reference = copy.deepcopy(fit.model)  # Prophet's own Monte Carlo intervals, for reference
+    reference.uncertainty_samples = 4000
+    reference.interval_width = 0.8
+    sampled = reference.predict(future)
     ratio = (forecast.upper[80][0] - forecast.lower[80][0]) / (
         sampled["yhat_upper"] - sampled["yhat_lower"]
     ).to_numpy()
