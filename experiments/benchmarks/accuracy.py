@@ -1,4 +1,4 @@
-"""Accuracy of the forecasting engine on the M1 competition series, against its members and statsforecast.
+"""Accuracy of the forecasting engine on the M1 series, against its members and statsforecast.
 
 For each set (yearly, quarterly, monthly) every model fits the training half and forecasts the
 test half. Reported per model: MASE and sMAPE (per series, then averaged), both also as a ratio
