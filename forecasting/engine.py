@@ -45,7 +45,7 @@ from forecasting.calibration import Calibration, calibrate
 from forecasting.executors import Executor, Progress, executor_for
 from forecasting.joint import JointDraws, OriginErrors
 from forecasting.metrics import MIN_SCALE, coverage, mase, naive_scale, smape
-from forecasting.selection import Selection, select
+from forecasting.selection import SCORES, Score, Selection, select
 from models.base import DEFAULT_LEVELS, Forecast, ModelError, NotFittedError, normal_quantile
 from models.combination import combine_forecasts
 from models.registry import REGISTRY
@@ -132,6 +132,9 @@ class ForecastEngine:
     the chosen members from origins closer to the end than a horizon, ``nearest_origins``
     calibrates each step on that many closest origins reaching it (``None``: all windows), and
     ``scale_window`` measures series volatility over the last that many changes only.
+    ``score`` is what candidates are selected on (:mod:`forecasting.selection`): ``"owa"``
+    (relative sMAPE and MASE) or ``"mase"`` (relative MASE only, for panels of values around
+    zero such as logit rates and log ratios, on which sMAPE is unstable).
     ``bounded_misses`` is for panels whose errors are comparable across series in the panel's
     own units (the log scale, where an error is a ratio): no interval or sample path then
     strays further from the forecast, at any step, than the largest miss of any backtest
@@ -158,6 +161,7 @@ class ForecastEngine:
         near_windows: bool = True,
         nearest_origins: int | None = 2,
         bounded_misses: bool = False,
+        score: Score = "owa",
         n_jobs: int = 1,
         executor: Executor | None = None,
     ) -> None:
@@ -172,6 +176,7 @@ class ForecastEngine:
         self.near_windows = near_windows
         self.nearest_origins = nearest_origins
         self.bounded_misses = bounded_misses
+        self.score = score
         self.n_jobs = n_jobs
         self.executor = executor
 
@@ -189,7 +194,7 @@ class ForecastEngine:
         backtested = time.perf_counter()
         if result.n_rows:
             selection, table = select(
-                result, list(candidates), baseline, max_members=self.max_members
+                result, list(candidates), baseline, max_members=self.max_members, score=self.score
             )
         else:  # every series too short for a single window: nothing to learn from
             selection, table = Selection((baseline,), "mean", float("nan")), pd.DataFrame()
@@ -273,6 +278,8 @@ class ForecastEngine:
             raise ModelError(f"step must be at least 1, got {self.step}")
         if self.max_members < 1:
             raise ModelError(f"max_members must be at least 1, got {self.max_members}")
+        if self.score not in SCORES:
+            raise ModelError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
         for level in self.levels:
             if not 0 < level < 100:
                 raise ModelError(f"interval levels are percentages in (0, 100), got {level}")
@@ -435,7 +442,12 @@ class ForecastEngine:
         known = np.arange(result.horizon)[None, :] < (full - newest)[:, None]
         then = dataclasses.replace(result, actual=np.where(known, result.actual, np.nan))
         selection, _ = select(
-            then, list(candidates), baseline, rows=older, max_members=self.max_members
+            then,
+            list(candidates),
+            baseline,
+            rows=older,
+            max_members=self.max_members,
+            score=self.score,
         )
         if len(parts) > 1:  # near-end windows were backtested for the served members only
             near = self._add_members(panel, parts[1], selection.members, windows, executor)
