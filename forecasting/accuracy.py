@@ -28,6 +28,7 @@ from data.vocabulary import DEFAULT_CITY_REGION
 from features.rates import primary_fields
 from features.talent import KEY_SEPARATOR, TalentData, programme_keys
 from forecasting.balance import TOTAL
+from forecasting.metrics import coverage, mase, naive_scale, scaled_bias
 
 KINDS: Final = ("enrollment", "hiring")
 ACCURACY_COLUMNS: Final = (
@@ -149,15 +150,19 @@ def _yearly_forecasts(frame: pd.DataFrame) -> pd.DataFrame:
 def _naive_scale(values: pd.Series) -> float:
     """Mean absolute year-on-year change up to the run's last year (the MASE denominator); a
     series with fewer than two values, or a flat one, has none."""
-    changes = np.abs(np.diff(values.to_numpy(dtype=float)))
-    scale = float(changes.mean()) if changes.size else np.nan
-    return scale if scale > 0 else np.nan
+    return naive_scale(values.to_numpy(dtype=float), 1, fallback=False)
 
 
 def _summarise(run: RunRecord, rows: pd.DataFrame, drift_margin: float) -> pd.DataFrame:
+    # Each scored forecast is a row of one step: the metrics give its own scaled error, and
+    # the groups below pool those (every forecast counts once, whatever its series).
+    actual = rows["actual"].to_numpy(dtype=float)[:, None]
+    forecast = rows["forecast"].to_numpy(dtype=float)[:, None]
+    scale = rows["scale"].to_numpy(dtype=float)
     rows = rows.assign(
-        error=(rows["forecast"] - rows["actual"]) / rows["scale"],
-        naive_error=(rows["naive"] - rows["actual"]).abs() / rows["scale"],
+        error=scaled_bias(actual, forecast, scale),
+        abs_error=mase(actual, forecast, scale),
+        naive_error=mase(actual, rows["naive"].to_numpy(dtype=float)[:, None], scale),
         inside_80=_inside(rows, 80),
         inside_95=_inside(rows, 95),
     )
@@ -171,7 +176,7 @@ def _summarise(run: RunRecord, rows: pd.DataFrame, drift_margin: float) -> pd.Da
     overall = [((kind, TOTAL), group) for kind, group in rows.groupby("kind")]
     groups = by_field + overall
     for (kind, field_code), group in groups:
-        mase = float(group["error"].abs().mean())
+        realised = float(group["abs_error"].mean())
         naive = float(group["naive_error"].mean())
         reference = backtest.get(str(kind))
         out.append(
@@ -183,23 +188,29 @@ def _summarise(run: RunRecord, rows: pd.DataFrame, drift_margin: float) -> pd.Da
                 "first_year": int(group["year"].min()),
                 "last_year": int(group["year"].max()),
                 "forecasts": len(group),
-                "mase": mase,
+                "mase": realised,
                 "mase_naive": naive,
-                "relative": mase / naive if naive > 0 else np.nan,
+                "relative": realised / naive if naive > 0 else np.nan,
                 "bias": float(group["error"].mean()),
                 "coverage_80": float(group["inside_80"].mean()),
                 "coverage_95": float(group["inside_95"].mean()),
                 "backtest_mase": reference,
-                "drift": bool(reference is not None and mase > reference * (1 + drift_margin)),
+                "drift": bool(reference is not None and realised > reference * (1 + drift_margin)),
             }
         )
     return pd.DataFrame(out)
 
 
 def _inside(rows: pd.DataFrame, level: int) -> pd.Series:
+    """Whether each forecast's ``level``% interval held its actual (1/0); NaN where the run
+    had no interval (summed monthly forecasts), so that those rows are not scored."""
     low, high = rows[f"lo_{level}"], rows[f"hi_{level}"]
-    inside = (rows["actual"] >= low) & (rows["actual"] <= high)
-    return inside.where(low.notna() & high.notna())
+    inside = coverage(
+        rows["actual"].to_numpy(dtype=float)[:, None],
+        low.to_numpy(dtype=float)[:, None],
+        high.to_numpy(dtype=float)[:, None],
+    )
+    return pd.Series(inside, index=rows.index).where(low.notna() & high.notna())
 
 
 def _empty() -> pd.DataFrame:

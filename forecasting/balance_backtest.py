@@ -37,6 +37,7 @@ from scipy import stats
 from data.store import Store
 from features.talent import TalentData
 from forecasting.balance import TOTAL, compute_balance, realised_balance
+from forecasting.metrics import coverage
 from forecasting.progress import RunProgress
 from forecasting.settings import AUTO_CANDIDATES, BalanceSettings
 
@@ -306,8 +307,10 @@ def score_balance(
     )
     engine = balance[cells].merge(truth, on=[*KEY, "year"], how="inner")
     short = (engine["actual_gap"] > 0).to_numpy()
-    inside = (engine["actual_gap"] >= engine["gap_p10"]) & (
-        engine["actual_gap"] <= engine["gap_p90"]
+    inside = coverage(
+        engine["actual_gap"].to_numpy(dtype=float),
+        engine["gap_p10"].to_numpy(dtype=float),
+        engine["gap_p90"].to_numpy(dtype=float),
     )
     totals = total_coverage(balance[~cells], balance[cells], truth)
     return {
@@ -317,7 +320,7 @@ def score_balance(
         "direction": float(np.mean((engine["gap_p50"] > 0).to_numpy() == short)),
         "rank corr": mean_rank_correlation(engine, "ratio_p50", "actual_ratio"),
         "macro-F1": macro_f1((engine["p_shortage"] > 0.5).to_numpy(), short),
-        "coverage 80": float(np.mean(inside)),
+        "coverage 80": float(inside),
         **totals,
         "seconds": seconds,
     }
@@ -333,7 +336,10 @@ def total_coverage(
     up; a total with any of those cells unrealised that year is not scored (NaN if none is).
     """
     realised = cells.loc[:, [*KEY, "year"]].merge(truth, on=[*KEY, "year"], how="left")
-    inside: dict[str, list[bool]] = {"coverage 80 city": [], "coverage 80 level": []}
+    scored: dict[str, list[tuple[float, float, float]]] = {
+        "coverage 80 city": [],
+        "coverage 80 level": [],
+    }
     for row in totals.itertuples(index=False):
         part = realised[realised["year"] == row.year]
         if row.field_code != TOTAL:
@@ -344,8 +350,12 @@ def total_coverage(
             continue
         actual = float(part["actual_gap"].sum())
         name = "coverage 80 city" if row.field_code == TOTAL else "coverage 80 level"
-        inside[name].append(bool(row.gap_p10 <= actual <= row.gap_p90))
-    return {name: float(np.mean(v)) if v else float("nan") for name, v in inside.items()}
+        scored[name].append((actual, row.gap_p10, row.gap_p90))
+    # Columns of (actual, lower, upper): one row of steps per kind of total.
+    return {
+        name: float(coverage(*np.array(rows, dtype=float).T)) if rows else float("nan")
+        for name, rows in scored.items()
+    }
 
 
 def score_persistence(
@@ -374,8 +384,10 @@ def _score_baseline(
     rule = persistence if method == PERSISTENCE else persistence_with_trend
     base = rule(source, cut, years).merge(truth, on=[*KEY, "year"], how="inner")
     base_short = (base["actual_ratio"] > 1).to_numpy()
-    base_inside = (base["actual_ratio"] >= base["ratio_lo"]) & (
-        base["actual_ratio"] <= base["ratio_hi"]
+    base_inside = coverage(
+        base["actual_ratio"].to_numpy(dtype=float),
+        base["ratio_lo"].to_numpy(dtype=float),
+        base["ratio_hi"].to_numpy(dtype=float),
     )
     return {
         "cut": cut,
@@ -384,7 +396,7 @@ def _score_baseline(
         "direction": float(np.mean((base["ratio"] > 1).to_numpy() == base_short)),
         "rank corr": mean_rank_correlation(base, "ratio", "actual_ratio"),
         "macro-F1": macro_f1((base["ratio"] > 1).to_numpy(), base_short),
-        "coverage 80": float(np.mean(base_inside)),
+        "coverage 80": float(base_inside),
         "coverage 80 city": float("nan"),
         "coverage 80 level": float("nan"),
         "seconds": 0.0,

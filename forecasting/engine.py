@@ -46,12 +46,13 @@ from forecasting.calibration import Calibration, IntervalBasis, calibrate
 from forecasting.executors import Executor, Progress, executor_for
 from forecasting.joint import JointDraws, OriginErrors
 from forecasting.metrics import MIN_SCALE, coverage, mase, naive_scale, smape
-from forecasting.selection import Selection, select
+from forecasting.selection import SCORES, Score, Selection, relative_score, select
 from models.base import (
     DEFAULT_LEVELS,
     Forecast,
     ModelError,
     NotFittedError,
+    check_choice,
     check_levels,
     check_whole_number,
     normal_quantile,
@@ -147,6 +148,9 @@ class ForecastEngine:
     the chosen members from origins closer to the end than a horizon, ``nearest_origins``
     calibrates each step on that many closest origins reaching it (``None``: all windows), and
     ``scale_window`` measures series volatility over the last that many changes only.
+    ``score`` is what candidates are selected on (:mod:`forecasting.selection`): ``"owa"``
+    (relative sMAPE and MASE) or ``"mase"`` (relative MASE only, for panels of values around
+    zero such as logit rates and log ratios, on which sMAPE is unstable).
     ``bounded_misses`` is for panels whose errors are comparable across series in the panel's
     own units (the log scale, where an error is a ratio): no interval or sample path then
     strays further from the forecast, at any step, than the largest miss of any backtest
@@ -173,6 +177,7 @@ class ForecastEngine:
         near_windows: bool = True,
         nearest_origins: int | None = 2,
         bounded_misses: bool = False,
+        score: Score = "owa",
         n_jobs: int = 1,
         executor: Executor | None = None,
     ) -> None:
@@ -187,6 +192,7 @@ class ForecastEngine:
         self.near_windows = near_windows
         self.nearest_origins = nearest_origins
         self.bounded_misses = bounded_misses
+        self.score = score
         self.n_jobs = n_jobs
         self.executor = executor
 
@@ -204,7 +210,7 @@ class ForecastEngine:
         backtested = time.perf_counter()
         if result.n_rows:
             selection, table = select(
-                result, list(candidates), baseline, max_members=self.max_members
+                result, list(candidates), baseline, max_members=self.max_members, score=self.score
             )
         else:  # every series too short for a single window: nothing to learn from
             selection, table = Selection((baseline,), "mean", float("nan")), pd.DataFrame()
@@ -242,7 +248,7 @@ class ForecastEngine:
             windows=windows,
             candidates=tuple(candidates),
             selection=selection,
-            models=model_table(result, baseline),
+            models=model_table(result, baseline, self.score),
             combinations=table,
             coverage=holdout.coverage,
             coverage_rows=holdout.rows,
@@ -287,6 +293,7 @@ class ForecastEngine:
         check_whole_number("step", self.step, optional=True)
         check_whole_number("max_members", self.max_members)
         check_levels(self.levels)
+        check_choice("score", self.score, SCORES)
 
     def _candidates(self, freq: str) -> tuple[str, ...]:
         names = tuple(self.models) if self.models else DEFAULT_CANDIDATES[freq]
@@ -445,7 +452,12 @@ class ForecastEngine:
         known = np.arange(result.horizon)[None, :] < (full - newest)[:, None]
         then = dataclasses.replace(result, actual=np.where(known, result.actual, np.nan))
         selection, _ = select(
-            then, list(candidates), baseline, rows=older, max_members=self.max_members
+            then,
+            list(candidates),
+            baseline,
+            rows=older,
+            max_members=self.max_members,
+            score=self.score,
         )
         if len(parts) > 1:  # near-end windows were backtested for the served members only
             near = self._add_members(panel, parts[1], selection.members, windows, executor)
@@ -524,6 +536,7 @@ BACKTEST_COLUMNS: Final = (
     "coverage_95",
     "coverage_rows",
     "intervals",
+    "score",
     "series",
     "rows",
 )
@@ -536,8 +549,9 @@ def backtest_report(kind: str, engine: ForecastEngine) -> pd.DataFrame:
     ``model == "selected"`` for the forecast the engine chose, with the out-of-sample coverage
     of its calibrated intervals: calibrated on older origins, scored on the ``coverage_rows``
     rows of the newest one (:meth:`ForecastEngine._holdout_coverage`) — what the quality gate
-    judges. ``relative`` is the M4-style score against the naive baseline on the same windows,
-    which makes runs on different data comparable (see :mod:`forecasting.promotion`).
+    judges. ``relative`` is the engine's selection score against the naive baseline on the
+    same windows (``score``: ``owa``, the mean of relative MASE and sMAPE, or ``mase``), which
+    makes runs on different data comparable (see :mod:`forecasting.promotion`).
     ``intervals`` says, for the selected row, what each level's served intervals rest on
     (backtest quantiles, or the t-fit fallback when the backtest is thin).
     """
@@ -566,6 +580,7 @@ def backtest_report(kind: str, engine: ForecastEngine) -> pd.DataFrame:
         "intervals": "; ".join(basis.describe() for basis in report.intervals),
     }
     table["coverage_rows"] = result.n_rows
+    table["score"] = engine.score
     table = pd.concat([pd.DataFrame([selected]), table], ignore_index=True)
     table["series"] = engine.panel_.n_series
     table["rows"] = result.n_rows
@@ -575,24 +590,19 @@ def backtest_report(kind: str, engine: ForecastEngine) -> pd.DataFrame:
     return table.loc[:, list(BACKTEST_COLUMNS)]
 
 
-def model_table(result: BacktestResult, baseline: str) -> pd.DataFrame:
-    """Backtest accuracy of every model: MASE, sMAPE, relative score, model-interval coverage."""
+def model_table(result: BacktestResult, baseline: str, score: Score = "owa") -> pd.DataFrame:
+    """Backtest accuracy of every model: MASE, sMAPE, the ``relative`` score the engine selects
+    on (:func:`~forecasting.selection.relative_score`), model-interval coverage."""
     rows: list[dict[str, Any]] = []
     if not result.n_rows:
         return pd.DataFrame(rows)
-    base = result.models[baseline]
-    base_mase = float(np.mean(mase(result.actual, base.mean, result.scale)))
-    base_smape = float(np.mean(smape(result.actual, base.mean)))
+    every = np.arange(result.n_rows)
     for name, predictions in result.models.items():
-        model_mase = float(np.mean(mase(result.actual, predictions.mean, result.scale)))
-        model_smape = float(np.mean(smape(result.actual, predictions.mean)))
         row: dict[str, Any] = {
             "model": name,
-            "MASE": model_mase,
-            "sMAPE": model_smape,
-            "relative": 0.5 * (model_mase / base_mase + model_smape / base_smape)
-            if base_mase > 0 and base_smape > 0
-            else np.nan,
+            "MASE": float(np.mean(mase(result.actual, predictions.mean, result.scale))),
+            "sMAPE": float(np.mean(smape(result.actual, predictions.mean))),
+            "relative": relative_score(result, predictions.mean, every, baseline, score),
             "seconds": predictions.seconds,
             "fallbacks": predictions.fallbacks,
         }

@@ -7,9 +7,11 @@ claim. A run that fails a gate is kept (succeeded, with the failed checks in its
 not served; an admin can still promote it explicitly.
 
 Backtest errors are compared as ``relative`` scores — the chosen forecast's MASE and sMAPE
-divided by the naive forecast's on the *same* windows of the same run. A newer run backtests
-on newer windows (the data moved on), and the naive ratio on those very windows is what makes
-the two runs' errors comparable; for a retrain on unchanged data the windows are identical.
+(MASE alone for kinds selected on it, the ``score`` column) divided by the naive forecast's on
+the *same* windows of the same run; scores of different kinds are not compared. A newer run
+backtests on newer windows (the data moved on), and the naive ratio on those very windows is
+what makes the two runs' errors comparable; for a retrain on unchanged data the windows are
+identical.
 
 Coverage is judged out of sample: the engine selects and calibrates as of its newest backtest
 origin, on older origins only, and scores those intervals on the newest origin's rows
@@ -191,7 +193,7 @@ def check_gates(
             if kind not in previous:
                 continue
             new, old = _float(row.get("relative")), _float(previous[kind].get("relative"))
-            if new is None or old is None:
+            if new is None or old is None or _score(row) != _score(previous[kind]):
                 continue
             limit = old * (1 + gates.max_worsening)
             checks.append(
@@ -207,6 +209,12 @@ def check_gates(
                 )
             )
     return GateResult(tuple(checks), champion.id if champion is not None else None)
+
+
+def _score(row: dict[str, Any]) -> str:
+    """The score a backtest row's ``relative`` is on (runs recorded before the column existed
+    scored every kind on ``owa``): relative MASE and OWA are not comparable."""
+    return str(row.get("score") or "owa")
 
 
 def coverage_limits(share: float, rows: int, confidence: float) -> tuple[float, float]:

@@ -5,9 +5,12 @@ backtest windows, and the "best" model there is often lucky. The engine therefor
 *group* of series (by default the whole panel of one frequency): every single model and every
 median, mean and backtest-weighted mean of up to ``max_members`` models is scored on the pooled
 backtest rows,
-and the best one is used for every series of the group. The score is the M4 "overall weighted
-average" form: the mean of sMAPE and MASE, each relative to the naive forecast, so both target
-metrics count equally.
+and the best one is used for every series of the group. The default score (``"owa"``) is the
+M4 "overall weighted average" form: the mean of sMAPE and MASE, each relative to the naive
+forecast, so both target metrics count equally. ``"mase"`` scores on the relative MASE alone,
+for panels whose values sit around zero — rates on the logit scale, log ratios — where sMAPE
+divides by |actual| + |forecast| close to zero: a step of 0.02 against 0.01 counts as a 67%
+error there, so a handful of near-zero steps would decide the choice, and not on accuracy.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -22,6 +26,10 @@ import pandas as pd
 from forecasting.backtest import BacktestResult
 from forecasting.metrics import mase, smape
 from models.combination import Method, combine_arrays, member_weights
+
+#: What candidates are scored on (module docstring).
+Score = Literal["owa", "mase"]
+SCORES: Final[tuple[Score, ...]] = get_args(Score)
 
 
 def members_of(label: str) -> tuple[str, ...]:
@@ -61,16 +69,23 @@ class Selection:
 
 
 def relative_score(
-    result: BacktestResult, forecast: np.ndarray, rows: np.ndarray, baseline: str
+    result: BacktestResult,
+    forecast: np.ndarray,
+    rows: np.ndarray,
+    baseline: str,
+    score: Score = "owa",
 ) -> float:
-    """OWA-style score of ``forecast`` on ``rows``: 1.0 equals the baseline, lower is better."""
+    """The ``score`` of ``forecast`` on ``rows`` relative to the baseline's: 1.0 equals the
+    baseline, lower is better."""
     actual = result.actual[rows]
     scale = result.scale[rows]
     reference = result.models[baseline].mean[rows]
-    base_smape = float(np.mean(smape(actual, reference)))
     base_mase = float(np.mean(mase(actual, reference, scale)))
-    ours_smape = float(np.mean(smape(actual, forecast[rows])))
     ours_mase = float(np.mean(mase(actual, forecast[rows], scale)))
+    if score == "mase":
+        return _ratio(ours_mase, base_mase)
+    base_smape = float(np.mean(smape(actual, reference)))
+    ours_smape = float(np.mean(smape(actual, forecast[rows])))
     return 0.5 * (_ratio(ours_smape, base_smape) + _ratio(ours_mase, base_mase))
 
 
@@ -81,11 +96,12 @@ def candidate_scores(
     *,
     rows: np.ndarray | None = None,
     max_members: int = 4,
+    score: Score = "owa",
 ) -> pd.DataFrame:
-    """Score of every single model and every median/mean combination of the candidates."""
+    """``score`` of every single model and every median/mean combination of the candidates."""
     rows = np.arange(result.n_rows) if rows is None else rows
     single = {
-        name: relative_score(result, result.models[name].mean, rows, baseline)
+        name: relative_score(result, result.models[name].mean, rows, baseline, score)
         for name in candidates
     }
     records = []
@@ -107,7 +123,7 @@ def candidate_scores(
                         "method": method,
                         "weights": weighting,
                         "size": size,
-                        "score": relative_score(result, forecast, rows, baseline),
+                        "score": relative_score(result, forecast, rows, baseline, score),
                     }
                 )
     return pd.DataFrame.from_records(records).sort_values(["score", "size"]).reset_index(drop=True)
@@ -121,13 +137,17 @@ def select(
     rows: np.ndarray | None = None,
     max_members: int = 4,
     tolerance: float = 0.0025,
+    score: Score = "owa",
 ) -> tuple[Selection, pd.DataFrame]:
-    """The best-scoring candidate, preferring larger combinations among near-ties.
+    """The best candidate by ``score`` (module docstring), preferring larger combinations
+    among near-ties.
 
     Within ``tolerance`` of the best score the difference is noise, and a combination of more
     models is the safer bet out of sample.
     """
-    table = candidate_scores(result, candidates, baseline, rows=rows, max_members=max_members)
+    table = candidate_scores(
+        result, candidates, baseline, rows=rows, max_members=max_members, score=score
+    )
     best = float(table["score"].iloc[0])
     near = table[table["score"] <= best * (1 + tolerance)]
     chosen = near.sort_values(["size", "score"], ascending=[False, True]).iloc[0]

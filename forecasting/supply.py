@@ -358,7 +358,10 @@ def _rate_samples(
     frames = []
     if not history.empty:
         panel = Panel.from_frame(history.drop(columns="trials"), gaps="interpolate")
-        engine = ForecastEngine(len(years), n_jobs=settings.n_jobs, non_negative=False)
+        # Logit rates sit around zero, where sMAPE is unstable: select on scaled errors.
+        engine = ForecastEngine(
+            len(years), n_jobs=settings.n_jobs, non_negative=False, score="mase"
+        )
         engine.fit(panel, fitting(progress, "outcome rate", panel))
         reports.append(backtest_report("rate", engine))
         paths = engine.sample(n, seed=settings.seed + 1, joint=joint)

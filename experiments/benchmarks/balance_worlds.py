@@ -50,6 +50,7 @@ from experiments.benchmarks.recording import command_line, record
 from experiments.simcity import WORLDS, SimulatedCity, load_into_store, simulate
 from features.talent import TalentData
 from forecasting.balance_backtest import macro_f1
+from forecasting.metrics import coverage
 from forecasting.pipeline import TrainingConfig, train
 from forecasting.settings import DEMAND_MODELS, BalanceSettings
 from forecasting.supply import observed_supply
@@ -158,8 +159,13 @@ def _coverage(forecast: pd.DataFrame, truth: pd.DataFrame, key: list[str]) -> fl
     both = forecast.merge(truth.assign(true_gap=truth["demand"] - truth["supply"]), on=key)
     if both.empty:
         return float("nan")
-    inside = (both["true_gap"] >= both["gap_p10"]) & (both["true_gap"] <= both["gap_p90"])
-    return float(inside.mean())
+    return float(
+        coverage(
+            both["true_gap"].to_numpy(dtype=float),
+            both["gap_p10"].to_numpy(dtype=float),
+            both["gap_p90"].to_numpy(dtype=float),
+        )
+    )
 
 
 def baselines(city: SimulatedCity) -> dict[str, dict[str, float]]:
@@ -211,8 +217,12 @@ def scale_scores(scales: pd.DataFrame, truth: pd.DataFrame, last_year: int) -> d
         return {}
     actual = rows["field_code"].map(true)
     error = np.abs(np.log(rows["scale_p50"].clip(lower=1e-9) / actual))
-    inside = (rows["scale_p10"] <= actual) & (actual <= rows["scale_p90"])
-    return {"scale_log_error": float(error.median()), "scale_coverage80": float(inside.mean())}
+    inside = coverage(
+        actual.to_numpy(dtype=float),
+        rows["scale_p10"].to_numpy(dtype=float),
+        rows["scale_p90"].to_numpy(dtype=float),
+    )
+    return {"scale_log_error": float(error.median()), "scale_coverage80": float(inside)}
 
 
 def run_city(world: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:

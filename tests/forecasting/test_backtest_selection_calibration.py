@@ -6,11 +6,21 @@ import numpy as np
 import pytest
 
 from features.panel import Panel
-from forecasting.backtest import ModelRef, Windows, backtest, cut_window, fit_predict
+from forecasting.backtest import (
+    BacktestResult,
+    ModelRef,
+    Predictions,
+    Windows,
+    backtest,
+    cut_window,
+    fit_predict,
+)
 from forecasting.calibration import Calibration, calibrate, empirical_minimum
+from forecasting.engine import ForecastEngine, backtest_report
 from forecasting.executors import ProcessExecutor, SerialExecutor
 from forecasting.metrics import coverage
 from forecasting.selection import Selection, candidate_scores, members_of, select
+from models.base import ModelError
 from models.lightgbm_global import LightGBMGlobal
 
 
@@ -245,3 +255,40 @@ def test_a_selections_members_are_read_back_from_its_label_by_name_not_by_substr
     # "naive" and "holt" are other models whose names sit inside these members' names.
     assert "naive" not in members_of(one.label)
     assert "holt" not in members_of(combined.label)
+
+
+def test_the_mase_score_selects_on_scaled_errors_where_smape_is_unstable() -> None:
+    # Logit rates near 0.5 sit around 0: half the steps at 0.01, half at 1.0. Model "level"
+    # misses every step by 0.1 (the smaller absolute error), "proportional" by 30% of the
+    # value (0.003 on the small steps, 0.3 on the large): sMAPE, dividing by values near 0,
+    # calls the 0.1 misses of 0.01 huge and prefers "proportional"; scaled errors prefer
+    # "level". All misses lie on the same side, so no combination beats the better member.
+    actual = np.tile([0.01, 1.0, 0.01, 1.0], (6, 1))
+    forecasts = {"naive": actual - 0.3, "level": actual + 0.1, "proportional": actual * 1.3}
+    empty: dict[int, np.ndarray] = {}
+    result = BacktestResult(
+        horizon=4,
+        levels=(),
+        series=np.arange(6),
+        window=np.zeros(6, dtype=int),
+        actual=actual,
+        scale=np.full(6, 0.5),
+        models={name: Predictions(mean, empty, empty) for name, mean in forecasts.items()},
+    )
+    by_mase, _ = select(result, ["level", "proportional"], "naive", score="mase")
+    assert by_mase.members == ("level",)
+    assert by_mase.score == pytest.approx(0.1 / 0.3)
+    by_owa, _ = select(result, ["level", "proportional"], "naive")
+    assert by_owa.members != ("level",), "the case must be one sMAPE decides differently"
+
+
+def test_the_engine_selects_on_the_score_it_is_given() -> None:
+    panel = trending_panel()
+    for score in ("mase", "owa"):
+        engine = ForecastEngine(4, models=["naive", "drift", "theta"], score=score).fit(panel)
+        report = backtest_report("rate", engine).set_index("model")
+        relative_mase = report.loc["selected", "mase"] / report.loc["naive", "mase"]
+        matches = report.loc["selected", "relative"] == pytest.approx(relative_mase, abs=1e-9)
+        assert matches == (score == "mase")
+    with pytest.raises(ModelError, match="score must be one of 'owa', 'mase', got 'smape'"):
+        ForecastEngine(4, score="smape").fit(panel)  # type: ignore[arg-type]

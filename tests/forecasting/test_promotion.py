@@ -131,6 +131,19 @@ def test_each_gate_can_fail_the_run(
     assert result.to_dict()["passed"] is False
 
 
+def test_relative_scores_on_different_scores_are_not_compared() -> None:
+    """A kind now selected on relative MASE is not held to a champion's OWA (a different
+    quantity); runs recorded before the ``score`` column existed count as OWA."""
+    worse = backtests(0.95)
+    assert not check_gates(outputs(), worse, Gates(max_worsening=0.1), champion(0.8)).passed
+    on_mase = worse.assign(score="mase")
+    result = check_gates(outputs(), on_mase, Gates(max_worsening=0.1), champion(0.8))
+    assert result.passed, result.failures
+    assert "backtest:hiring" not in {check.name for check in result.checks}
+    on_owa = worse.assign(score="owa")
+    assert not check_gates(outputs(), on_owa, Gates(max_worsening=0.1), champion(0.8)).passed
+
+
 def test_gate_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="coverage_80"):
         Gates(coverage_80=(0.9, 0.8))
