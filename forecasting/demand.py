@@ -191,21 +191,13 @@ def _tightness_paths(
     the supply sample paths of the same sample index, so demand inherits supply's uncertainty
     and the gap (= supply × (ratio − 1)) the ratio's.
     """
-    realised = supply.history.merge(history, on=["field_code", "level", "year"], how="inner")
-    realised = realised[(realised["supply"] > 0) & (realised["demand"] > 0)]
+    realised = realised_tightness(history, supply.history)
     shape = supply.by_field_level.shape
     paths = np.zeros(shape)
     observed = np.zeros(shape[1:3], dtype=bool)
     if realised.empty:
         return paths, observed, pd.DataFrame()
-    long = pd.DataFrame(
-        {
-            "series_id": realised["field_code"] + KEY_SEPARATOR + realised["level"],
-            "period": realised["year"].astype(int).astype(str),
-            "value": np.log(realised["demand"] / realised["supply"]),
-        }
-    )
-    panel = Panel.from_frame(long, gaps="interpolate")
+    panel = tightness_panel(realised)
     last = int(supply.years[0]) - 1
     lags = [max(last - period.year, 0) for period in panel.last_periods()]
     horizon = len(supply.years)
@@ -236,6 +228,26 @@ def _tightness_paths(
     for column_name in VALUE_COLUMNS:
         frame[column_name] = np.exp(frame[column_name].to_numpy())
     return paths, observed, frame
+
+
+def realised_tightness(postings: pd.DataFrame, supply_history: pd.DataFrame) -> pd.DataFrame:
+    """Field, level and year rows with both postings (column ``demand``) and realised supply
+    positive: the years a tightness ratio exists for."""
+    realised = supply_history.merge(postings, on=["field_code", "level", "year"], how="inner")
+    return realised[(realised["supply"] > 0) & (realised["demand"] > 0)]
+
+
+def tightness_panel(realised: pd.DataFrame) -> Panel:
+    """The log of postings ÷ supply per ``field|level`` (rows of :func:`realised_tightness`,
+    not empty): the panel the tightness engine is fitted on."""
+    long = pd.DataFrame(
+        {
+            "series_id": realised["field_code"] + KEY_SEPARATOR + realised["level"],
+            "period": realised["year"].astype(int).astype(str),
+            "value": np.log(realised["demand"] / realised["supply"]),
+        }
+    )
+    return Panel.from_frame(long, gaps="interpolate")
 
 
 def survey_bias(data: TalentData, realised: pd.DataFrame, strength: float) -> pd.DataFrame:

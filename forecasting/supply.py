@@ -277,17 +277,10 @@ def _intake_samples(
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Entrant sample paths (samples, years) per programme still enrolling; closed programmes
     (no entrants in the last two years) and programmes without intake data get zero."""
-    panel = data.programme_panel("enrollment")
-    last = data.last_year
-    open_positions = [
-        i
-        for i, (_, y) in enumerate(panel)
-        if panel.last_periods()[i].year == last and y[-2:].sum() > 0
-    ]
     samples: dict[str, np.ndarray] = {}
-    if not open_positions:
+    active = intake_panel(data)
+    if active is None:
         return samples, pd.DataFrame()
-    active = panel.take(open_positions)
     engine = fit_counts(
         active,
         len(years),
@@ -300,6 +293,30 @@ def _intake_samples(
         samples[key] = paths[:, index, :]
     frame = forecast_frame("enrollment", engine.predict(), engine.selection_.label)
     return samples, frame_in_counts(frame)
+
+
+def intake_panel(data: TalentData) -> Panel | None:
+    """Entrants per programme still enrolling (its series reaches the last year and has
+    entrants in one of its last two years), in counts: the panel the intake engine is fitted
+    on, on the log scale (:func:`forecasting.counts.fit_counts`); ``None`` when no programme
+    is enrolling."""
+    panel = data.programme_panel("enrollment")
+    last = data.last_year
+    open_positions = [
+        i
+        for i, (_, y) in enumerate(panel)
+        if panel.last_periods()[i].year == last and y[-2:].sum() > 0
+    ]
+    return panel.take(open_positions) if open_positions else None
+
+
+def rate_panel(data: TalentData) -> Panel | None:
+    """The logits of the yearly group rates (:func:`features.rates.group_rate_history`): the
+    panel the rate-trend engine is fitted on; ``None`` without outcome history."""
+    history = group_rate_history(data)
+    if history.empty:
+        return None
+    return Panel.from_frame(history.drop(columns="trials"), gaps="interpolate")
 
 
 def _graduate_samples(
@@ -349,15 +366,14 @@ def _rate_samples(
     """Rate paths per programme: its current (shrunk) rate moved by its group's forecast
     trend (unless ``frozen``), plus a persistent programme effect drawn from the shrinkage
     uncertainty."""
-    history = group_rate_history(data)
+    panel = rate_panel(data)
     levels = pd.Series([k.split("|")[1] for k in keys], index=list(keys))
     fields = primary_fields(data.catalog).reindex(list(keys)).fillna("other")
     n = settings.n_samples
     rates: dict[str, np.ndarray] = {}
     trend: dict[str, np.ndarray] = {}
     frames = []
-    if not history.empty:
-        panel = Panel.from_frame(history.drop(columns="trials"), gaps="interpolate")
+    if panel is not None:
         # Logit rates sit around zero, where sMAPE is unstable: select on scaled errors.
         engine = ForecastEngine(
             len(years), n_jobs=settings.n_jobs, non_negative=False, score="mase"

@@ -21,13 +21,14 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from experiments.benchmarks.recording import command_line, record
+from experiments.benchmarks.recording import publish
 from features.panel import Panel
 from forecasting.engine import BASELINES, ForecastEngine
 from forecasting.metrics import coverage, mase, naive_scale, smape
@@ -36,6 +37,10 @@ from models.registry import available, create
 SETS = {"yearly": 6, "quarterly": 8, "monthly": 18}
 LEVELS = (80, 95)
 SLOW_FAMILIES = {"arima", "prophet"}
+
+#: Maps values of the scale a panel is forecast on back to the scale they are read on
+#: (``exp`` for logs, ``expit`` for logits), elementwise and increasing.
+Transform = Callable[[np.ndarray], np.ndarray]
 
 
 def load(folder: Path, name: str) -> tuple[Panel, np.ndarray]:
@@ -59,13 +64,21 @@ def score(
     bounds: dict[int, tuple[np.ndarray, np.ndarray]],
     *,
     seconds: float,
+    original: Transform | None = None,
 ) -> dict[str, Any]:
+    """One table row. With ``original``, MASE and sMAPE are also scored after mapping history,
+    actuals and forecasts back to the original scale (``... orig``): on logits or log ratios
+    near zero sMAPE divides by almost nothing, and a planner reads rates and counts."""
     scales = np.array([naive_scale(y, panel.season_length) for _, y in panel])
     row: dict[str, Any] = {
         "model": name,
         "MASE": float(np.mean(mase(actual, mean, scales))),
         "sMAPE": float(np.mean(smape(actual, mean))),
     }
+    if original is not None:
+        back = np.array([naive_scale(original(y), panel.season_length) for _, y in panel])
+        row["MASE orig"] = float(np.mean(mase(original(actual), original(mean), back)))
+        row["sMAPE orig"] = float(np.mean(smape(original(actual), original(mean))))
     for level in LEVELS:
         if level in bounds:
             lower, upper = bounds[level]
@@ -76,7 +89,14 @@ def score(
     return row
 
 
-def zoo_rows(panel: Panel, actual: np.ndarray, horizon: int, slow: bool) -> list[dict[str, Any]]:
+def zoo_rows(
+    panel: Panel,
+    actual: np.ndarray,
+    horizon: int,
+    slow: bool,
+    *,
+    original: Transform | None = None,
+) -> list[dict[str, Any]]:
     rows = []
     for name in available(panel.freq):
         if name in SLOW_FAMILIES and not slow:
@@ -85,21 +105,30 @@ def zoo_rows(panel: Panel, actual: np.ndarray, horizon: int, slow: bool) -> list
         forecast = create(name, horizon=horizon).fit(panel).predict(horizon, LEVELS)
         seconds = time.perf_counter() - started
         bounds = {lv: (forecast.lower[lv], forecast.upper[lv]) for lv in LEVELS}
-        rows.append(score(name, panel, actual, forecast.mean, bounds, seconds=seconds))
+        row = score(name, panel, actual, forecast.mean, bounds, seconds=seconds, original=original)
+        rows.append(row)
     return rows
 
 
 def engine_row(
-    panel: Panel, actual: np.ndarray, horizon: int, jobs: int
+    panel: Panel,
+    actual: np.ndarray,
+    horizon: int,
+    *,
+    name: str = "ENGINE (default)",
+    settings: Mapping[str, Any] | None = None,
+    original: Transform | None = None,
+    jobs: int = 1,
 ) -> tuple[dict[str, Any], str, pd.DataFrame]:
-    """The engine's score row, its selection and its interval coverage per step ahead."""
+    """The engine's row (with ``settings`` as keyword arguments of :class:`ForecastEngine`, on
+    ``jobs`` worker processes), the label of what it selected, and its interval coverage per
+    step ahead."""
     started = time.perf_counter()
-    engine = ForecastEngine(horizon, levels=LEVELS, n_jobs=jobs).fit(panel)
+    engine = ForecastEngine(horizon, levels=LEVELS, n_jobs=jobs, **(settings or {})).fit(panel)
     forecast = engine.predict()
     seconds = time.perf_counter() - started
     bounds = {lv: (forecast.lower[lv], forecast.upper[lv]) for lv in LEVELS}
-    name = f"ENGINE (default, {jobs} process{'es' if jobs > 1 else ''})"
-    row = score(name, panel, actual, forecast.mean, bounds, seconds=seconds)
+    row = score(name, panel, actual, forecast.mean, bounds, seconds=seconds, original=original)
     steps = pd.DataFrame({"step": np.arange(1, horizon + 1)})
     for level in LEVELS:
         inside = (actual >= bounds[level][0]) & (actual <= bounds[level][1])
@@ -111,9 +140,14 @@ def engine_row(
 PEERS: tuple[str, ...] = ("AutoETS", "AutoARIMA", "DynamicOptimizedTheta", "Theta")
 
 
-def peer_rows(panel: Panel, actual: np.ndarray, horizon: int) -> list[dict[str, Any]]:
+def peer_rows(
+    panel: Panel, actual: np.ndarray, horizon: int, *, original: Transform | None = None
+) -> list[dict[str, Any]]:
     """statsforecast's AutoETS, AutoARIMA, DynamicOptimizedTheta and Theta, each alone and
-    their median (point forecasts and interval bounds), each timed on its own."""
+    their median (point forecasts and interval bounds), each timed on its own.
+
+    A series a peer cannot fit (AutoETS refuses six values or fewer) gets statsforecast's
+    own fallback, the naive forecast, as a user of the library would configure it."""
     from statsforecast import StatsForecast
     from statsforecast import models as sf
 
@@ -134,13 +168,23 @@ def peer_rows(panel: Panel, actual: np.ndarray, horizon: int) -> list[dict[str, 
         started = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = StatsForecast(models=[model], freq=1, n_jobs=1).forecast(
-                df=frame, h=horizon, level=list(LEVELS)
-            )
+            result = StatsForecast(
+                models=[model], freq=1, n_jobs=1, fallback_model=sf.Naive()
+            ).forecast(df=frame, h=horizon, level=list(LEVELS))
         seconds[name] = time.perf_counter() - started
         forecasts[name] = result.set_index("unique_id").loc[order].reset_index()
         mean, bounds = _peer_arrays(forecasts[name], name, horizon)
-        rows.append(score(f"PEER {name}", panel, actual, mean, bounds, seconds=seconds[name]))
+        rows.append(
+            score(
+                f"PEER {name}",
+                panel,
+                actual,
+                mean,
+                bounds,
+                seconds=seconds[name],
+                original=original,
+            )
+        )
 
     def stacked(column: str) -> np.ndarray:
         return np.stack([_column(forecasts[name], f"{name}{column}", horizon) for name in PEERS])
@@ -151,8 +195,29 @@ def peer_rows(panel: Panel, actual: np.ndarray, horizon: int) -> list[dict[str, 
         for lv in LEVELS
     }
     name = "PEER median(ETS,ARIMA,DOTM,Theta)"
-    rows.append(score(name, panel, actual, median, bounds, seconds=sum(seconds.values())))
+    total = sum(seconds.values())
+    rows.append(score(name, panel, actual, median, bounds, seconds=total, original=original))
     return rows
+
+
+def relative_to_naive(table: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """The table with MASE and sMAPE as ratios to the ``baseline`` row's, after sMAPE."""
+    reference = table.set_index("model").loc[baseline]
+    table = table.copy()
+    table.insert(3, "MASE/naive", table["MASE"] / reference["MASE"])
+    table.insert(4, "sMAPE/naive", table["sMAPE"] / reference["sMAPE"])
+    return table
+
+
+def peer_median_ms(table: pd.DataFrame) -> float:
+    """Milliseconds per series of the peer median (all four peers' fits): the last PEER row."""
+    peers = table[table["model"].str.startswith("PEER")]
+    return float(peers["ms/series"].iloc[-1])
+
+
+def best_models(table: pd.DataFrame, metrics: tuple[str, ...]) -> dict[str, str]:
+    """The model with the lowest value of each metric."""
+    return {metric: str(table.loc[table[metric].idxmin(), "model"]) for metric in metrics}
 
 
 def _column(result: pd.DataFrame, column: str, horizon: int) -> np.ndarray:
@@ -181,20 +246,14 @@ def run(
         horizon = SETS[name]
         panel, actual = load(folder, name)
         rows = zoo_rows(panel, actual, horizon, slow)
-        engine, selection, steps = engine_row(panel, actual, horizon, jobs)
+        engine, selection, steps = engine_row(panel, actual, horizon, jobs=jobs)
         rows.append(engine)
         rows.extend(peer_rows(panel, actual, horizon))
-        table = pd.DataFrame(rows)
-        baseline = table.set_index("model").loc[BASELINES[panel.freq]]
-        table.insert(3, "MASE/naive", table["MASE"] / baseline["MASE"])
-        table.insert(4, "sMAPE/naive", table["sMAPE"] / baseline["sMAPE"])
+        table = relative_to_naive(pd.DataFrame(rows), BASELINES[panel.freq])
         tables[f"M1 {name}: {panel.n_series} series, horizon {horizon}"] = table.round(3)
         tables[f"M1 {name}: engine interval coverage by step ahead"] = steps.round(3)
-        peers = table[table["model"].str.startswith("PEER")]
-        ratio = engine["ms/series"] / float(peers["ms/series"].iloc[-1])
-        best = {
-            metric: str(table.loc[table[metric].idxmin(), "model"]) for metric in ("MASE", "sMAPE")
-        }
+        ratio = engine["ms/series"] / peer_median_ms(table)
+        best = best_models(table, ("MASE", "sMAPE"))
         notes.append(
             f"{name}: engine selected {selection}; best MASE {best['MASE']}, best sMAPE "
             f"{best['sMAPE']}; engine time / peer median time {ratio:.2f}"
@@ -215,12 +274,7 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     tables, notes = run(args.data, args.sets, args.slow, args.jobs)
-    for title, table in tables.items():
-        print(f"\n{title}\n")
-        print(table.to_markdown(index=False))
-    print("\n" + "\n".join(notes))
-    if not args.no_record:
-        print("recorded in", record("accuracy", command_line(), tables, "; ".join(notes)))
+    publish("accuracy", tables, notes, save=not args.no_record)
 
 
 if __name__ == "__main__":

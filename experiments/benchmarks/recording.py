@@ -74,3 +74,14 @@ def command_line() -> str:
     root = Path(__file__).resolve().parents[2]
     shown = script.relative_to(root).as_posix() if script.is_relative_to(root) else script.name
     return " ".join(["python", shown, *sys.argv[1:]])
+
+
+def publish(name: str, tables: dict[str, pd.DataFrame], notes: list[str], *, save: bool) -> None:
+    """Print every table and the notes, and with ``save`` record them (:func:`record`) with
+    the command that is running."""
+    for title, table in tables.items():
+        print(f"\n{title}\n")
+        print(table.to_markdown(index=False))
+    print("\n" + "\n".join(notes))
+    if save:
+        print("recorded in", record(name, command_line(), tables, "; ".join(notes)))
