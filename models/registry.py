@@ -19,6 +19,13 @@ from models.ets import SES, DampedHolt, Holt, HoltWinters
 from models.lightgbm_global import LightGBMGlobal
 from models.naive import Naive, SeasonalNaive
 from models.prophet_model import ProphetModel
+from models.statsforecast_local import (
+    AutoARIMAModel,
+    AutoCESModel,
+    AutoETSModel,
+    AutoThetaModel,
+    DynamicOptimizedTheta,
+)
 from models.theta import Theta
 
 
@@ -45,6 +52,31 @@ _SPECS: Final[tuple[ModelSpec, ...]] = (
     ModelSpec("holt_winters", HoltWinters, description="damped trend with seasonality, Q/M only"),
     ModelSpec("theta", Theta, description="standard Theta method: SES with half the OLS drift"),
     ModelSpec("arima", AutoARIMA, description="ARIMA with KPSS differencing and AICc search"),
+    ModelSpec(
+        "auto_ets",
+        AutoETSModel,
+        description="statsforecast AutoETS: error/trend/season types chosen by AICc",
+    ),
+    ModelSpec(
+        "dotm",
+        DynamicOptimizedTheta,
+        description="statsforecast dynamic optimised Theta (θ, α estimated)",
+    ),
+    ModelSpec(
+        "auto_theta",
+        AutoThetaModel,
+        description="statsforecast AutoTheta: best of standard, optimised and dynamic Theta",
+    ),
+    ModelSpec(
+        "auto_arima",
+        AutoARIMAModel,
+        description="statsforecast AutoARIMA (auto.arima: KPSS differencing, stepwise AICc)",
+    ),
+    ModelSpec(
+        "auto_ces",
+        AutoCESModel,
+        description="statsforecast complex exponential smoothing, seasonality chosen by AICc",
+    ),
     ModelSpec("prophet", ProphetModel, description="Prophet + Spring Festival regressor, Q/M only"),
     ModelSpec("lightgbm", LightGBMGlobal, description="global LightGBM, direct multi-step"),
     ModelSpec(
