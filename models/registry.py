@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from models.arima import AutoARIMA
 from models.base import Forecaster, ModelError
 from models.combination import Combination
 from models.drift import Drift
-from models.ets import SES, DampedHolt, Holt, HoltWinters
+from models.ets import SES, DampedHolt, Holt
 from models.lightgbm_global import LightGBMGlobal
 from models.naive import Naive, SeasonalNaive
 from models.prophet_model import ProphetModel
@@ -25,6 +24,7 @@ from models.statsforecast_local import (
     AutoETSModel,
     AutoThetaModel,
     DynamicOptimizedTheta,
+    SeasonalDamped,
 )
 from models.theta import Theta
 
@@ -49,9 +49,17 @@ _SPECS: Final[tuple[ModelSpec, ...]] = (
     ModelSpec("ses", SES, description="simple exponential smoothing (M4-style adjustment)"),
     ModelSpec("holt", Holt, description="Holt's linear trend (M4-style adjustment)"),
     ModelSpec("damped", DampedHolt, description="additive damped trend (M4-style adjustment)"),
-    ModelSpec("holt_winters", HoltWinters, description="damped trend with seasonality, Q/M only"),
+    ModelSpec(
+        "holt_winters",
+        SeasonalDamped,
+        description="damped trend with seasonality, statsforecast ETS(Z,Ad,Z), Q/M only",
+    ),
     ModelSpec("theta", Theta, description="standard Theta method: SES with half the OLS drift"),
-    ModelSpec("arima", AutoARIMA, description="ARIMA with KPSS differencing and AICc search"),
+    ModelSpec(
+        "arima",
+        AutoARIMAModel,
+        description="statsforecast AutoARIMA (auto.arima), the same model as auto_arima",
+    ),
     ModelSpec(
         "auto_ets",
         AutoETSModel,
