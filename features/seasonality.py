@@ -160,21 +160,3 @@ def seasonal_scale(indices: SeasonalIndices | None, start: int, count: int) -> n
     if indices is None or not indices.multiplicative:
         return np.ones(count)
     return indices.at(start, count)
-
-
-def prefers_multiplicative(y: np.ndarray, season_length: int) -> bool:
-    """Multiplicative season when the data are positive and the classical multiplicative
-    decomposition leaves smaller remainders than the additive one (swings grow with the
-    level)."""
-    x = np.asarray(y, dtype=float)
-    m = season_length
-    if np.any(x <= 0) or len(x) < 2 * m:
-        return False
-    multiplicative = classical_indices(x, m, multiplicative=True)
-    additive = classical_indices(x, m, multiplicative=False)
-    positions = np.arange(len(x)) % m
-    trend = centred_moving_average(x, m)
-    valid = np.isfinite(trend)
-    error_mul = x[valid] - trend[valid] * multiplicative[positions[valid]]
-    error_add = x[valid] - trend[valid] - additive[positions[valid]]
-    return bool(np.sum(error_mul**2) < np.sum(error_add**2))

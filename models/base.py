@@ -296,7 +296,7 @@ class LocalForecaster(Forecaster):
             if state is None:
                 continue
             try:
-                point, spread = self._forecast_one(state, horizon)
+                point, spread = self._forecast_levels(state, horizon, levels)
             except NUMERIC_ERRORS:
                 continue
             mean[i] = point
@@ -319,6 +319,13 @@ class LocalForecaster(Forecaster):
     ) -> tuple[np.ndarray, np.ndarray | dict[int, tuple[np.ndarray, np.ndarray]]]:
         """Point forecast (horizon,) and either the standard deviation per step (horizon,) or
         explicit (lower, upper) bounds per level."""
+
+    def _forecast_levels(
+        self, state: Any, horizon: int, levels: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray | dict[int, tuple[np.ndarray, np.ndarray]]]:
+        """:meth:`_forecast_one` for the requested interval ``levels``: models whose bounds are
+        not normal (simulated quantiles) override this to return bounds for exactly those."""
+        return self._forecast_one(state, horizon)
 
 
 def normal_quantile(level: int) -> float:

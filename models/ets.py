@@ -1,10 +1,23 @@
-"""Exponential smoothing: SES, Holt, damped Holt and Holt-Winters, fitted with statsmodels.
+"""Exponential smoothing: SES, Holt and damped Holt, fitted with statsmodels.
 
 SES, Holt and Damped are the M4 competition's statistical benchmarks and strong on short annual
 series. Like the M4 versions they model level and trend only; quarterly and monthly series are
 tested for seasonality and, when seasonal, adjusted by classical decomposition before fitting
-and re-seasonalised afterwards (:mod:`features.seasonality`). Holt-Winters models the season
-itself and is the seasonal alternative for longer Q/M series.
+and re-seasonalised afterwards (:mod:`features.seasonality`). Holt-Winters, which models the
+season itself, is statsforecast's (:mod:`models.statsforecast_local`).
+
+Kept hand-written rather than statsforecast's ETS(A,N,N), ETS(A,A,N) and ETS(A,Ad,N) on the same
+adjusted series: on the M1 test halves the two are equal within noise (MASE yearly 4.930/3.513/
+3.701 here against 4.937/3.562/3.850; quarterly 1.856/1.712/1.788 against 1.856/1.679/1.708;
+monthly 1.126/1.211/1.119 against 1.131/1.177/1.127; ``experiments/benchmarks/results/
+members.md``, run of 2026-12-07 06:36 UTC, ``python experiments/benchmarks/members.py --data
+DIR``), and statsforecast is ten times faster, but it refuses series shorter than 7 (SES), 9
+(Holt) and 10 (damped) values, where these fit from 3, 4 and 5. The engine backtests on windows
+shorter than the series: with the library's members a 16-year annual series lost Holt to naive
+fallbacks in its backtest windows and the engine's forecast fell 14% short of the series' 10%
+growth six years out (tests/forecasting/test_counts.py), and the demo run's intervals failed
+their coverage gate (tests/forecasting/test_pipeline.py). Annual talent series are 10-25
+values long.
 
 Speed matters (the engine fits every candidate several times per series for backtests), so
 series of at least :data:`HEURISTIC_MIN_LENGTH` values get the heuristic initial states of
@@ -16,10 +29,8 @@ equivariant, but the optimiser's absolute tolerances stall on values in milliont
 
 Intervals are normal with σ² from the in-sample residuals (SSE over the degrees of freedom) and
 the variance of the additive ETS models (Hyndman et al. 2008, FPP3 table 8.8):
-``σ_h² = σ² (1 + Σ_{j<h} c_j²)`` with ``c_j = α + β (φ + … + φ^j) + γ·[j ≡ 0 mod m]``,
-which gives the closed forms for (A,N,N), (A,A,N) and (A,Ad,N). Multiplicative Holt-Winters
-uses the same weights as its additive counterpart, an approximation the engine's backtest
-calibration corrects.
+``σ_h² = σ² (1 + Σ_{j<h} c_j²)`` with ``c_j = α + β (φ + … + φ^j)``, which gives the closed
+forms for (A,N,N), (A,A,N) and (A,Ad,N).
 """
 
 from __future__ import annotations
@@ -37,7 +48,6 @@ from features.panel import Panel
 from features.seasonality import (
     SeasonalIndices,
     deseasonalize,
-    prefers_multiplicative,
     reseasonalize,
     seasonal_indices,
     seasonal_scale,
@@ -78,19 +88,13 @@ def variance_factors(
     alpha: float,
     beta: float = 0.0,
     phi: float = 1.0,
-    *,
-    gamma: float = 0.0,
-    season_length: int = 1,
 ) -> np.ndarray:
     """``σ_h² / σ²`` for h = 1..horizon of the additive ETS model with these parameters.
 
-    ``beta`` and ``gamma`` are in error-correction form (ETS β = α·β* of Holt's equations).
+    ``beta`` is in error-correction form (ETS β = α·β* of Holt's equations).
     """
-    j = np.arange(1, horizon)
     damped_sum = np.cumsum(phi ** np.arange(1, horizon)) if horizon > 1 else np.zeros(0)
     c = alpha + beta * damped_sum
-    if gamma and season_length > 1:
-        c = c + gamma * (j % season_length == 0)
     return 1.0 + np.concatenate([[0.0], np.cumsum(c**2)])
 
 
@@ -105,11 +109,11 @@ def series_scale(y: np.ndarray) -> float:
     return scale if scale > 0 and np.isfinite(scale) else 1.0
 
 
-def choose_initialization(initialization: str, n: int, season_length: int = 0) -> str:
+def choose_initialization(initialization: str, n: int) -> str:
     """The statsmodels ``initialization_method`` for a series of length ``n``: the heuristic
-    needs 10 values (10 + 2·⌊m/2⌋ with a season), shorter series always get estimated states."""
+    needs 10 values, shorter series always get estimated states."""
     check_choice("initialization", initialization, _INITIALIZATIONS)
-    possible = n >= 10 + 2 * (season_length // 2)
+    possible = n >= 10
     if initialization == "auto":
         return "heuristic" if possible and n >= HEURISTIC_MIN_LENGTH else "estimated"
     return "heuristic" if possible and initialization == "heuristic" else "estimated"
@@ -133,40 +137,17 @@ class Smoothed:
         return self.level + self.trend * steps, self.sigma * np.sqrt(factors)
 
 
-@dataclass(frozen=True, eq=False)
-class SeasonalSmoothed(Smoothed):
-    """Final states of a Holt-Winters fit: ``season[k]`` is the seasonal state of the k-th
-    period of the last observed cycle (an offset for additive, a ratio for multiplicative)."""
-
-    gamma: float
-    season: np.ndarray
-    multiplicative: bool
-
-    def forecast(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-        m = len(self.season)
-        base = self.level + self.trend * np.cumsum(self.phi ** np.arange(1, horizon + 1))
-        season = self.season[np.arange(horizon) % m]
-        point = base * season if self.multiplicative else base + season
-        factors = variance_factors(
-            horizon, self.alpha, self.beta, self.phi, gamma=self.gamma, season_length=m
-        )
-        return point, self.sigma * np.sqrt(factors)
-
-
 def fit_smoothing(
     y: np.ndarray,
     *,
     trend: bool,
     damped: bool,
-    seasonal: str | None = None,
-    season_length: int = 1,
     initialization: str = "auto",
 ) -> Smoothed:
-    """Fit SES (``trend=False``), Holt, damped Holt or, with ``seasonal`` ("add"/"mul"),
-    Holt-Winters to ``y`` (not modified)."""
+    """Fit SES (``trend=False``), Holt or damped Holt to ``y`` (not modified)."""
     scale = series_scale(y)
     x = np.asarray(y, dtype=float) / scale
-    method = choose_initialization(initialization, len(x), season_length if seasonal else 0)
+    method = choose_initialization(initialization, len(x))
     from statsmodels.tsa.holtwinters import ExponentialSmoothing  # heavy; import on first fit
 
     with quiet_statsmodels():
@@ -174,34 +155,22 @@ def fit_smoothing(
             x,
             trend="add" if trend else None,
             damped_trend=damped,
-            seasonal=seasonal,
-            seasonal_periods=season_length if seasonal else None,
             initialization_method=method,
             bounds={"damping_trend": DAMPING_BOUNDS} if damped else None,
         )
         result = model.fit(use_brute=False)
     params = result.params
     alpha = float(params["smoothing_level"])
-    m = season_length if seasonal else 0
-    n_params = 1 + int(trend) + int(damped) + int(m > 0)
+    n_params = 1 + int(trend) + int(damped)
     if method == "estimated":
-        n_params += 1 + int(trend) + m
-    common = {
-        "level": float(result.level[-1]) * scale,
-        "trend": float(result.trend[-1]) * scale if trend else 0.0,
-        "phi": float(params["damping_trend"]) if damped else 1.0,
-        "alpha": alpha,
-        "beta": alpha * float(params["smoothing_trend"]) if trend else 0.0,
-        "sigma": residual_sigma(float(result.sse), len(x), n_params) * scale,
-    }
-    if not seasonal:
-        return Smoothed(**common)
-    season = np.asarray(result.season[-m:], dtype=float)
-    return SeasonalSmoothed(
-        **common,
-        gamma=float(params["smoothing_seasonal"]),
-        season=season if seasonal == "mul" else season * scale,
-        multiplicative=seasonal == "mul",
+        n_params += 1 + int(trend)
+    return Smoothed(
+        level=float(result.level[-1]) * scale,
+        trend=float(result.trend[-1]) * scale if trend else 0.0,
+        phi=float(params["damping_trend"]) if damped else 1.0,
+        alpha=alpha,
+        beta=alpha * float(params["smoothing_trend"]) if trend else 0.0,
+        sigma=residual_sigma(float(result.sse), len(x), n_params) * scale,
     )
 
 
@@ -285,38 +254,3 @@ class DampedHolt(_Smoothing):
 
     def _fit_adjusted(self, x: np.ndarray) -> Smoothed:
         return fit_smoothing(x, trend=True, damped=True, initialization=self.initialization)
-
-
-class HoltWinters(LocalForecaster):
-    """Damped additive trend with an additive or multiplicative season (whichever classical
-    decomposition fits better); damped Holt for series shorter than two full seasons."""
-
-    name: ClassVar[str] = "holt_winters"
-    min_train_length: ClassVar[int] = 5
-    frequencies: ClassVar[frozenset[str]] = frozenset({"Q", "M"})
-
-    def __init__(self, initialization: str = "auto") -> None:
-        self.initialization = initialization
-
-    def _validate_params(self) -> None:
-        check_choice("initialization", self.initialization, _INITIALIZATIONS)
-
-    def _fit(self, panel: Panel, usable: np.ndarray) -> None:
-        self.season_length_ = panel.season_length
-        super()._fit(panel, usable)
-
-    def _fit_one(self, y: np.ndarray) -> Smoothed:
-        m = self.season_length_
-        if len(y) < 2 * m:
-            return fit_smoothing(y, trend=True, damped=True, initialization=self.initialization)
-        return fit_smoothing(
-            y,
-            trend=True,
-            damped=True,
-            seasonal="mul" if prefers_multiplicative(y, m) else "add",
-            season_length=m,
-            initialization=self.initialization,
-        )
-
-    def _forecast_one(self, state: Smoothed, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-        return state.forecast(horizon)

@@ -11,14 +11,21 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from models.arima import AutoARIMA
 from models.base import Forecaster, ModelError
 from models.combination import Combination
 from models.drift import Drift
-from models.ets import SES, DampedHolt, Holt, HoltWinters
+from models.ets import SES, DampedHolt, Holt
 from models.lightgbm_global import LightGBMGlobal
 from models.naive import Naive, SeasonalNaive
 from models.prophet_model import ProphetModel
+from models.statsforecast_local import (
+    AutoARIMAModel,
+    AutoCESModel,
+    AutoETSModel,
+    AutoThetaModel,
+    DynamicOptimizedTheta,
+    SeasonalDamped,
+)
 from models.theta import Theta
 
 
@@ -47,9 +54,42 @@ _SPECS: Final[tuple[ModelSpec, ...]] = (
     ModelSpec("ses", SES, description="simple exponential smoothing (M4-style adjustment)"),
     ModelSpec("holt", Holt, description="Holt's linear trend (M4-style adjustment)"),
     ModelSpec("damped", DampedHolt, description="additive damped trend (M4-style adjustment)"),
-    ModelSpec("holt_winters", HoltWinters, description="damped trend with seasonality, Q/M only"),
+    ModelSpec(
+        "holt_winters",
+        SeasonalDamped,
+        description="damped trend with seasonality, statsforecast ETS(Z,Ad,Z), Q/M only",
+    ),
     ModelSpec("theta", Theta, description="standard Theta method: SES with half the OLS drift"),
-    ModelSpec("arima", AutoARIMA, description="ARIMA with KPSS differencing and AICc search"),
+    ModelSpec(
+        "arima",
+        AutoARIMAModel,
+        description="statsforecast AutoARIMA (auto.arima), the same model as auto_arima",
+    ),
+    ModelSpec(
+        "auto_ets",
+        AutoETSModel,
+        description="statsforecast AutoETS: error/trend/season types chosen by AICc",
+    ),
+    ModelSpec(
+        "dotm",
+        DynamicOptimizedTheta,
+        description="statsforecast dynamic optimised Theta (θ, α estimated)",
+    ),
+    ModelSpec(
+        "auto_theta",
+        AutoThetaModel,
+        description="statsforecast AutoTheta: best of standard, optimised and dynamic Theta",
+    ),
+    ModelSpec(
+        "auto_arima",
+        AutoARIMAModel,
+        description="statsforecast AutoARIMA (auto.arima: KPSS differencing, stepwise AICc)",
+    ),
+    ModelSpec(
+        "auto_ces",
+        AutoCESModel,
+        description="statsforecast complex exponential smoothing, seasonality chosen by AICc",
+    ),
     ModelSpec("prophet", ProphetModel, description="Prophet + Spring Festival regressor, Q/M only"),
     ModelSpec("lightgbm", LightGBMGlobal, description="global LightGBM, direct multi-step"),
     ModelSpec(

@@ -16,6 +16,13 @@ is the same estimator, reached without a Kalman filter and numerical likelihood 
 tolerance (tests/models/test_theta.py). ``ThetaModel``'s intervals would cost another
 ARIMA(0,1,1)-with-drift MLE fit just to obtain σ².
 
+Kept hand-written rather than statsforecast's ``Theta``: on the M1 yearly series the library's
+standard Theta was worse beyond noise (MASE 4.226 against 4.168, paired difference +0.058 ± 0.041;
+sMAPE 20.23 against 19.77, +0.47 ± 0.46; 80% coverage 0.37 against 0.47), and equal on quarterly
+and monthly series (``experiments/benchmarks/results/members.md``, run of 2026-12-07 06:36 UTC,
+``python experiments/benchmarks/members.py --data DIR``). Annual series are the ones this
+product forecasts most.
+
 Intervals: σ from the in-sample one-step errors of the Theta forecast itself, and the SES
 (ARIMA(0,1,1), θ₁ = α − 1) variance σ²(1 + (h − 1)α²), ignoring the uncertainty of b₀.
 statsmodels writes this variance as σ²(1 + (h − 1)(1 + (α − 1)²)); for an ARIMA(0,1,1) the

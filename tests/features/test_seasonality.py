@@ -14,7 +14,6 @@ from features.seasonality import (
     classical_indices,
     deseasonalize,
     is_seasonal,
-    prefers_multiplicative,
     reseasonalize,
     seasonal_indices,
     seasonal_scale,
@@ -127,11 +126,3 @@ def test_additive_round_trip_and_scale() -> None:
     np.testing.assert_allclose(seasonal_scale(ratios, 1, 3), [1.5, 0.5, 1.5])
     assert deseasonalize(y, None) is not y
     np.testing.assert_array_equal(reseasonalize(y, None, 0), y)
-
-
-def test_multiplicative_is_preferred_when_swings_grow_with_the_level() -> None:
-    t = np.arange(60)
-    swing = np.sin(2 * np.pi * t / 12)
-    assert prefers_multiplicative((100 + 5 * t) * (1 + 0.3 * swing), 12)
-    assert not prefers_multiplicative(100 + 5 * t + 30 * swing, 12)
-    assert not prefers_multiplicative(np.r_[0.0, (100 + 5 * t[1:]) * (1 + 0.3 * swing[1:])], 12)

@@ -19,10 +19,22 @@ from models.base import Forecast, Forecaster, ModelError, NotFittedError
 from models.registry import REGISTRY, available, create
 
 #: Families whose fits take seconds on the test panels.
-SLOW = frozenset({"arima", "prophet"})
+SLOW = frozenset({"arima", "auto_arima", "prophet"})
 #: Families with normal intervals centred on the point forecast.
 SYMMETRIC = frozenset(
-    {"naive", "seasonal_naive", "drift", "ses", "holt", "damped", "holt_winters", "theta", "arima"}
+    {
+        "naive",
+        "seasonal_naive",
+        "drift",
+        "ses",
+        "holt",
+        "damped",
+        "holt_winters",
+        "theta",
+        "arima",
+        "auto_ets",
+        "auto_arima",
+    }
 )
 HORIZONS = {"Y": 4, "Q": 6, "M": 8}
 COLUMNS = ["series_id", "period", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"]
