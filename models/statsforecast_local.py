@@ -50,7 +50,14 @@ import numpy as np
 
 from features.panel import Panel
 from features.seasonality import SeasonalIndices, deseasonalize, reseasonalize, seasonal_indices
-from models.base import DEFAULT_LEVELS, NUMERIC_ERRORS, LocalForecaster, ModelError
+from models.base import (
+    DEFAULT_LEVELS,
+    NUMERIC_ERRORS,
+    LocalForecaster,
+    check_choice,
+    check_whole_number,
+    invalid_parameter,
+)
 
 #: What statsforecast raises on a series it cannot fit (besides :data:`NUMERIC_ERRORS`).
 LIBRARY_ERRORS: Final[tuple[type[Exception], ...]] = (
@@ -132,8 +139,26 @@ class StatsforecastModel(LocalForecaster):
         def column(key: str) -> np.ndarray:
             return reseasonalize(np.asarray(result[key], dtype=float), state.indices, state.n)
 
-        bounds = {level: (column(f"lo-{level}"), column(f"hi-{level}")) for level in levels}
-        return column("mean"), bounds
+        mean = column("mean")
+        return mean, _nested(mean, {lv: (column(f"lo-{lv}"), column(f"hi-{lv}")) for lv in levels})
+
+
+def _nested(
+    mean: np.ndarray, bounds: dict[int, tuple[np.ndarray, np.ndarray]]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Bounds that hold the point forecast and grow with the level.
+
+    The Theta and CES families read their intervals off simulated paths, whose quantiles need
+    not hold the analytic point forecast (a narrow interval can sit beside it) nor be nested
+    across levels; the model contract promises both.
+    """
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    low, high = mean, mean
+    for level in sorted(bounds):
+        low = np.minimum(bounds[level][0], low)
+        high = np.maximum(bounds[level][1], high)
+        out[level] = (low, high)
+    return out
 
 
 def fit_library(model: Any, x: np.ndarray) -> Any:
@@ -154,26 +179,17 @@ def fit_library(model: Any, x: np.ndarray) -> Any:
         raise LibraryFitError(f"statsforecast could not fit the series: {error}") from error
 
 
-def _check_choice(name: str, value: Any, allowed: frozenset[str]) -> None:
-    if value not in allowed:
-        raise ModelError(f"{name} must be one of {', '.join(sorted(allowed))}, got {value!r}")
-
-
-def _check_flag(name: str, value: Any, *, optional: bool = False) -> None:
-    if not (isinstance(value, bool) or (optional and value is None)):
-        allowed = "True, False or None" if optional else "True or False"
-        raise ModelError(f"{name} must be {allowed}, got {value!r}")
-
-
 def _check_ets_model(value: Any) -> None:
     if not (
         isinstance(value, str)
         and len(value) == 3
         and all(letter in allowed for letter, allowed in zip(value, _ETS_COMPONENTS, strict=True))
     ):
-        raise ModelError(
-            "model must be three letters error/trend/season, error in A, M, Z and trend and "
-            f"season in N, A, M, Z (e.g. 'ZZZ' to select all, 'AAN' for Holt), got {value!r}"
+        raise invalid_parameter(
+            "model",
+            value,
+            "three letters error/trend/season, error in A, M, Z and trend and season in N, A, "
+            "M, Z (e.g. 'ZZZ' to select all, 'AAN' for Holt)",
         )
 
 
@@ -191,7 +207,7 @@ class AutoETSModel(StatsforecastModel):
 
     def _validate_params(self) -> None:
         _check_ets_model(self.model)
-        _check_flag("damped", self.damped, optional=True)
+        check_choice("damped", self.damped, (True, False, None))
 
     def _library_model(self, n: int) -> Any:
         from statsforecast.models import AutoETS
@@ -210,7 +226,7 @@ class _AdjustedETS(StatsforecastModel):
         self.deseasonalize = deseasonalize
 
     def _validate_params(self) -> None:
-        _check_flag("deseasonalize", self.deseasonalize)
+        check_choice("deseasonalize", self.deseasonalize, (True, False))
 
     def _library_model(self, n: int) -> Any:
         from statsforecast.models import AutoETS
@@ -283,7 +299,7 @@ class _ThetaFamily(StatsforecastModel):
         self.decomposition_type = decomposition_type
 
     def _validate_params(self) -> None:
-        _check_choice("decomposition_type", self.decomposition_type, _DECOMPOSITIONS)
+        check_choice("decomposition_type", self.decomposition_type, sorted(_DECOMPOSITIONS))
 
 
 class StandardTheta(_ThetaFamily):
@@ -327,7 +343,7 @@ class AutoThetaModel(_ThetaFamily):
     def _validate_params(self) -> None:
         super()._validate_params()
         if self.model is not None:
-            _check_choice("model", self.model, _THETA_MODELS)
+            check_choice("model", self.model, sorted(_THETA_MODELS))
 
     def _library_model(self, n: int) -> Any:
         from statsforecast.models import AutoTheta
@@ -358,12 +374,10 @@ class AutoARIMAModel(StatsforecastModel):
         self.stepwise = stepwise
 
     def _validate_params(self) -> None:
-        for key in ("max_p", "max_q"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-                raise ModelError(f"{key} must be a whole number >= 0, got {value!r}")
-        _check_flag("seasonal", self.seasonal)
-        _check_flag("stepwise", self.stepwise)
+        check_whole_number("max_p", self.max_p, minimum=0)
+        check_whole_number("max_q", self.max_q, minimum=0)
+        check_choice("seasonal", self.seasonal, (True, False))
+        check_choice("stepwise", self.stepwise, (True, False))
 
     def _library_model(self, n: int) -> Any:
         from statsforecast.models import AutoARIMA
@@ -391,7 +405,7 @@ class AutoCESModel(StatsforecastModel):
         self.model = model
 
     def _validate_params(self) -> None:
-        _check_choice("model", self.model, _CES_MODELS)
+        check_choice("model", self.model, sorted(_CES_MODELS))
 
     def _library_model(self, n: int) -> Any:
         from statsforecast.models import AutoCES

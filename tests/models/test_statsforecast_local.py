@@ -129,7 +129,7 @@ def test_bad_parameters_raise_a_model_error_naming_them(
 
 
 def test_the_adjustment_switch_must_be_a_flag() -> None:
-    with pytest.raises(ModelError, match="deseasonalize must be True or False, got 1"):
+    with pytest.raises(ModelError, match="deseasonalize must be one of True, False, got 1"):
         SimpleSmoothing(deseasonalize=1).fit(yearly(np.arange(12.0)))  # type: ignore[arg-type]
 
 
