@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,7 @@ ALLOWED = {
 }
 
 
-def _imported_packages(path: Path) -> set[str]:
+def _top_level_imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -30,7 +33,32 @@ def _imported_packages(path: Path) -> set[str]:
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
-    return names & set(ALLOWED)
+    return names
+
+
+def _imported_packages(path: Path) -> set[str]:
+    return _top_level_imports(path) & set(ALLOWED)
+
+
+def _distribution(requirement: str) -> str:
+    return re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _installed_closure(names: set[str]) -> set[str]:
+    """Distributions ``names`` install, with everything they require (extras left out)."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        todo.extend(_distribution(r) for r in requires if "extra ==" not in r)
+    return seen
 
 
 @pytest.mark.parametrize("package", list(ALLOWED))
@@ -41,6 +69,23 @@ def test_imports_point_down_the_layer_table(package: str) -> None:
         if wrong:
             offenders[str(path.relative_to(ROOT))] = sorted(wrong)
     assert not offenders, f"imports against the layering of the packages: {offenders}"
+
+
+def test_the_product_imports_only_what_the_first_command_installs() -> None:
+    """The first README command installs the core dependencies only (no ``[test]`` extra): a
+    library the product imports that only the test extra brings would pass every test and
+    fail on a planner's machine."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    core = _installed_closure({_distribution(r) for r in project["dependencies"]})
+    providers = importlib.metadata.packages_distributions()
+    missing = {}
+    for package in ALLOWED:
+        for path in (ROOT / package).rglob("*.py"):
+            for name in _top_level_imports(path) - set(ALLOWED) - set(sys.stdlib_module_names):
+                dists = {d.lower().replace("_", "-") for d in providers.get(name, [])}
+                if not dists & core:
+                    missing.setdefault(name, str(path.relative_to(ROOT)))
+    assert not missing, f"imported but not a core dependency (module: first file): {missing}"
 
 
 def test_importing_every_module_does_no_work(tmp_path: Path) -> None:
