@@ -117,6 +117,8 @@ def _observation_table(kind: Kind) -> sa.Table:
         *(_sql_column(column) for column in schema.columns),
         *(extras[extra] for extra in EXTRA_COLUMNS.get(kind, ())),
         sa.Index(f"ix_{name}_key", *store_key(kind), "upload_id"),
+        # Reads of one region (a city of a province) as of an upload.
+        sa.Index(f"ix_{name}_region", "region", "upload_id"),
     )
 
 
