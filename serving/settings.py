@@ -353,6 +353,7 @@ class Settings(BaseSettings):
         from forecasting.quotas import QuotaSettings
         from forecasting.rules import Policy
 
+        plan = self.region_plan()
         policy = (
             Policy.from_dict(read_policy(self.policy_file))
             if self.policy_file is not None
@@ -369,6 +370,7 @@ class Settings(BaseSettings):
             quotas=quotas,
             gates=Gates(balance_gate=self.balance_gate, change_gate=self.change_gate),
             balance_backtest_cuts=self.balance_backtest_cuts,
+            regions=() if plan.single else plan.regions,
             changes=ChangeSettings(
                 p_threshold=self.change_p_threshold,
                 gap_share=self.change_gap_share,
