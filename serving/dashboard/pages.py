@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from data.vocabulary import ALL_LEVELS
+from serving.api.deps import SettingsDep
 from serving.dashboard import charts, tables
 from serving.dashboard.i18n import scale_text
 from serving.dashboard.render import PageContext, render
@@ -39,11 +40,22 @@ def choose(
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(page: Page, level: OptionalText = None, year: OptionalText = None) -> HTMLResponse:
+def overview(
+    page: Page,
+    settings: SettingsDep,
+    level: OptionalText = None,
+    year: OptionalText = None,
+    region: OptionalText = None,
+) -> HTMLResponse:
     """P(shortage) heatmap of the fields × forecast years for one level, and the shortage
-    ranking of one year. An association sees the rows of its own fields (ranked among all)."""
+    ranking of one year. An association sees the rows of its own fields (ranked among all).
+    A deployment of several regions shows one of them (the total first), chosen above."""
     run = page.require_run()
-    balance = page.cache.output(page.store, run.id, "balance")
+    plan = settings.region_plan()
+    regions = list(plan.servable)
+    chosen_region = choose(page, region, regions, plan.top, "region")
+    everywhere = page.cache.output(page.store, run.id, "balance")
+    balance = everywhere[everywhere["region"] == chosen_region]
     catalog = page.cache.catalog(page.store, run.watermark)
     t = page.t
     levels = tables.levels_of(balance)
@@ -65,6 +77,8 @@ def overview(page: Page, level: OptionalText = None, year: OptionalText = None) 
     return render(
         page,
         "overview.html",
+        regions=regions if len(regions) > 1 else [],
+        region=chosen_region,
         levels=levels,
         level=chosen_level,
         years=years,
@@ -78,9 +92,12 @@ def overview(page: Page, level: OptionalText = None, year: OptionalText = None) 
 
 
 @router.get("/fields/{field_code}", response_class=HTMLResponse)
-def field_page(page: Page, field_code: str, level: OptionalText = None) -> HTMLResponse:
+def field_page(
+    page: Page, settings: SettingsDep, field_code: str, level: OptionalText = None
+) -> HTMLResponse:
     """Fan charts of one field's supply, demand and gap, what drives the gap, and the
-    programmes that feed the field."""
+    programmes that feed the field (of the deployment's top region: the city, or the total
+    of its regions)."""
     run = page.require_run()
     catalog = page.cache.catalog(page.store, run.watermark)
     t = page.t
@@ -90,7 +107,8 @@ def field_page(page: Page, field_code: str, level: OptionalText = None) -> HTMLR
     if not page.principal.may_see_field(field_code):
         fields = ", ".join(sorted(page.principal.fields))
         raise page.fail(403, "forbidden_title", t("forbidden_field", fields=fields))
-    balance = page.cache.output(page.store, run.id, "balance")
+    everywhere = page.cache.output(page.store, run.id, "balance")
+    balance = everywhere[everywhere["region"] == settings.region_plan().top]
     levels = tables.levels_of(balance, field_code) or [ALL_LEVELS]
     chosen = choose(page, level, levels, ALL_LEVELS, "level")
     rows = tables.balance_rows(balance, field_code, chosen)
