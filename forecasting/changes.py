@@ -124,11 +124,15 @@ def compare_with_served(
     settings: ChangeSettings,
     gates: Gates,
     city_region: str,
+    several_regions: bool = False,
 ) -> tuple[Check, dict[str, Any]]:
     """The change check of a new run against ``champion`` and the record for its metrics
     (``changes``): the moved cells with their attribution, the new uploads, sentences for
-    people, what was left out and how long it took."""
+    people, what was left out and how long it took. A run of ``several_regions`` is not
+    compared (leaving uploads out replays one region's balance)."""
     name = "changes"
+    if several_regions:
+        return Check.of(name, True, "changes.regions"), {}
     if champion is None:
         return Check.of(name, True, "changes.first"), {}
     started = time.perf_counter()

@@ -270,21 +270,22 @@ def train(
             champion = store.served_run()
             change_check, changes = compare_with_served(
                 store,
-                champion if plan.single else None,  # see compute_regions
+                champion,
                 result,
                 watermark=watermark,
                 balance_settings=run_balance,  # leave-one-upload-out recomputes as this run did
                 settings=config.changes,
                 gates=config.gates,
                 city_region=city_region,
+                several_regions=not plan.single,
             )
             timings["changes"] = time.perf_counter() - started
 
             report.stage("artifacts")
             started = time.perf_counter()
             outputs = regional.outputs
-            artifacts = {name: part.to_bytes() for name, part in regional.samples.items()}
-            timings["artifacts"] = time.perf_counter() - started  # serialising the samples
+            artifacts = regional.artifacts  # the samples, serialised region by region
+            timings["artifacts"] = timings.get("artifacts", 0.0) + time.perf_counter() - started
             backtests = pd.concat(
                 [result.supply.backtests, result.demand.backtests], ignore_index=True
             )

@@ -133,7 +133,7 @@ class Regional:
     region's in-memory results (``first``) and the seconds per stage, summed over regions."""
 
     outputs: dict[str, pd.DataFrame]
-    samples: dict[str, BalanceSamples]
+    artifacts: dict[str, bytes]
     first: tuple[BalanceResult, BalanceSamples, pd.DataFrame, pd.DataFrame]
     timings: dict[str, float]
 
@@ -159,7 +159,7 @@ def compute_regions(
     """
     timings: dict[str, float] = {}
     parts: list[dict[str, pd.DataFrame]] = []
-    samples: dict[str, BalanceSamples] = {}
+    artifacts: dict[str, bytes] = {}
     first: tuple[BalanceResult, BalanceSamples, pd.DataFrame, pd.DataFrame] | None = None
     total = None if plan.single else RegionTotal()
 
@@ -206,7 +206,10 @@ def compute_regions(
                 region,
             )
         )
-        samples[ARTIFACT_NAME if plan.single else region_artifact(region)] = region_samples
+        started = time.perf_counter()  # serialised now: one region's samples in memory at a time
+        name = ARTIFACT_NAME if plan.single else region_artifact(region)
+        artifacts[name] = region_samples.to_bytes()
+        timings["artifacts"] = timings.get("artifacts", 0.0) + time.perf_counter() - started
         if total is not None:
             started = time.perf_counter()
             total.add(region, result)
@@ -219,7 +222,7 @@ def compute_regions(
         started = time.perf_counter()
         parts.append({"balance": total.balance().assign(region=plan.top)})
         timings["balance"] = timings.get("balance", 0.0) + time.perf_counter() - started
-    return Regional(concat_outputs(parts), samples, first, timings)
+    return Regional(concat_outputs(parts), artifacts, first, timings)
 
 
 def with_region(outputs: Mapping[str, pd.DataFrame], region: str) -> dict[str, pd.DataFrame]:

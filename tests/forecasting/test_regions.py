@@ -92,6 +92,8 @@ def test_a_province_run_stores_each_city_and_the_province(store: Store) -> None:
     run = result.run
     assert run.status == "succeeded"
     assert run.config["regions"] == ["130100", "130200"]
+    checks = {check["name"]: check for check in run.metrics["gates"]["checks"]}
+    assert checks["changes"]["code"] == "changes.regions"
     balance = store.run_output(run.id, "balance")
     assert sorted(set(balance["region"])) == ["130000", "130100", "130200"]
     assert set(store.run_output(run.id, "recommendations")["region"]) == {"130100", "130200"}

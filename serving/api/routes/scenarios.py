@@ -13,7 +13,7 @@ from data.store.persons import MEAN_DECIMALS, round_persons
 from data.vocabulary import Level
 from forecasting.balance import TOTAL
 from forecasting.scenarios import BalanceSamples, ScenarioError, evaluate_scenario
-from serving.api.deps import Allow, CacheDep, RunDep, StoreDep
+from serving.api.deps import Allow, CacheDep, RunDep, SettingsDep, StoreDep
 from serving.api.pages import check_code, output_row_model
 from serving.api.problems import JSON_BODY_ERRORS, RUN_ERRORS
 from serving.auth import PLANNERS, Principal
@@ -82,7 +82,12 @@ class ScenarioOut(BaseModel):
     responses={**RUN_ERRORS, **JSON_BODY_ERRORS},
 )
 def scenario(
-    body: ScenarioIn, principal: Planner, run: RunDep, store: StoreDep, cache: CacheDep
+    body: ScenarioIn,
+    principal: Planner,
+    run: RunDep,
+    store: StoreDep,
+    cache: CacheDep,
+    settings: SettingsDep,
 ) -> ScenarioOut:
     """Evaluate quota changes (per programme and intake year) and demand shocks (per field) on
     the run's joint samples: supply moves through the cohort pipeline, demand by the shocks.
@@ -106,8 +111,12 @@ def scenario(
     shown = set(body.fields) if body.fields is not None else _touched(samples, quotas, body)
     shown.add(TOTAL)
 
+    # The samples are the deployment's city's (a run of several regions keeps them per region,
+    # and the what-if tool does not read those yet: it answers 409 above).
+    region = settings.region_plan().top
+
     def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-        table = round_persons(frame[frame["field_code"].isin(shown)])
+        table = round_persons(frame[frame["field_code"].isin(shown)].assign(region=region))
         return table.astype(object).where(table.notna(), None).to_dict(orient="records")
 
     return ScenarioOut(
