@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Final
 
+import pandas as pd
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
@@ -23,6 +24,11 @@ router = APIRouter(include_in_schema=False)
 #: Programmes listed on a field page; the rest are one link away.
 URGENT_ROWS: Final = 5
 OptionalText = Annotated[str | None, Query()]
+
+
+def _of_region(frame: pd.DataFrame, region: str) -> pd.DataFrame:
+    """The rows of one region of a run output (a run of several regions holds them all)."""
+    return frame[frame["region"] == region]
 
 
 def choose(
@@ -54,8 +60,7 @@ def overview(
     plan = settings.region_plan()
     regions = list(plan.servable)
     chosen_region = choose(page, region, regions, plan.top, "region")
-    everywhere = page.cache.output(page.store, run.id, "balance")
-    balance = everywhere[everywhere["region"] == chosen_region]
+    balance = _of_region(page.cache.output(page.store, run.id, "balance"), chosen_region)
     catalog = page.cache.catalog(page.store, run.watermark)
     t = page.t
     levels = tables.levels_of(balance)
@@ -107,8 +112,8 @@ def field_page(
     if not page.principal.may_see_field(field_code):
         fields = ", ".join(sorted(page.principal.fields))
         raise page.fail(403, "forbidden_title", t("forbidden_field", fields=fields))
-    everywhere = page.cache.output(page.store, run.id, "balance")
-    balance = everywhere[everywhere["region"] == settings.region_plan().top]
+    top = settings.region_plan().top
+    balance = _of_region(page.cache.output(page.store, run.id, "balance"), top)
     levels = tables.levels_of(balance, field_code) or [ALL_LEVELS]
     chosen = choose(page, level, levels, ALL_LEVELS, "level")
     rows = tables.balance_rows(balance, field_code, chosen)
@@ -126,9 +131,9 @@ def field_page(
         )
         figures[quantity] = charts.fan_chart(rows, quantity, last, labels).to_json()
     years = tables.forecast_years(balance, last)[: tables.FEEDING_YEARS]
-    drivers = page.cache.output(page.store, run.id, "drivers")
-    supply = page.cache.output(page.store, run.id, "programme_supply")
-    scales = page.cache.output(page.store, run.id, "demand_scales")
+    drivers = _of_region(page.cache.output(page.store, run.id, "drivers"), top)
+    supply = _of_region(page.cache.output(page.store, run.id, "programme_supply"), top)
+    scales = _of_region(page.cache.output(page.store, run.id, "demand_scales"), top)
     scale = scales[scales["field_code"] == field_code]
     return render(
         page,
