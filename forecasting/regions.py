@@ -42,7 +42,7 @@ from forecasting.joint import JointDraws
 from forecasting.progress import RunProgress
 from forecasting.quotas import QuotaSettings, recommend_quotas, with_stopped
 from forecasting.rules import Policy, evaluate_rules, quota_limits, stopped_programmes
-from forecasting.scenarios import ARTIFACT_NAME, BalanceSamples, samples_from_balance
+from forecasting.scenarios import BalanceSamples, samples_artifact, samples_from_balance
 from forecasting.settings import BalanceSettings
 
 #: Seeds of the regions' own draws are this far apart.
@@ -119,11 +119,6 @@ class RegionTotal:
             self.axes,
             history,
         )
-
-
-def region_artifact(region: str) -> str:
-    """The artifact name of one region's joint samples in a run of several regions."""
-    return f"balance_samples_{region}.npz"
 
 
 @dataclass
@@ -207,7 +202,7 @@ def compute_regions(
             )
         )
         started = time.perf_counter()  # serialised now: one region's samples in memory at a time
-        name = ARTIFACT_NAME if plan.single else region_artifact(region)
+        name = samples_artifact(None if plan.single else region)
         artifacts[name] = region_samples.to_bytes()
         timings["artifacts"] = timings.get("artifacts", 0.0) + time.perf_counter() - started
         if total is not None:

@@ -21,7 +21,8 @@ from forecasting.joint import JointDraws
 from forecasting.pipeline import TrainingConfig, train
 from forecasting.promotion import Gates
 from forecasting.quotas import QuotaSettings
-from forecasting.regions import RegionTotal, region_artifact, region_settings, regional_balances
+from forecasting.regions import RegionTotal, region_settings, regional_balances
+from forecasting.scenarios import samples_artifact
 from forecasting.settings import BalanceSettings
 
 SETTINGS = BalanceSettings(horizon=3, n_samples=120, n_jobs=1)
@@ -98,7 +99,7 @@ def test_a_province_run_stores_each_city_and_the_province(store: Store) -> None:
     balance = store.run_output(run.id, "balance")
     assert sorted(set(balance["region"])) == ["130000", "130100", "130200"]
     assert set(store.run_output(run.id, "recommendations")["region"]) == {"130100", "130200"}
-    assert store.run_artifact_names(run.id) == sorted(region_artifact(r) for r in CITIES)
+    assert store.run_artifact_names(run.id) == sorted(samples_artifact(r) for r in CITIES)
 
     # Each city is exactly its own balance, drawn with the province's shared origins.
     second = TalentData.from_store(store, city_region="130200")

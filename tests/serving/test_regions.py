@@ -120,3 +120,17 @@ def test_the_overview_offers_the_regions(
     assert 'id="region-select"' in page.text
     assert '<option value="130200" selected>' in page.text
     assert client.get("/", params={"region": "999999"}).status_code == 422
+
+
+def test_what_if_questions_are_asked_of_one_city(
+    client: TestClient, province: tuple[Settings, str]
+) -> None:
+    key = bearer(province[1])
+    body = {"quotas": [{"programme_code": "080704", "level": "bachelor", "quota": 900}]}
+    city = client.post(f"{API}/scenarios", params={"region": "130200"}, json=body, headers=key)
+    assert city.status_code == 200, city.text
+    assert {row["region"] for row in city.json()["balance"]} == {"130200"}
+    whole = client.post(f"{API}/scenarios", json=body, headers=key)
+    assert whole.status_code == 422
+    assert "'region'" in whole.text
+    assert "130100, 130200" in whole.text

@@ -13,7 +13,7 @@ from data.store.persons import MEAN_DECIMALS, round_persons
 from data.vocabulary import Level
 from forecasting.balance import TOTAL
 from forecasting.scenarios import BalanceSamples, ScenarioError, evaluate_scenario
-from serving.api.deps import Allow, CacheDep, RunDep, SettingsDep, StoreDep
+from serving.api.deps import Allow, CacheDep, RegionDep, RunDep, SettingsDep, StoreDep
 from serving.api.pages import check_code, output_row_model
 from serving.api.problems import JSON_BODY_ERRORS, RUN_ERRORS
 from serving.auth import PLANNERS, Principal
@@ -88,12 +88,20 @@ def scenario(
     store: StoreDep,
     cache: CacheDep,
     settings: SettingsDep,
+    region: RegionDep,
 ) -> ScenarioOut:
     """Evaluate quota changes (per programme and intake year) and demand shocks (per field) on
     the run's joint samples: supply moves through the cohort pipeline, demand by the shocks.
     Answers in about a second, without retraining."""
+    plan = settings.region_plan()
+    if not plan.single and region == plan.top:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"query parameter 'region': what-if questions are answered for one of "
+            f"{', '.join(plan.regions)} (quotas are set city by city), not for {region}",
+        )
     try:
-        samples = cache.samples(store, run.id)
+        samples = cache.samples(store, run.id, None if plan.single else region)
     except StoreError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     known = set(samples.fields)
@@ -110,10 +118,6 @@ def scenario(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     shown = set(body.fields) if body.fields is not None else _touched(samples, quotas, body)
     shown.add(TOTAL)
-
-    # The samples are the deployment's city's (a run of several regions keeps them per region,
-    # and the what-if tool does not read those yet: it answers 409 above).
-    region = settings.region_plan().top
 
     def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
         table = round_persons(frame[frame["field_code"].isin(shown)].assign(region=region))
