@@ -53,8 +53,26 @@ class SerialExecutor:
         return results
 
 
+class _LazyPool:
+    """A :func:`shared_pool` block's pool, started by the first map that needs two or more
+    processes: a block whose maps are all single tasks never pays for one."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = spawned_pool(self.workers)
+        return self._pool
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 #: The pool every :class:`ProcessExecutor` inside a :func:`shared_pool` block maps on.
-_SHARED_POOL: ContextVar[ProcessPoolExecutor | None] = ContextVar("shared_pool", default=None)
+_SHARED_POOL: ContextVar[_LazyPool | None] = ContextVar("shared_pool", default=None)
 
 
 def spawned_pool(workers: int) -> ProcessPoolExecutor:
@@ -97,20 +115,21 @@ def shared_pool(n_jobs: int | None) -> Iterator[None]:
 
     A training run maps dozens of times (each model kind, each cut year of the balance
     backtest); a spawned process pays the model libraries' import once, so one pool for the
-    whole run costs a few seconds where a pool per map would cost minutes. The pool is closed
-    when the block ends, so nothing outlives the run.
+    whole run costs a few seconds where a pool per map would cost minutes. The pool starts with
+    the first map that has two or more tasks and is closed when the block ends, so nothing
+    outlives the run.
     """
     workers = _workers(n_jobs)
     if workers <= 1 or _SHARED_POOL.get() is not None:
         yield
         return
-    pool = spawned_pool(workers)
+    pool = _LazyPool(workers)
     token = _SHARED_POOL.set(pool)
     try:
         yield
     finally:
         _SHARED_POOL.reset(token)
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
 
 
 def _workers(n_jobs: int | None) -> int:
@@ -141,7 +160,7 @@ class ProcessExecutor:
             return SerialExecutor().map(function, tasks, progress)
         shared = _SHARED_POOL.get()
         if shared is not None:
-            return _collect(shared.map(function, tasks), len(tasks), progress)
+            return _collect(shared.pool().map(function, tasks), len(tasks), progress)
         with spawned_pool(workers) as pool:
             return _collect(pool.map(function, tasks), len(tasks), progress)
 
