@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import sqlalchemy as sa
 import typer
@@ -62,6 +62,25 @@ def settings_of(ctx: typer.Context) -> Settings:
     if not isinstance(settings, Settings):  # pragma: no cover - the callback always sets it
         raise typer.Exit(EXIT_CONFIG)
     return settings
+
+
+#: ``--executor`` of the commands that train or forecast (default: TALENTCAST_EXECUTOR).
+ExecutorOption = Annotated[
+    Literal["processes", "dask"] | None,
+    typer.Option(
+        help="Where the tasks run: 'processes' (local worker processes) or 'dask' (the Dask "
+        "cluster at TALENTCAST_DASK_ADDRESS, else a local one for this run) "
+        "[default: TALENTCAST_EXECUTOR, else processes].",
+        show_default=False,
+    ),
+]
+
+
+def with_executor(settings: Settings, executor: str | None) -> Settings:
+    """``settings`` with the executor a command was given (``None``: as configured)."""
+    if executor is None:
+        return settings
+    return settings.model_copy(update={"executor": executor})
 
 
 def open_configured(settings: Settings) -> Store:
