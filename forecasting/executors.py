@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Final, Protocol, TypeVar
+from typing import Final, Literal, Protocol, TypeVar, get_args
 from urllib.parse import urlsplit
 
 Task = TypeVar("Task")
@@ -29,7 +29,8 @@ Result = TypeVar("Result")
 Progress = Callable[[int, int], None]
 
 #: Where a run's tasks run: a pool of local processes, or a Dask distributed cluster.
-EXECUTORS: Final = ("processes", "dask")
+ExecutorKind = Literal["processes", "dask"]
+EXECUTORS: Final[tuple[str, ...]] = get_args(ExecutorKind)
 #: The schemes of a Dask scheduler address this product can reach (TCP, or TCP with TLS).
 DASK_SCHEMES: Final = ("tcp", "tls")
 

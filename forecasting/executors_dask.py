@@ -12,6 +12,7 @@ gets a core of its own rather than threads fighting over one.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
@@ -142,13 +143,19 @@ def _gather(
 ) -> list[Result]:
     """Results in task order, progress as tasks finish in whatever order they do.
 
-    ``pure=False``: two equal tasks are still two tasks (and hashing every panel to find out
-    would cost more than it saves). The first task to fail cancels the others and raises its
-    own exception, type and message as the task raised them.
+    The function is sent to the cluster once per map, not once per task: a partial carries
+    what every task of the map shares (the quota problem's joint samples, megabytes), which
+    the graph would otherwise repeat per task. Tasks are keyed by the function's name, so the
+    cluster's task stream says what ran. The first task to fail cancels the others and
+    raises its own exception, type and message as the task raised them.
     """
+    from dask.utils import funcname
     from distributed import as_completed
 
-    futures = client.map(function, tasks, pure=False)
+    shared = client.scatter(function, hash=False)
+    name = funcname(function)
+    keys = [f"{name}-{uuid.uuid4().hex}" for _ in tasks]
+    futures = client.map(_apply, [shared] * len(tasks), tasks, key=keys)
     try:
         for done, future in enumerate(as_completed(futures, loop=client.loop), start=1):
             if future.status == "error":
@@ -160,3 +167,7 @@ def _gather(
         client.cancel(futures)
         raise
     return results
+
+
+def _apply(function: Callable[[Task], Result], task: Task) -> Result:
+    return function(task)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Final, Literal
 
 import numpy as np
@@ -148,8 +149,8 @@ def recommend_quotas(
         chosen,
         *(rng.choice(chosen, size=take, replace=True) for _ in range(settings.resamples)),
     ]
-    tasks = [(samples, problem, settings, scenarios) for scenarios in draws]
-    solution, *resampled = (executor or SerialExecutor()).map(_solve_task, tasks)
+    solve = partial(_solve, samples, problem, settings)
+    solution, *resampled = (executor or SerialExecutor()).map(solve, draws)
     spread = np.array(resampled) if resampled else solution[None, :]
     return _report(
         samples,
@@ -246,10 +247,6 @@ def _level_totals(
             )
         totals[index] = (low, high)
     return totals
-
-
-def _solve_task(task: tuple[BalanceSamples, _Problem, QuotaSettings, np.ndarray]) -> np.ndarray:
-    return _solve(*task)
 
 
 def _solve(

@@ -194,7 +194,7 @@ def forecast(
 
     settings = with_executor(_settings(ctx), executor)
     # One pool or cluster for the backtests and the fit: jobs workers, or the configured cluster.
-    on = (jobs, settings.executor, settings.dask_address or None)
+    where = (jobs, settings.executor, settings.dask_address or None)
     levels = tuple(level or (80, 95))
     names = [n.strip() for item in (models or []) for n in item.split(",") if n.strip()] or None
     try:
@@ -207,9 +207,9 @@ def forecast(
                     gaps="interpolate" if fill_gaps else "error",
                 )
             engine = ForecastEngine(
-                horizon, models=names, levels=levels, n_jobs=jobs, executor=executor_for(*on)
+                horizon, models=names, levels=levels, n_jobs=jobs, executor=executor_for(*where)
             )
-            with timings.stage("backtest and fit"), run_executor(*on):
+            with timings.stage("backtest and fit"), run_executor(*where):
                 engine.fit(panel, fitting(progress, "input", panel))
             with timings.stage("predict"):
                 result = engine.predict(levels)

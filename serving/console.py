@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final
 
 import sqlalchemy as sa
 import typer
@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from data.ingest import open_store
 from data.store import Store
+from forecasting.executors import ExecutorKind
 from serving.settings import Settings
 
 EXIT_REJECTED: Final = 1
@@ -66,11 +67,11 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 #: ``--executor`` of the commands that train or forecast (default: TALENTCAST_EXECUTOR).
 ExecutorOption = Annotated[
-    Literal["processes", "dask"] | None,
+    ExecutorKind | None,
     typer.Option(
         help="Where the tasks run: 'processes' (local worker processes) or 'dask' (the Dask "
-        "cluster at TALENTCAST_DASK_ADDRESS, else a local one for this run) "
-        "[default: TALENTCAST_EXECUTOR, else processes].",
+        "cluster at TALENTCAST_DASK_ADDRESS, else a local one for this run); default "
+        "TALENTCAST_EXECUTOR, else processes.",
         show_default=False,
     ),
 ]

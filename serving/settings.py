@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data.ingest import IngestOptions
 from data.vocabulary import DEFAULT_CITY_REGION
+from forecasting.executors import ExecutorKind
 from forecasting.settings import BalanceSettings
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ class Settings(BaseSettings):
     train_jobs: int = Field(
         default=-1, ge=-1, description="Worker processes for training (-1: one per core)."
     )
-    executor: Literal["processes", "dask"] = Field(
+    executor: ExecutorKind = Field(
         default="processes",
         description="Where training runs its tasks: 'processes' (train_jobs local worker "
         "processes) or 'dask' (a Dask cluster: the one at dask_address, else a local one of "

@@ -4,14 +4,13 @@ task order, with progress, and a task's own error raised to the caller."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_task_stream
 from pool_tasks import nap, pid, refuse_three, square
 from worlds import load_world
 
@@ -31,6 +30,7 @@ from forecasting.promotion import Gates
 from forecasting.quotas import QuotaSettings
 from forecasting.settings import BalanceSettings
 from models.base import ModelError
+from serving.settings import Settings
 
 #: A small city's run: two jobs, one cut year replayed with both candidate demand models (two
 #: balances, so they run as tasks), two quota re-solves; coverage gates open (short backtests).
@@ -44,16 +44,6 @@ SMALL = TrainingConfig(
 MODELS = ["naive", "drift", "damped", "lightgbm"]
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    """Two single-threaded worker processes, as a run's own cluster has (they start in about a
-    second here, so the test uses processes like production rather than threads)."""
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as started:
-        yield started
-
-
 def walks(n: int, length: int, seed: int) -> Panel:
     rng = np.random.default_rng(seed)
     return Panel.from_arrays(
@@ -61,32 +51,32 @@ def walks(n: int, length: int, seed: int) -> Panel:
     )
 
 
-def test_tasks_run_on_the_clusters_workers_in_task_order(cluster: LocalCluster) -> None:
-    with Client(cluster) as client:
+def test_tasks_run_on_the_clusters_workers_in_task_order(dask_cluster: LocalCluster) -> None:
+    with Client(dask_cluster) as client:
         workers = set(client.run(os.getpid).values())
-    executor = DaskExecutor(address=cluster.scheduler_address)
+    executor = DaskExecutor(address=dask_cluster.scheduler_address)
     assert executor.map(square, list(range(9))) == [v * v for v in range(9)]
     assert set(executor.map(pid, list(range(8)))) <= workers
     assert executor.map(square, []) == []
 
 
 def test_progress_counts_tasks_as_they_finish_and_results_stay_in_order(
-    cluster: LocalCluster,
+    dask_cluster: LocalCluster,
 ) -> None:
     seen: list[tuple[int, int]] = []
     tasks = list(range(10))
-    results = DaskExecutor(address=cluster.scheduler_address).map(
+    results = DaskExecutor(address=dask_cluster.scheduler_address).map(
         nap, tasks, lambda done, total: seen.append((done, total))
     )
     assert results == tasks
     assert seen == [(done, 10) for done in range(1, 11)]
 
 
-def test_a_failing_task_raises_its_own_error_to_the_caller(cluster: LocalCluster) -> None:
+def test_a_failing_task_raises_its_own_error_to_the_caller(dask_cluster: LocalCluster) -> None:
     with pytest.raises(ModelError, match="series 3 cannot be fitted"):
-        DaskExecutor(address=cluster.scheduler_address).map(refuse_three, list(range(6)))
+        DaskExecutor(address=dask_cluster.scheduler_address).map(refuse_three, list(range(6)))
     # The cluster is still usable afterwards: nothing of the failed map is left running.
-    assert DaskExecutor(address=cluster.scheduler_address).map(square, [4]) == [16]
+    assert DaskExecutor(address=dask_cluster.scheduler_address).map(square, [4]) == [16]
 
 
 def test_a_run_starts_one_local_cluster_of_its_job_count_and_closes_it() -> None:
@@ -103,9 +93,9 @@ def test_a_run_starts_one_local_cluster_of_its_job_count_and_closes_it() -> None
 
 
 @pytest.mark.slow
-def test_the_engine_gives_identical_arrays_on_every_executor(cluster: LocalCluster) -> None:
+def test_the_engine_gives_identical_arrays_on_every_executor(dask_cluster: LocalCluster) -> None:
     panel = walks(12, 14, seed=3)
-    address = cluster.scheduler_address
+    address = dask_cluster.scheduler_address
     executors: list[tuple[str, Executor]] = [
         ("processes", SerialExecutor()),
         ("processes", ProcessExecutor(2)),
@@ -126,19 +116,21 @@ def test_the_engine_gives_identical_arrays_on_every_executor(cluster: LocalClust
 
 @pytest.mark.slow
 def test_a_training_run_stores_the_same_balance_on_processes_and_on_dask(
-    cluster: LocalCluster, tmp_path: Path
+    dask_cluster: LocalCluster, tmp_path: Path
 ) -> None:
     """Replays of the balance backtest, series fits and quota solves all run as tasks."""
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    address = dask_cluster.scheduler_address
     try:
         load_world(store)
-        results = []
-        for kind, address in (("processes", None), ("dask", cluster.scheduler_address)):
-            balance = replace(SMALL.balance, executor=kind, dask_address=address)
-            results.append(train(store, replace(SMALL, balance=balance), serve=False))
+        on_processes = train(store, SMALL, serve=False)
+        on_cluster = replace(SMALL.balance, executor="dask", dask_address=address)
+        with Client(dask_cluster) as client, get_task_stream(client) as stream:
+            on_dask = train(store, replace(SMALL, balance=on_cluster), serve=False)
     finally:
         store.dispose()
-    on_processes, on_dask = results
+    ran = {str(task["key"]).split("-")[0] for task in stream.data}
+    assert {"_run_task", "_score_replay", "_solve"} <= ran, "fits, replays, quota solves"
     assert on_dask.run.config["balance"]["executor"] == "dask"
     assert on_processes.run.metrics["demand_model"] == on_dask.run.metrics["demand_model"]
     backtest = on_processes.run.metrics["balance_backtest"]
@@ -172,3 +164,14 @@ def test_a_bad_executor_setting_is_refused_before_anything_runs(
 def test_a_scheduler_address_may_omit_the_scheme() -> None:
     settings = BalanceSettings(executor="dask", dask_address="10.0.0.5:8786")
     assert isinstance(settings.make_executor(), DaskExecutor)
+
+
+def test_the_service_settings_carry_the_executor_into_training(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TALENTCAST_EXECUTOR", "dask")
+    monkeypatch.setenv("TALENTCAST_DASK_ADDRESS", " tcp://10.0.0.5:8786 ")
+    balance = Settings().training_config().balance
+    assert (balance.executor, balance.dask_address) == ("dask", "tcp://10.0.0.5:8786")
+    monkeypatch.delenv("TALENTCAST_DASK_ADDRESS")
+    assert Settings().training_config().balance.dask_address is None  # a local cluster

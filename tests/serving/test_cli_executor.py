@@ -3,7 +3,6 @@ on a Dask cluster as on local processes, and bad values refused before anything 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,16 +29,6 @@ SMALL = {
 }
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    """An existing cluster, as an operator's `dask scheduler` and `dask worker`s would be (two
-    worker processes: they start in about a second)."""
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as started:
-        yield started
-
-
 def forecast(tmp_path: Path, name: str, *extra: str) -> tuple[int, str, bytes]:
     source = tmp_path / "in.csv"
     source.write_text(SERIES, encoding="utf-8")
@@ -51,15 +40,15 @@ def forecast(tmp_path: Path, name: str, *extra: str) -> tuple[int, str, bytes]:
 
 
 def test_forecast_on_a_dask_cluster_writes_the_same_file(
-    tmp_path: Path, cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, dask_cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, output, local = forecast(tmp_path, "processes", "--jobs", "2")
     assert code == 0, output
-    monkeypatch.setenv("TALENTCAST_DASK_ADDRESS", cluster.scheduler_address)
+    monkeypatch.setenv("TALENTCAST_DASK_ADDRESS", dask_cluster.scheduler_address)
     code, output, on_cluster = forecast(tmp_path, "dask", "--executor", "dask")
     assert code == 0, output
     assert on_cluster == local
-    assert "run_task" in cluster.scheduler.task_prefixes, "the backtests ran on the cluster"
+    assert "run_task" in dask_cluster.scheduler.task_prefixes, "the backtests ran on the cluster"
 
 
 def test_the_executor_setting_starts_a_local_cluster_for_the_command(
@@ -99,7 +88,7 @@ def test_bad_executor_settings_are_named_before_anything_runs(
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["retrain", "scheduler"])
 def test_retrain_and_the_scheduler_train_on_the_dask_cluster(
-    tmp_path: Path, cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch, command: str
+    tmp_path: Path, dask_cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch, command: str
 ) -> None:
     url = f"sqlite:///{tmp_path / 'world.db'}"
     store = open_store(url)
@@ -108,12 +97,12 @@ def test_retrain_and_the_scheduler_train_on_the_dask_cluster(
         queue_run(store, TrainingConfig())  # what the scheduler finds to do
     finally:
         store.dispose()
-    for name, value in {**SMALL, "TALENTCAST_DASK_ADDRESS": cluster.scheduler_address}.items():
+    for name, value in {**SMALL, "TALENTCAST_DASK_ADDRESS": dask_cluster.scheduler_address}.items():
         monkeypatch.setenv(name, value)
     arguments = [command, "--once"] if command == "scheduler" else [command]
-    with Client(cluster) as client, get_task_stream(client) as stream:
+    with Client(dask_cluster) as client, get_task_stream(client) as stream:
         result = CliRunner().invoke(app, ["--database-url", url, *arguments, "--executor", "dask"])
     assert result.exit_code == 0, result.stdout + result.stderr
     # Series fits, the balance backtest's replays and the quota solves all ran there.
     ran = {str(task["key"]).split("-")[0] for task in stream.data}
-    assert {"_run_task", "_score_replay", "_solve_task"} <= ran
+    assert {"_run_task", "_score_replay", "_solve"} <= ran
