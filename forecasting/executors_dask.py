@@ -28,7 +28,7 @@ Result = TypeVar("Result")
 
 #: How long connecting to a cluster's scheduler may take before the run fails with a message
 #: naming the address: a scheduler that is down must not hold a retrain for minutes.
-CONNECT_TIMEOUT: Final = "20s"
+CONNECT_TIMEOUT: Final = 20.0
 
 #: The client every :class:`DaskExecutor` inside a :func:`shared_client` block maps on.
 _SHARED_CLIENT: ContextVar[_RunClient | None] = ContextVar("shared_client", default=None)
@@ -51,10 +51,17 @@ def dask_client(n_jobs: int | None, address: str | None = None) -> Iterator[Clie
         except OSError as error:
             raise ConnectionError(
                 f"no Dask scheduler answered at {address} (TALENTCAST_DASK_ADDRESS) within "
-                f"{CONNECT_TIMEOUT}: start one with `dask scheduler` and workers with "
+                f"{CONNECT_TIMEOUT:.0f} s: start one with `dask scheduler` and workers with "
                 f"`dask worker {address}`, or leave the address empty for a local cluster"
             ) from error
         with client:
+            try:  # a scheduler without workers would hold the run until someone noticed
+                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+            except TimeoutError as error:
+                raise ConnectionError(
+                    f"the Dask scheduler at {address} (TALENTCAST_DASK_ADDRESS) has no workers: "
+                    f"start some with `dask worker {address}` on machines with this package"
+                ) from error
             yield client
         return
     with (
@@ -64,7 +71,7 @@ def dask_client(n_jobs: int | None, address: str | None = None) -> Iterator[Clie
             processes=True,
             dashboard_address=None,
             # The scheduler still serves its health routes over HTTP: on a free port of this
-            # machine only, not on 8787 of every interface (which a second run would find taken).
+            # machine, not on 8787 (which a second cluster here would find taken).
             scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
         ) as cluster,
         Client(cluster, set_as_default=False) as client,

@@ -175,3 +175,30 @@ def test_the_service_settings_carry_the_executor_into_training(
     assert (balance.executor, balance.dask_address) == ("dask", "tcp://10.0.0.5:8786")
     monkeypatch.delenv("TALENTCAST_DASK_ADDRESS")
     assert Settings().training_config().balance.dask_address is None  # a local cluster
+
+
+@pytest.mark.slow
+def test_a_run_whose_scheduler_does_not_answer_fails_naming_the_address(tmp_path: Path) -> None:
+    """Nothing listens on port 1: the run's first map waits for the connect timeout, then the
+    run is marked failed with the address, and nothing is served."""
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        load_world(store)
+        away = replace(SMALL.balance, executor="dask", dask_address="tcp://127.0.0.1:1")
+        with pytest.raises(ConnectionError, match=r"no Dask scheduler answered at tcp://127"):
+            train(store, replace(SMALL, balance=away))
+        (run,) = store.runs()
+        assert run.status == "failed"
+        assert "TALENTCAST_DASK_ADDRESS" in (run.error or "")
+        assert store.served_run() is None
+    finally:
+        store.dispose()
+
+
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_refused_rather_than_waited_on() -> None:
+    # No worker at all: a scheduler and nothing else, in this process.
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty:
+        executor = DaskExecutor(address=empty.scheduler_address)
+        with pytest.raises(ConnectionError, match="has no workers: start some with `dask worker"):
+            executor.map(square, [1, 2])
