@@ -77,7 +77,7 @@ ExecutorOption = Annotated[
 ]
 
 
-def with_executor(settings: Settings, executor: str | None) -> Settings:
+def with_executor(settings: Settings, executor: ExecutorKind | None) -> Settings:
     """``settings`` with the executor a command was given (``None``: as configured)."""
     if executor is None:
         return settings

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data.ingest import IngestOptions
 from data.vocabulary import DEFAULT_CITY_REGION
-from forecasting.executors import ExecutorKind
+from forecasting.executors import ExecutorKind, check_executor
 from forecasting.settings import BalanceSettings
 
 if TYPE_CHECKING:
@@ -267,8 +267,6 @@ class Settings(BaseSettings):
     @field_validator("dask_address")
     @classmethod
     def _dask_address(cls, value: str) -> str:
-        from forecasting.executors import check_executor
-
         value = value.strip()
         if value:
             check_executor("dask", value)
