@@ -12,6 +12,7 @@ gets a core of its own rather than threads fighting over one.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -73,6 +74,8 @@ def dask_client(n_jobs: int | None, address: str | None = None) -> Iterator[Clie
             # The scheduler still serves its health routes over HTTP: on a free port of this
             # machine, not on 8787 (which a second cluster here would find taken).
             scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+            # Errors only: a worker slow to stop at the end of a run is no news to an operator.
+            silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
