@@ -33,7 +33,6 @@ from features.talent import TalentData
 from forecasting.balance import BalanceResult, compute_balance
 from forecasting.balance_backtest import replay_balance
 from forecasting.changes import ChangeSettings, compare_with_served
-from forecasting.executors import shared_pool
 from forecasting.progress import RunProgress
 from forecasting.promotion import (
     GateResult,
@@ -218,8 +217,8 @@ def train(
         run = pending
     watermark = run.watermark
     store.start_run(run.id, by=trained_by or requested_by)
-    # One pool of spawned processes for the whole run (see forecasting.executors).
-    with shared_pool(config.balance.n_jobs):
+    # One pool of spawned processes, or one Dask client, for the whole run (see executors).
+    with config.balance.shared_executor():
         try:
             timings: dict[str, float] = {}
             report.stage("load")
@@ -262,7 +261,14 @@ def train(
             }
             main_fields = primary_fields(catalog).to_dict()
             recommendations = with_stopped(
-                recommend_quotas(samples, limits, config.quotas, main_fields, names),
+                recommend_quotas(
+                    samples,
+                    limits,
+                    config.quotas,
+                    main_fields,
+                    names,
+                    executor=config.balance.make_executor(),
+                ),
                 stopped_programmes(data),
                 result.last_year,
                 main_fields,
