@@ -37,6 +37,7 @@ from scipy import stats
 from data.store import Store
 from features.talent import Regions, TalentData
 from forecasting.balance import TOTAL, compute_balance, realised_balance
+from forecasting.executors import Progress, SerialExecutor
 from forecasting.metrics import coverage
 from forecasting.progress import RunProgress
 from forecasting.settings import AUTO_CANDIDATES, BalanceSettings
@@ -116,39 +117,59 @@ def replay_balance(
     and ``balance_backtest_skipped`` (cut years with too little history, and why).
 
     The replays use at most 500 samples: scores of flags and ranks do not need more.
-    ``progress`` counts the cut years as they are done.
+    ``progress`` counts the replayed balances (one per cut year and candidate demand model) as
+    they are done.
     """
     if cuts == 0:
         return {}
     last = today.last_year  # first: without enrollment there is nothing to replay
     realised = realised_balance(today, settings.admin_scales)
     rows: list[dict[str, Any]] = []
-    skipped: list[str] = []
     vintages: list[dict[str, Any]] = []
     reduced = replace(settings, n_samples=min(settings.n_samples, 500))
     models = AUTO_CANDIDATES if settings.demand_model == "auto" else (settings.demand_model,)
-    for done, cut in enumerate(range(last - 4, last - 4 - cuts, -1)):
-        if progress is not None:
-            progress.count("cut years replayed", done, cuts)
+    replays: list[tuple[Replay, pd.DataFrame]] = []
+    skips: dict[int, str] = {}
+    for cut in range(last - 4, last - 4 - cuts, -1):
         try:
             replay = replay_data(store, today, cut, as_of=as_of, city_region=city_region)
-            history = realised_balance(replay.data, settings.admin_scales)
-            horizon = replace(reduced, horizon=last - cut)
-            scored = [
-                *(
-                    score_balance(cut, replay.data, realised, replace(horizon, demand_model=m))
-                    for m in models
-                ),
-                score_persistence(cut, realised, history),
-                score_persistence_trend(cut, realised, history),
+            replays.append((replay, realised_balance(replay.data, settings.admin_scales)))
+        except ValueError as error:
+            skips[cut] = str(error)
+    # Each (cut year, demand model) balance is a task of its own on the run's executor, and is
+    # computed serially inside it: a task mapping onto the pool that runs it would wait on
+    # itself. A single balance keeps the run's executor for its own series instead.
+    parallel = len(replays) * len(models) > 1
+    inner = replace(reduced, n_jobs=1, executor="processes", dask_address=None)
+    executor = settings.make_executor() if parallel else SerialExecutor()
+    tasks = [
+        (
+            replay.cut,
+            replay.data,
+            realised,
+            replace(inner if parallel else reduced, horizon=last - replay.cut, demand_model=m),
+        )
+        for replay, _ in replays
+        for m in models
+    ]
+    if progress is not None:
+        progress.count("balances replayed", 0, len(tasks))
+    counted = None if progress is None else _count_replays(progress)
+    balances = iter(executor.map(_score_replay, tasks, counted))
+    for replay, history in replays:
+        outcomes = [next(balances) for _ in models]
+        try:
+            scored = [_scored(outcome) for outcome in outcomes]
+            scored += [
+                score_persistence(replay.cut, realised, history),
+                score_persistence_trend(replay.cut, realised, history),
             ]
         except ValueError as error:
-            skipped.append(f"{cut}: {error}")
+            skips[replay.cut] = str(error)
             continue
         rows += [{**row, "vintage": replay.vintage} for row in scored]
-        vintages.append({"cut": cut, "vintage": replay.vintage, "upload": replay.upload})
-    if progress is not None:
-        progress.count("cut years replayed", cuts, cuts)
+        vintages.append({"cut": replay.cut, "vintage": replay.vintage, "upload": replay.upload})
+    skipped = [f"{cut}: {why}" for cut, why in sorted(skips.items(), reverse=True)]
     chosen = choose_demand_model(rows, models)
     rows = [_mark_choice(row, chosen) for row in rows]
     table = pd.DataFrame(rows)
@@ -168,6 +189,27 @@ def replay_balance(
         "balance_backtest_skipped": skipped,
         "demand_model": chosen,
     }
+
+
+def _score_replay(
+    task: tuple[int, TalentData, pd.DataFrame, BalanceSettings],
+) -> dict[str, object] | ValueError:
+    """One replayed balance scored, or the ``ValueError`` that skips its cut year (returned, so
+    that one short cut does not cancel the other tasks of the map)."""
+    try:
+        return score_balance(*task)
+    except ValueError as error:
+        return error
+
+
+def _scored(outcome: dict[str, object] | ValueError) -> dict[str, object]:
+    if isinstance(outcome, ValueError):
+        raise outcome
+    return outcome
+
+
+def _count_replays(progress: RunProgress) -> Progress:
+    return lambda done, total: progress.count("balances replayed", done, total)
 
 
 def choose_demand_model(rows: list[dict[str, Any]], models: tuple[str, ...]) -> str:

@@ -203,7 +203,11 @@ def _tightness_paths(
     horizon = len(supply.years)
     # Log ratios sit around zero, where sMAPE is unstable: select on scaled errors.
     engine = ForecastEngine(
-        horizon + max(lags), n_jobs=settings.n_jobs, non_negative=False, score="mase"
+        horizon + max(lags),
+        n_jobs=settings.n_jobs,
+        executor=settings.make_executor(),
+        non_negative=False,
+        score="mase",
     )
     engine.fit(panel, fitting(progress, "tightness", panel))
     reports.append(backtest_report("tightness", engine))
@@ -325,6 +329,7 @@ def _yearly_paths(
         panel,
         len(years) + max(lags),
         n_jobs=settings.n_jobs,
+        executor=settings.make_executor(),
         progress=fitting(progress, "hiring", panel),
     )
     reports.append(backtest_report("hiring", engine))
@@ -349,7 +354,11 @@ def _monthly_paths(
     end = pd.Period(f"{int(years[-1])}-12", freq="M")
     steps = max(int((end - min(panel.last_periods())).n), 1)
     engine = fit_counts(
-        panel, steps, n_jobs=settings.n_jobs, progress=fitting(progress, "monthly hiring", panel)
+        panel,
+        steps,
+        n_jobs=settings.n_jobs,
+        executor=settings.make_executor(),
+        progress=fitting(progress, "monthly hiring", panel),
     )
     reports.append(backtest_report("hiring_monthly", engine))
     paths = sample_counts(engine, settings.n_samples, seed=settings.seed + 2, joint=joint)

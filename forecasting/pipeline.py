@@ -33,7 +33,6 @@ from features.talent import Regions, TalentData
 from forecasting.balance import BalanceResult
 from forecasting.balance_backtest import replay_balance
 from forecasting.changes import ChangeSettings, compare_with_served
-from forecasting.executors import shared_pool
 from forecasting.progress import RunProgress
 from forecasting.promotion import (
     GateResult,
@@ -226,8 +225,8 @@ def train(
     # A province's backtest and demand-model choice are made on the sum of its regions.
     whole: Regions = plan.top if plan.single else plan.regions
     store.start_run(run.id, by=trained_by or requested_by)
-    # One pool of spawned processes for the whole run (see forecasting.executors).
-    with shared_pool(config.balance.n_jobs):
+    # One pool of spawned processes, or one Dask client, for the whole run (see executors).
+    with config.balance.shared_executor():
         try:
             timings: dict[str, float] = {}
             report.stage("load")

@@ -185,7 +185,14 @@ def compute_regions(
         }
         main_fields = primary_fields(catalog).to_dict()
         recommendations = with_stopped(
-            recommend_quotas(region_samples, limits, quotas, main_fields, names),
+            recommend_quotas(
+                region_samples,
+                limits,
+                quotas,
+                main_fields,
+                names,
+                executor=balance.make_executor(),
+            ),
             stopped_programmes(region_data),
             result.last_year,
             main_fields,

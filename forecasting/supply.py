@@ -285,6 +285,7 @@ def _intake_samples(
         active,
         len(years),
         n_jobs=settings.n_jobs,
+        executor=settings.make_executor(),
         progress=fitting(progress, "enrollment", active),
     )
     reports.append(backtest_report("enrollment", engine))
@@ -376,7 +377,11 @@ def _rate_samples(
     if panel is not None:
         # Logit rates sit around zero, where sMAPE is unstable: select on scaled errors.
         engine = ForecastEngine(
-            len(years), n_jobs=settings.n_jobs, non_negative=False, score="mase"
+            len(years),
+            n_jobs=settings.n_jobs,
+            executor=settings.make_executor(),
+            non_negative=False,
+            score="mase",
         )
         engine.fit(panel, fitting(progress, "outcome rate", panel))
         reports.append(backtest_report("rate", engine))
