@@ -28,6 +28,8 @@ class IngestOptions:
     """Deployment settings that shape validation (from the service settings)."""
 
     city_region: str = DEFAULT_CITY_REGION
+    #: The regions rows may belong to (none: just ``city_region``); see ValidationContext.
+    regions: tuple[str, ...] = ()
     max_bytes: int = DEFAULT_MAX_BYTES
     max_year: int | None = None
     #: Field codes the uploader may send rows for (None: any); see ValidationContext.
@@ -87,6 +89,7 @@ def prepare_upload(
     context = ValidationContext(
         catalog=catalog,
         city_region=options.city_region,
+        regions=options.regions,
         max_year=options.max_year,
         allowed_fields=options.allowed_fields,
     )

@@ -211,8 +211,13 @@ MESSAGES: Final[dict[str, Message]] = {
     "region.malformed": Message(
         en="{value!r} is not a 6-digit region code", zh="{value!r} 不是 6 位地区代码"
     ),
-    "region.foreign": Message(
-        en="region {value} is not in this city ({city})", zh="地区 {value} 不属于本市（{city}）"
+    "region.unknown": Message(
+        en="region {value} is not one this deployment forecasts; use one of {allowed}",
+        zh="地区 {value} 不在本系统预测的地区之内；请使用 {allowed} 之一",
+    ),
+    "region.missing": Message(
+        en="the region is missing; this deployment forecasts several, use one of {allowed}",
+        zh="缺少地区代码；本系统预测多个地区，请使用 {allowed} 之一",
     ),
     "text.too_long": Message(
         en="text is longer than {limit} characters", zh="文本超过 {limit} 个字符"

@@ -90,16 +90,23 @@ class ValidationContext:
     """What validation checks against besides the file itself.
 
     ``max_year`` bounds observed years (defaults to next year: an intake plan can be filed in
-    the autumn before); ``city_region`` is the deployment's GB/T 2260 code, and region codes in
-    files must belong to that city. ``allowed_fields``, when set, are the only field codes the
+    the autumn before); ``city_region`` is the deployment's GB/T 2260 code and ``regions`` the
+    regions it forecasts (none: just ``city_region``): every row's region must be one of them,
+    and a blank region is the single region's (with several, a row must say which).
+    ``allowed_fields``, when set, are the only field codes the
     uploader may send (an industry association reports for its own fields); a row of another
     field is a problem of that row.
     """
 
     catalog: Catalog
     city_region: str = DEFAULT_CITY_REGION
+    regions: tuple[str, ...] = ()
     max_year: int | None = None
     allowed_fields: frozenset[str] | None = None
+
+    @property
+    def allowed_regions(self) -> tuple[str, ...]:
+        return self.regions or (self.city_region,)
 
     @property
     def year_ceiling(self) -> int:
@@ -225,10 +232,23 @@ def _parse_column(
     blank = raw == ""
     if column.required:
         problems.add_rows(frame, blank, column.name, "value.missing")
+    elif column.type is ColumnType.REGION:
+        # A row without a region is of the deployment's city, whichever city that is; with
+        # several regions nobody can tell which one it is.
+        allowed = context.allowed_regions
+        if len(allowed) == 1:
+            raw = raw.mask(blank, allowed[0])
+            blank = pd.Series(False, index=raw.index)
+        else:
+            problems.add_rows(
+                frame,
+                blank,
+                column.name,
+                "region.missing",
+                lambda _: {"allowed": ", ".join(allowed)},
+            )
     elif column.default is not None:
-        # A row without a region is of the deployment's city, whichever city that is.
-        default = context.city_region if column.type is ColumnType.REGION else column.default
-        raw = raw.mask(blank, default)
+        raw = raw.mask(blank, column.default)
         blank = pd.Series(False, index=raw.index)
     parser = _PARSERS[column.type]
     return parser(_Cells(frame, raw, blank, column), context, problems)
@@ -442,17 +462,17 @@ def _parse_period(cells: _Cells, context: ValidationContext, problems: _Problems
 
 def _parse_region(cells: _Cells, context: ValidationContext, problems: _Problems) -> pd.Series:
     frame, raw, blank, column = cells.frame, cells.raw, cells.blank, cells.column
-    prefix = context.city_region[:2]
+    allowed = context.allowed_regions
     six_digits = per_unique(raw, lambda v: bool(_REGION.fullmatch(v))).astype(bool)
     bad = ~six_digits & ~blank
     problems.add_rows(frame, bad, column.name, "region.malformed", _value(column))
-    foreign = six_digits & ~per_unique(raw, lambda v: v.startswith(prefix)).astype(bool)
+    unknown = six_digits & ~raw.isin(allowed)
     problems.add_rows(
         frame,
-        foreign,
+        unknown,
         column.name,
-        "region.foreign",
-        lambda r: {"value": r[column.name], "city": context.city_region},
+        "region.unknown",
+        lambda r: {"value": r[column.name], "allowed": ", ".join(allowed)},
     )
     return raw.astype(object)
 

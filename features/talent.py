@@ -24,6 +24,14 @@ from features.panel import Panel
 KEY_SEPARATOR: Final = "|"
 
 
+#: One region's GB/T 2260 code, or the codes of several regions read as their sum.
+Regions = str | tuple[str, ...]
+
+
+def region_codes(regions: Regions) -> tuple[str, ...]:
+    return (regions,) if isinstance(regions, str) else tuple(regions)
+
+
 def programme_key(code: str, level: str) -> str:
     return f"{code}{KEY_SEPARATOR}{level}"
 
@@ -43,7 +51,7 @@ def split_key(key: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class TalentData:
-    """City-level observations known at one data watermark.
+    """City-level (or region-level) observations known at one data watermark.
 
     ``enrollment`` and ``graduates``: programme_code, level, year, count (summed over
     institutions); ``outcomes``: programme_code, level, year, graduates, placed,
@@ -64,10 +72,12 @@ class TalentData:
 
     @classmethod
     def from_store(
-        cls, store: Any, as_of: int | None = None, city_region: str = DEFAULT_CITY_REGION
+        cls, store: Any, as_of: int | None = None, city_region: Regions = DEFAULT_CITY_REGION
     ) -> TalentData:
-        """Everything the store held at upload ``as_of`` (default: now), for the whole city."""
-        frames = {kind: store.observations(kind, as_of=as_of) for kind in Kind}
+        """Everything the store held at upload ``as_of`` (default: now) for one region (or the
+        sum of several), read from the store one region at a time."""
+        codes = region_codes(city_region)
+        frames = {kind: store.observations(kind, as_of=as_of, regions=codes) for kind in Kind}
         return cls.from_observations(store.catalog(as_of=as_of), frames, city_region)
 
     @classmethod
@@ -75,16 +85,18 @@ class TalentData:
         cls,
         catalog: Catalog,
         frames: Mapping[Kind, pd.DataFrame] | Mapping[str, pd.DataFrame],
-        city_region: str = DEFAULT_CITY_REGION,
+        city_region: Regions = DEFAULT_CITY_REGION,
     ) -> TalentData:
-        """Aggregate validated observation frames (as the store returns them)."""
+        """Aggregate validated observation frames (as the store returns them): the rows of one
+        region, or of several summed (a province as the total of its cities)."""
 
         by_name = {str(name): frame for name, frame in frames.items()}
+        codes = region_codes(city_region)
 
         def city(kind: Kind) -> pd.DataFrame:
             frame = by_name.get(kind.value, pd.DataFrame())
             if "region" in frame.columns:
-                frame = frame[frame["region"] == city_region]
+                frame = frame[frame["region"].isin(codes)]
             return frame
 
         key = ["programme_code", "level", "year"]

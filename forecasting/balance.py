@@ -37,6 +37,8 @@ TOTAL: Final = "all"
 QUANTILES: Final = {"p05": 5, "p10": 10, "p50": 50, "p90": 90, "p95": 95}
 #: A demand/supply ratio with (almost) no supply is reported as this cap, not infinity.
 MAX_RATIO: Final = 100.0
+#: The joint origins of a balance are drawn from its seed plus this.
+JOINT_SEED_OFFSET: Final = 6
 
 
 @dataclass
@@ -84,14 +86,20 @@ class BalanceResult:
 
 
 def compute_balance(
-    data: TalentData, settings: BalanceSettings, progress: RunProgress | None = None
+    data: TalentData,
+    settings: BalanceSettings,
+    progress: RunProgress | None = None,
+    *,
+    joint: JointDraws | None = None,
 ) -> BalanceResult:
     """Forecast supply and demand for the years after ``data.last_year`` and the gap.
 
     The openings scales are estimated first (from the history alone), so that supply knows
     whether in-field rates follow their trend or the market; then demand in openings; then
     supply's response to the forecast tightness of each sample. ``progress`` is told as the
-    supply, demand and balance stages start, and of the engines' batches.
+    supply, demand and balance stages start, and of the engines' batches. ``joint`` are the
+    backtest origins of the samples when several balances must err together (the regions of
+    a province); by default they are drawn from the settings' seed.
     """
     if progress is not None:
         progress.stage("supply")
@@ -103,7 +111,8 @@ def compute_balance(
     respond = settings.supply_response and relation.usable
     # One backtest origin per sample for every engine: supply and demand err together as
     # they did in the backtest, and totals keep their correlation.
-    joint = JointDraws.draw(settings.n_samples, settings.seed + 6)
+    if joint is None:
+        joint = JointDraws.draw(settings.n_samples, settings.seed + JOINT_SEED_OFFSET)
     supply = forecast_supply(
         data,
         settings,
@@ -175,11 +184,37 @@ def balance_table(supply: SupplyResult, demand: DemandResult) -> pd.DataFrame:
     """Quantiles of supply, demand and gap per field × level × year, totals included, plus
     the observed history (all quantiles equal to the observed value)."""
     observed = demand.observed
-    s = supply.by_field_level * observed[None, :, :, None]
-    d = demand.combined * observed[None, :, :, None]
+    return cell_table(
+        supply.by_field_level * observed[None, :, :, None],
+        demand.combined * observed[None, :, :, None],
+        observed,
+        CellAxes(supply.fields, supply.levels, supply.years),
+        observed_history(supply, demand),
+    )
+
+
+@dataclass(frozen=True)
+class CellAxes:
+    """The fields, levels and forecast years of a (samples, fields, levels, years) array."""
+
+    fields: tuple[str, ...]
+    levels: tuple[str, ...]
+    years: np.ndarray
+
+
+def cell_table(
+    s: np.ndarray,
+    d: np.ndarray,
+    observed: np.ndarray,
+    axes: CellAxes,
+    history: pd.DataFrame,
+) -> pd.DataFrame:
+    """The balance rows of supply ``s`` and demand ``d`` samples (samples, fields, levels,
+    years; zero outside ``observed`` cells) and of the observed ``history`` of the cells
+    (field_code, level, year, supply, demand), totals computed sample by sample."""
     rows: list[pd.DataFrame] = []
-    fields = list(supply.fields)
-    levels = list(supply.levels)
+    fields = list(axes.fields)
+    levels = list(axes.levels)
     for f_index, field_code in enumerate([*fields, TOTAL]):
         for l_index, level in enumerate([*levels, ALL_LEVELS]):
             if field_code != TOTAL and level != ALL_LEVELS and not observed[f_index, l_index]:
@@ -188,11 +223,10 @@ def balance_table(supply: SupplyResult, demand: DemandResult) -> pd.DataFrame:
                 continue
             cell_s = _select(s, f_index, l_index, field_code == TOTAL, level == ALL_LEVELS)
             cell_d = _select(d, f_index, l_index, field_code == TOTAL, level == ALL_LEVELS)
-            rows.append(quantile_rows(field_code, level, supply.years, cell_s, cell_d))
+            rows.append(quantile_rows(field_code, level, axes.years, cell_s, cell_d))
     forecast = pd.concat(rows, ignore_index=True)
-    history = _history_rows(supply, demand)
     return (
-        pd.concat([history, forecast], ignore_index=True)
+        pd.concat([history_rows(history), forecast], ignore_index=True)
         .sort_values(["field_code", "level", "year"], key=_total_last)
         .reset_index(drop=True)
     )
@@ -225,8 +259,8 @@ def quantile_rows(
     return frame
 
 
-def _history_rows(supply: SupplyResult, demand: DemandResult) -> pd.DataFrame:
-    """Observed supply and demand per cell and year (both known), with totals."""
+def observed_history(supply: SupplyResult, demand: DemandResult) -> pd.DataFrame:
+    """Observed supply and demand per observed cell and year (both known), no totals."""
     history = supply.history.merge(demand.history, on=["field_code", "level", "year"], how="inner")
     observed_cells = {
         (f, lv)
@@ -234,12 +268,20 @@ def _history_rows(supply: SupplyResult, demand: DemandResult) -> pd.DataFrame:
         for l_index, lv in enumerate(supply.levels)
         if demand.observed[f_index, l_index]
     }
-    history = history[
-        [
-            (f, lv) in observed_cells
-            for f, lv in zip(history["field_code"], history["level"], strict=True)
-        ]
+    keep = [
+        (f, lv) in observed_cells
+        for f, lv in zip(history["field_code"], history["level"], strict=True)
     ]
+    return history.loc[keep, ["field_code", "level", "year", "supply", "demand"]]
+
+
+def _history_rows(supply: SupplyResult, demand: DemandResult) -> pd.DataFrame:
+    """Observed supply and demand per cell and year (both known), with totals."""
+    return history_rows(observed_history(supply, demand))
+
+
+def history_rows(history: pd.DataFrame) -> pd.DataFrame:
+    """Balance rows of observed cells (:func:`observed_history`), with their totals."""
     if history.empty:
         return pd.DataFrame()
     parts = [history]

@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from data.store import Store
-from features.talent import TalentData
+from features.talent import Regions, TalentData
 from forecasting.balance import TOTAL, compute_balance, realised_balance
 from forecasting.executors import Progress, SerialExecutor
 from forecasting.metrics import coverage
@@ -75,7 +75,7 @@ class Replay:
 
 
 def replay_data(
-    store: Store, today: TalentData, cut: int, *, as_of: int, city_region: str
+    store: Store, today: TalentData, cut: int, *, as_of: int, city_region: Regions
 ) -> Replay:
     """The store as it was at the end of ``cut`` (its vintage, :meth:`Store.vintage`), cut at
     ``cut`` again for safety; today's data cut at ``cut`` when the store holds no vintage.
@@ -107,7 +107,7 @@ def replay_balance(
     cuts: int,
     *,
     as_of: int,
-    city_region: str,
+    city_region: Regions,
     progress: RunProgress | None = None,
 ) -> dict[str, Any]:
     """The balance replayed from ``cuts`` cut years (4, 5, ... years before the last observed

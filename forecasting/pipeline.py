@@ -25,12 +25,12 @@ from typing import Any, Final, Protocol
 
 import pandas as pd
 
+from data.regions import RegionPlan
 from data.store import Store
 from data.store.runs import RunRecord
 from data.vocabulary import DEFAULT_CITY_REGION
-from features.rates import primary_fields
-from features.talent import TalentData
-from forecasting.balance import BalanceResult, compute_balance
+from features.talent import Regions, TalentData
+from forecasting.balance import BalanceResult
 from forecasting.balance_backtest import replay_balance
 from forecasting.changes import ChangeSettings, compare_with_served
 from forecasting.progress import RunProgress
@@ -42,9 +42,10 @@ from forecasting.promotion import (
     check_gates,
     with_checks,
 )
-from forecasting.quotas import QuotaSettings, recommend_quotas, with_stopped
-from forecasting.rules import Policy, evaluate_rules, quota_limits, stopped_programmes
-from forecasting.scenarios import ARTIFACT_NAME, BalanceSamples, samples_from_balance
+from forecasting.quotas import QuotaSettings
+from forecasting.regions import compute_regions
+from forecasting.rules import Policy
+from forecasting.scenarios import BalanceSamples
 from forecasting.settings import BalanceSettings
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,9 @@ class TrainingConfig:
     #: 5, 6, ... years before the last observed year, so that a few realised years follow.
     balance_backtest_cuts: int = 3
     changes: ChangeSettings = field(default_factory=ChangeSettings)
+    #: The regions forecast below the run's city_region (none: the city alone); see
+    #: :mod:`data.regions`.
+    regions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.balance_backtest_cuts <= 10:
@@ -92,6 +96,7 @@ class TrainingConfig:
             "gates": self.gates.to_dict(),
             "balance_backtest_cuts": self.balance_backtest_cuts,
             "changes": self.changes.to_dict(),
+            **({"regions": list(self.regions)} if self.regions else {}),
         }
 
 
@@ -216,6 +221,9 @@ def train(
     else:
         run = pending
     watermark = run.watermark
+    plan = RegionPlan.of(city_region, config.regions)
+    # A province's backtest and demand-model choice are made on the sum of its regions.
+    whole: Regions = plan.top if plan.single else plan.regions
     store.start_run(run.id, by=trained_by or requested_by)
     # One pool of spawned processes, or one Dask client, for the whole run (see executors).
     with config.balance.shared_executor():
@@ -223,7 +231,7 @@ def train(
             timings: dict[str, float] = {}
             report.stage("load")
             started = time.perf_counter()
-            data = TalentData.from_store(store, as_of=watermark, city_region=city_region)
+            data = TalentData.from_store(store, as_of=watermark, city_region=whole)
             timings["load"] = time.perf_counter() - started
 
             # The balance backtest runs first: with demand_model "auto" it chooses, on the city's
@@ -236,44 +244,25 @@ def train(
                 config.balance,
                 config.balance_backtest_cuts,
                 as_of=watermark,
-                city_region=city_region,
+                city_region=whole,
                 progress=progress,
             )
             timings["balance_backtest"] = time.perf_counter() - started
             chosen = balance_scores.get("demand_model", config.balance.resolved_demand_model)
             run_balance = replace(config.balance, demand_model=chosen)
-            result = compute_balance(data, run_balance, progress)
-            timings.update(result.seconds)
-
-            report.stage("warnings")
-            started = time.perf_counter()
-            warnings = evaluate_rules(data, config.policy)
-            limits = quota_limits(warnings, data, result.last_year + 1, config.policy)
-            timings["warnings"] = time.perf_counter() - started
-
-            report.stage("quotas")
-            started = time.perf_counter()
-            catalog = data.catalog
-            samples = samples_from_balance(result, catalog, config.quotas.capacity_factor)
-            names = {
-                str(row.field_code): (str(row.name_zh), str(row.name_en))
-                for row in catalog.fields.itertuples(index=False)
-            }
-            main_fields = primary_fields(catalog).to_dict()
-            recommendations = with_stopped(
-                recommend_quotas(
-                    samples,
-                    limits,
-                    config.quotas,
-                    main_fields,
-                    names,
-                    executor=config.balance.make_executor(),
-                ),
-                stopped_programmes(data),
-                result.last_year,
-                main_fields,
+            regional = compute_regions(
+                store,
+                watermark,
+                plan,
+                data,
+                policy=config.policy,
+                quotas=config.quotas,
+                balance=run_balance,
+                progress=report,
             )
-            timings["quotas"] = time.perf_counter() - started
+            result, samples, warnings, recommendations = regional.first
+            for stage, seconds in regional.timings.items():  # "load" of each further region
+                timings[stage] = timings.get(stage, 0.0) + seconds
 
             report.stage("changes")
             started = time.perf_counter()
@@ -287,18 +276,15 @@ def train(
                 settings=config.changes,
                 gates=config.gates,
                 city_region=city_region,
+                several_regions=not plan.single,
             )
             timings["changes"] = time.perf_counter() - started
 
             report.stage("artifacts")
             started = time.perf_counter()
-            outputs = {
-                **result.outputs(),
-                "warnings": warnings,
-                "recommendations": recommendations,
-            }
-            artifacts = {ARTIFACT_NAME: samples.to_bytes()}
-            timings["artifacts"] = time.perf_counter() - started  # serialising the samples
+            outputs = regional.outputs
+            artifacts = regional.artifacts  # the samples, serialised region by region
+            timings["artifacts"] = timings.get("artifacts", 0.0) + time.perf_counter() - started
             backtests = pd.concat(
                 [result.supply.backtests, result.demand.backtests], ignore_index=True
             )

@@ -181,10 +181,17 @@ class ScenarioResult:
     baseline_costs: dict[str, float]
 
 
-def load_samples(store: Store, run_id: int) -> BalanceSamples:
-    """The joint samples a run stored; raises ``UnknownRun``/``UnknownArtifact`` (store
-    errors naming what exists) for a run without them, e.g. one that failed."""
-    return BalanceSamples.from_bytes(store.run_artifact(run_id, ARTIFACT_NAME))
+def samples_artifact(region: str | None = None) -> str:
+    """The artifact name of a run's joint samples: of its city, or of one ``region`` of a
+    run of several regions."""
+    return ARTIFACT_NAME if region is None else f"balance_samples_{region}.npz"
+
+
+def load_samples(store: Store, run_id: int, region: str | None = None) -> BalanceSamples:
+    """The joint samples a run stored (of ``region`` in a run of several regions); raises
+    ``UnknownRun``/``UnknownArtifact`` (store errors naming what exists) for a run without
+    them, e.g. one that failed."""
+    return BalanceSamples.from_bytes(store.run_artifact(run_id, samples_artifact(region)))
 
 
 def evaluate_scenario(

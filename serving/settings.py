@@ -11,10 +11,11 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data.ingest import IngestOptions
+from data.regions import RegionError, RegionPlan
 from data.vocabulary import DEFAULT_CITY_REGION
 from forecasting.executors import ExecutorKind, check_executor
 from forecasting.settings import BalanceSettings
@@ -45,7 +46,14 @@ class Settings(BaseSettings):
     )
     city_region: str = Field(
         default=DEFAULT_CITY_REGION,
-        description="GB/T 2260 code of the city; uploaded region codes must belong to it.",
+        description="GB/T 2260 code of the city (or province, or 100000 for the nation) the "
+        "deployment serves: the total of its regions.",
+    )
+    regions: str = Field(
+        default="",
+        description="The regions forecast, as comma-separated GB/T 2260 codes: the cities "
+        "(xxyy00) of the province city_region, or the provinces (xx0000) when city_region is "
+        "the nation (100000); empty: city_region alone. Uploaded rows carry one of them.",
     )
     max_upload_mb: float = Field(
         default=100.0, gt=0, le=2048, description="Largest accepted upload, in megabytes."
@@ -322,6 +330,23 @@ class Settings(BaseSettings):
             raise ValueError("must be a 6-digit city code ending in 0000, e.g. 120000 for Tianjin")
         return value
 
+    @field_validator("regions")
+    @classmethod
+    def _region_list(cls, value: str) -> str:
+        return ",".join(code.strip() for code in value.split(",") if code.strip())
+
+    @model_validator(mode="after")
+    def _region_plan(self) -> Settings:
+        try:
+            self.region_plan()
+        except RegionError as error:
+            raise ValueError(f"regions: {error}") from None
+        return self
+
+    def region_plan(self) -> RegionPlan:
+        """The regions this deployment forecasts and the total above them."""
+        return RegionPlan.of(self.city_region, tuple(filter(None, self.regions.split(","))))
+
     def balance_settings(self) -> BalanceSettings:
         return BalanceSettings(
             horizon=self.horizon_years,
@@ -351,6 +376,7 @@ class Settings(BaseSettings):
         from forecasting.quotas import QuotaSettings
         from forecasting.rules import Policy
 
+        plan = self.region_plan()
         policy = (
             Policy.from_dict(read_policy(self.policy_file))
             if self.policy_file is not None
@@ -367,6 +393,7 @@ class Settings(BaseSettings):
             quotas=quotas,
             gates=Gates(balance_gate=self.balance_gate, change_gate=self.change_gate),
             balance_backtest_cuts=self.balance_backtest_cuts,
+            regions=() if plan.single else plan.regions,
             changes=ChangeSettings(
                 p_threshold=self.change_p_threshold,
                 gap_share=self.change_gap_share,
@@ -387,7 +414,9 @@ class Settings(BaseSettings):
 
     def ingest_options(self) -> IngestOptions:
         return IngestOptions(
-            city_region=self.city_region, max_bytes=int(self.max_upload_mb * 1024 * 1024)
+            city_region=self.city_region,
+            regions=self.region_plan().regions,
+            max_bytes=int(self.max_upload_mb * 1024 * 1024),
         )
 
 
@@ -396,6 +425,7 @@ class Settings(BaseSettings):
 CITY_SETTINGS: Final = (
     "city_name",
     "city_region",
+    "regions",
     "retrain_timezone",
     "retrain_schedule",
     "posting_scales",

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from data.catalog import load_default_catalog
-from data.ingest import ensure_catalog, ingest_file
+from data.ingest import IngestOptions, ensure_catalog, ingest_file
 from data.store import Store, UploadRecord
 
 FIRST_YEAR = 2012
@@ -169,3 +169,24 @@ def world_files(last: int = LAST_YEAR) -> dict[str, bytes]:
         "demand_survey": survey_frame(last=last),
     }
     return {kind: frame.to_csv(index=False).encode("utf-8") for kind, frame in frames.items()}
+
+
+#: A province of two cities (130100 and 130200), each a copy of the small city.
+PROVINCE = "130000"
+CITIES = ("130100", "130200")
+
+
+def load_province(store: Store) -> None:
+    """The small city twice as the two cities of :data:`PROVINCE`: the second half the size,
+    with its own noise and relatively more IC postings."""
+    ensure_catalog(store, load_default_catalog())
+    options = IngestOptions(city_region=PROVINCE, regions=CITIES)
+    for region, scale, seed in ((CITIES[0], 1.0, 0), (CITIES[1], 0.5, 5)):
+        frames = {
+            **programme_frames(seed=seed, scale=scale),
+            "hiring": hiring_frame(seed=seed + 1, factors={"ic": 1.3 * scale, "ai": scale}),
+            "demand_survey": survey_frame(seed=seed + 2),
+        }
+        for kind, frame in frames.items():
+            content = frame.assign(region=region).to_csv(index=False).encode("utf-8")
+            ingest_file(store, kind, content, uploader=COMMISSION, options=options)

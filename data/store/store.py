@@ -345,6 +345,7 @@ class Store:
         as_of: int | None = None,
         history: bool = False,
         exclude: Collection[int] = (),
+        regions: Collection[str] | None = None,
     ) -> pd.DataFrame:
         """Observations of one kind as of upload ``as_of`` (default: everything stored).
 
@@ -352,7 +353,10 @@ class Store:
         ``history=True`` every stored version is returned, oldest first, so that a planner can
         see what was corrected and when. ``exclude`` reads the store as if those uploads had
         never been made (a key they superseded shows its earlier value again): this is how a
-        change between two runs is traced to the uploads that caused it.
+        change between two runs is traced to the uploads that caused it. ``regions`` keeps the
+        rows of those region codes only, in the query: a province reads one city at a time
+        without the database sending every other city's rows (the region is part of every
+        key, so a row of one region never supersedes another's).
         """
         kind = Kind(kind)
         table = observations[kind]
@@ -360,6 +364,7 @@ class Store:
         condition = sa.and_(
             sa.true() if as_of is None else table.c.upload_id <= as_of,
             _not_in(table.c.upload_id, exclude),
+            sa.true() if regions is None else table.c.region.in_(sorted(set(regions))),
         )
         if history:
             query = sa.select(table).where(condition).order_by(*table.c[key], table.c.upload_id)

@@ -22,7 +22,7 @@ Access is recorded in ``api_keys`` (who may call the API, by the SHA-256 of thei
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final
 
@@ -117,6 +117,8 @@ def _observation_table(kind: Kind) -> sa.Table:
         *(_sql_column(column) for column in schema.columns),
         *(extras[extra] for extra in EXTRA_COLUMNS.get(kind, ())),
         sa.Index(f"ix_{name}_key", *store_key(kind), "upload_id"),
+        # Reads of one region (a city of a province) as of an upload.
+        sa.Index(f"ix_{name}_region", "region", "upload_id"),
     )
 
 
@@ -290,7 +292,7 @@ def _quantiles(prefix: str) -> tuple[OutputColumn, ...]:
     return (mean, *_persons(*names, nullable=False))
 
 
-OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
+_SPECS: Final[Mapping[str, OutputSpec]] = {
     "forecasts": OutputSpec(
         table="run_forecasts",
         description="Series forecasts with 80% and 95% prediction intervals.",
@@ -460,6 +462,22 @@ OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
         index=("programme_code", "level"),
         unique=True,
     ),
+}
+
+
+def _per_region(spec: OutputSpec) -> OutputSpec:
+    """Every output row belongs to one region (GB/T 2260 code): a deployment that serves the
+    cities of a province keeps each city's rows and the province's totals in the same run."""
+    return replace(
+        spec,
+        columns=(_text("region", 6, nullable=False), *spec.columns),
+        key=("region", *spec.key),
+        index=("region", *spec.index),
+    )
+
+
+OUTPUT_SPECS: Final[Mapping[str, OutputSpec]] = {
+    name: _per_region(spec) for name, spec in _SPECS.items()
 }
 
 

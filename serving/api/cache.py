@@ -186,8 +186,11 @@ class ServingCache:
         value = self._frames.get(("catalog", as_of))
         return value if isinstance(value, Catalog) else None
 
-    def samples(self, store: Store, run_id: int) -> BalanceSamples:
-        return self._get(self._samples, run_id, lambda: load_samples(store, run_id))
+    def samples(self, store: Store, run_id: int, region: str | None = None) -> BalanceSamples:
+        """A run's joint samples (of ``region`` in a run of several regions)."""
+        return self._get(
+            self._samples, (run_id, region), lambda: load_samples(store, run_id, region)
+        )
 
     def response(self, key: Any) -> bytes | None:
         value = self._responses.get(key)

@@ -247,6 +247,35 @@ async def get_run(
 RunDep = Annotated[RunRecord, Depends(get_run)]
 
 
+async def get_region(
+    request: Request,
+    region: Annotated[
+        str | None,
+        Query(
+            description="GB/T 2260 code of the region whose rows are read (default: the "
+            "deployment's top region, the city itself when it serves one); a province's rows "
+            "of the balance are the sums of its cities'.",
+            examples=["120000"],
+        ),
+    ] = None,
+) -> str:
+    """The region a reader asked for, one the deployment serves."""
+    settings: Settings = request.app.state.settings
+    plan = settings.region_plan()
+    if region is None:
+        return plan.top
+    if region not in plan.servable:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"query parameter 'region': {region!r} is not a region this deployment serves; "
+            f"use one of {', '.join(plan.servable)}",
+        )
+    return region
+
+
+RegionDep = Annotated[str, Depends(get_region)]
+
+
 async def get_catalog(request: Request, run: RunDep) -> Catalog:
     """The catalog the run saw (codes in filters are checked against it)."""
     cache = _cache(request)

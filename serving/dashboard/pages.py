@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Final
 
+import pandas as pd
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from data.vocabulary import ALL_LEVELS
+from serving.api.deps import SettingsDep
 from serving.dashboard import charts, tables
 from serving.dashboard.i18n import scale_text
 from serving.dashboard.render import PageContext, render
@@ -22,6 +24,11 @@ router = APIRouter(include_in_schema=False)
 #: Programmes listed on a field page; the rest are one link away.
 URGENT_ROWS: Final = 5
 OptionalText = Annotated[str | None, Query()]
+
+
+def _of_region(frame: pd.DataFrame, region: str) -> pd.DataFrame:
+    """The rows of one region of a run output (a run of several regions holds them all)."""
+    return frame[frame["region"] == region]
 
 
 def choose(
@@ -39,11 +46,21 @@ def choose(
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(page: Page, level: OptionalText = None, year: OptionalText = None) -> HTMLResponse:
+def overview(
+    page: Page,
+    settings: SettingsDep,
+    level: OptionalText = None,
+    year: OptionalText = None,
+    region: OptionalText = None,
+) -> HTMLResponse:
     """P(shortage) heatmap of the fields × forecast years for one level, and the shortage
-    ranking of one year. An association sees the rows of its own fields (ranked among all)."""
+    ranking of one year. An association sees the rows of its own fields (ranked among all).
+    A deployment of several regions shows one of them (the total first), chosen above."""
     run = page.require_run()
-    balance = page.cache.output(page.store, run.id, "balance")
+    plan = settings.region_plan()
+    regions = list(plan.servable)
+    chosen_region = choose(page, region, regions, plan.top, "region")
+    balance = _of_region(page.cache.output(page.store, run.id, "balance"), chosen_region)
     catalog = page.cache.catalog(page.store, run.watermark)
     t = page.t
     levels = tables.levels_of(balance)
@@ -65,6 +82,8 @@ def overview(page: Page, level: OptionalText = None, year: OptionalText = None) 
     return render(
         page,
         "overview.html",
+        regions=regions if len(regions) > 1 else [],
+        region=chosen_region,
         levels=levels,
         level=chosen_level,
         years=years,
@@ -78,9 +97,12 @@ def overview(page: Page, level: OptionalText = None, year: OptionalText = None) 
 
 
 @router.get("/fields/{field_code}", response_class=HTMLResponse)
-def field_page(page: Page, field_code: str, level: OptionalText = None) -> HTMLResponse:
+def field_page(
+    page: Page, settings: SettingsDep, field_code: str, level: OptionalText = None
+) -> HTMLResponse:
     """Fan charts of one field's supply, demand and gap, what drives the gap, and the
-    programmes that feed the field."""
+    programmes that feed the field (of the deployment's top region: the city, or the total
+    of its regions)."""
     run = page.require_run()
     catalog = page.cache.catalog(page.store, run.watermark)
     t = page.t
@@ -90,7 +112,8 @@ def field_page(page: Page, field_code: str, level: OptionalText = None) -> HTMLR
     if not page.principal.may_see_field(field_code):
         fields = ", ".join(sorted(page.principal.fields))
         raise page.fail(403, "forbidden_title", t("forbidden_field", fields=fields))
-    balance = page.cache.output(page.store, run.id, "balance")
+    top = settings.region_plan().top
+    balance = _of_region(page.cache.output(page.store, run.id, "balance"), top)
     levels = tables.levels_of(balance, field_code) or [ALL_LEVELS]
     chosen = choose(page, level, levels, ALL_LEVELS, "level")
     rows = tables.balance_rows(balance, field_code, chosen)
@@ -108,9 +131,9 @@ def field_page(page: Page, field_code: str, level: OptionalText = None) -> HTMLR
         )
         figures[quantity] = charts.fan_chart(rows, quantity, last, labels).to_json()
     years = tables.forecast_years(balance, last)[: tables.FEEDING_YEARS]
-    drivers = page.cache.output(page.store, run.id, "drivers")
-    supply = page.cache.output(page.store, run.id, "programme_supply")
-    scales = page.cache.output(page.store, run.id, "demand_scales")
+    drivers = _of_region(page.cache.output(page.store, run.id, "drivers"), top)
+    supply = _of_region(page.cache.output(page.store, run.id, "programme_supply"), top)
+    scales = _of_region(page.cache.output(page.store, run.id, "demand_scales"), top)
     scale = scales[scales["field_code"] == field_code]
     return render(
         page,

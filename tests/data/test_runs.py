@@ -37,7 +37,7 @@ from data.store.tables import MAX_ID, metadata, run_artifacts
 from data.store.tables import runs as runs_table
 
 #: The newest migration: a store upgraded to "head" is at this revision.
-HEAD = "0010"
+HEAD = "0011"
 
 CONFIG: dict[str, Any] = {"horizon": 6, "levels": [80, 95], "models": {"ets": True}}
 METRICS: dict[str, Any] = {"mase": {"hiring": 0.91, "enrollment": 0.62}, "coverage_80": 0.79}
@@ -45,15 +45,17 @@ TIMINGS: dict[str, float] = {"features": 1.5, "fit": 42.25, "balance": 0.75}
 
 
 def _balance_values(rows: int) -> dict[str, list[float]]:
-    columns = [c.name for c in OUTPUT_SPECS["balance"].columns][3:]
+    keys = {"region", "field_code", "level", "year"}
+    columns = [c.name for c in OUTPUT_SPECS["balance"].columns if c.name not in keys]
     return {
         name: [float(i * 10 + j) + 0.125 for i in range(rows)] for j, name in enumerate(columns)
     }
 
 
 def sample_outputs() -> dict[str, pd.DataFrame]:
-    """One small hand-made frame per output kind, with missing values where they are allowed."""
-    return {
+    """One small hand-made frame per output kind, with missing values where they are allowed,
+    all of one region."""
+    outputs = {
         "forecasts": pd.DataFrame(
             {
                 "kind": ["hiring", "hiring", "enrollment", "placement_rate"],
@@ -175,6 +177,7 @@ def sample_outputs() -> dict[str, pd.DataFrame]:
             }
         ),
     }
+    return {name: frame.assign(region="120000") for name, frame in outputs.items()}
 
 
 def expected(name: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -425,7 +428,8 @@ def test_policy_outputs_round_trip_typed_and_sorted_by_their_key(store: Store) -
 
 
 def test_optional_columns_and_outputs_may_be_left_out(store: Store) -> None:
-    frame = sample_outputs()["forecasts"].loc[:, ["kind", "series_id", "period", "forecast"]]
+    columns = ["region", "kind", "series_id", "period", "forecast"]
+    frame = sample_outputs()["forecasts"].loc[:, columns]
     run = succeeded_run(store, {"forecasts": frame})
     read = store.run_output(run.id, "forecasts")
     assert read["lo_80"].isna().all()
@@ -500,14 +504,16 @@ BAD_OUTPUTS: dict[str, tuple[Any, str]] = {
     ),
     "duplicate key": (
         lambda: _with("drivers", lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True)),
-        r"output 'drivers': key \{'field_code': 'ic', 'level': 'master', 'year': 2028\} "
+        r"output 'drivers': key \{'region': '120000', 'field_code': 'ic', 'level': 'master', "
+        r"'year': 2028\} "
         r"appears 2 times \(first at row 0\)",
     ),
     "duplicate warning": (
         lambda: _with("warnings", lambda f: pd.concat([f, f.iloc[[1]]], ignore_index=True)),
-        r"output 'warnings': key \{'programme_code': '080717T', 'level': 'bachelor', "
-        r"'rule': 'moe_2011_below_60_two_years'\} appears 2 times \(first at row 1\); "
-        r"each \('programme_code', 'level', 'rule'\) must be unique per run",
+        r"output 'warnings': key \{'region': '120000', 'programme_code': '080717T', "
+        r"'level': 'bachelor', 'rule': 'moe_2011_below_60_two_years'\} appears 2 times "
+        r"\(first at row 1\); each \('region', 'programme_code', 'level', 'rule'\) must be "
+        r"unique per run",
     ),
     "missing recommended quota": (
         lambda: _with("recommendations", _set("recommended_quota", 1, np.nan)),
@@ -715,8 +721,10 @@ def test_run_output_filters_and_keeps_vintages_apart(store: Store) -> None:
     cohorts = store.run_output(new.id, "programme_supply", from_enrolled_cohorts=True)
     assert cohorts["year"].tolist() == [2027]
 
-    with pytest.raises(StoreError, match=r"cannot filter output 'balance' by 'region'"):
-        store.run_output(new.id, "balance", region="120000")
+    assert len(store.run_output(new.id, "balance", region="120000")) == 3
+    assert store.run_output(new.id, "balance", region="130000").empty
+    with pytest.raises(StoreError, match=r"cannot filter output 'balance' by 'province'"):
+        store.run_output(new.id, "balance", province="120000")
     with pytest.raises(StoreError, match=r"filter year='2028': expected int"):
         store.run_output(new.id, "balance", year="2028")
     with pytest.raises(StoreError, match="unknown run output 'shortages'"):
@@ -1004,3 +1012,15 @@ def test_downgrade_to_0002_and_upgrade_again(store: Store) -> None:
     )
     assert len(store.run_output(again.id, "recommendations")) == 2
     assert store.run_artifact(again.id, "a") == b"\x01"
+
+
+def test_outputs_stored_before_regions_belong_to_their_run_city(store: Store) -> None:
+    chongqing = store.create_run(store.watermark(), {**CONFIG, "city_region": "500000"})
+    store.start_run(chongqing.id)
+    store.finish_run(chongqing.id, sample_outputs(), metrics=METRICS, timings=TIMINGS)
+    tianjin = succeeded_run(store)
+    _migrate(store, "downgrade", "0010")
+    _migrate(store, "upgrade", "head")
+    assert set(store.run_output(chongqing.id, "balance")["region"]) == {"500000"}
+    assert set(store.run_output(tianjin.id, "drivers")["region"]) == {"120000"}
+    assert len(store.run_output(chongqing.id, "forecasts", region="500000")) == 4

@@ -369,3 +369,22 @@ def test_a_file_name_longer_than_the_column_is_shortened_alike_on_every_backend(
     assert len(kept) == 255
     assert kept.startswith("就业就业")
     assert kept.endswith("….csv")
+
+
+def test_observations_are_read_one_region_at_a_time(store: Store) -> None:
+    province = IngestOptions(city_region="130000", regions=("130100", "130200"))
+    rows = SAMPLES[Kind.ENROLLMENT]
+    both = pd.concat([rows.assign(region="130100"), rows.assign(region="130200", enrolled=7)])
+    first = ingest_file(store, "enrollment", csv_bytes(both), uploader="a", options=province)
+    correction = rows.head(1).assign(region="130200", enrolled=9)
+    ingest_file(store, "enrollment", csv_bytes(correction), uploader="b", options=province)
+
+    shijiazhuang = store.observations("enrollment", regions=["130100"])
+    assert set(shijiazhuang["region"]) == {"130100"}
+    assert shijiazhuang["enrolled"].tolist() == rows["enrolled"].tolist()
+    tangshan = store.observations("enrollment", regions=("130200",))
+    assert tangshan["enrolled"].tolist() == [9, 7, 7], "a correction supersedes its own region"
+    earlier = store.observations("enrollment", regions={"130200"}, as_of=first.upload.id)
+    assert earlier["enrolled"].tolist() == [7, 7, 7]
+    assert len(store.observations("enrollment", regions=["130100", "130200"])) == 6
+    assert store.observations("enrollment", regions=["130300"]).empty

@@ -286,19 +286,35 @@ def test_one_frequency_per_file(context: ValidationContext) -> None:
     assert "is yearly but the file's first period is monthly" in problem.reason
 
 
-def test_region_codes_must_be_in_the_city(context: ValidationContext) -> None:
+def test_region_codes_must_be_the_configured_region(context: ValidationContext) -> None:
     text = (
         "period,field_code,postings,region\n"
-        "2024-01,ai,1,110000\n2024-02,ai,1,12010\n2024-03,ai,1,120101\n"
+        "2024-01,ai,1,110000\n2024-02,ai,1,12010\n2024-03,ai,1,120101\n2024-04,ai,1,120000\n"
     )
     found = problems(text, "hiring", context)
-    assert where(found) == {(2, "region"), (3, "region")}
+    assert where(found) == {(2, "region"), (3, "region"), (4, "region")}
+    unknown = [p for p in found if p.code == "region.unknown"]
+    assert [p.row for p in unknown] == [2, 4]
+    assert "use one of 120000" in unknown[0].reason
 
 
 def test_a_row_without_a_region_is_of_the_configured_city(context: ValidationContext) -> None:
     chongqing = replace(context, city_region="500000")
-    text = "period,field_code,postings,region\n2024-01,ai,1,\n2024-02,ai,1,500101\n"
-    assert check(text, "hiring", chongqing)["region"].tolist() == ["500000", "500101"]
+    text = "period,field_code,postings,region\n2024-01,ai,1,\n2024-02,ai,1,500000\n"
+    assert check(text, "hiring", chongqing)["region"].tolist() == ["500000", "500000"]
+
+
+def test_with_several_regions_every_row_names_one_of_them(context: ValidationContext) -> None:
+    province = replace(context, city_region="130000", regions=("130100", "130200"))
+    good = "period,field_code,postings,region\n2024-01,ai,1,130200\n2024-01,ai,2,130100\n"
+    assert check(good, "hiring", province)["region"].tolist() == ["130200", "130100"]
+
+    text = "period,field_code,postings,region\n2024-01,ai,1,\n2024-02,ai,1,130300\n"
+    missing, unknown = sorted(problems(text, "hiring", province), key=lambda p: p.row or 0)
+    assert (missing.row, missing.column, missing.code) == (2, "region", "region.missing")
+    assert (unknown.row, unknown.column, unknown.code) == (3, "region", "region.unknown")
+    for problem in (missing, unknown):
+        assert "130100, 130200" in problem.reason
 
 
 def test_survey_target_year_rules(context: ValidationContext) -> None:

@@ -102,3 +102,20 @@ def test_cut_keeps_what_was_known_at_the_end_of_a_year(default_catalog: Catalog)
     cut = data(default_catalog, hiring).cut(2020)
     assert cut.last_year == 2020
     assert cut.hiring["period"].str[:4].eq("2020").all()
+
+
+def test_several_regions_read_as_their_sum(default_catalog: Catalog) -> None:
+    enrollment = pd.DataFrame(
+        {
+            "year": [2020, 2020, 2020],
+            "programme_code": ["080901"] * 3,
+            "level": ["bachelor"] * 3,
+            "enrolled": [100, 50, 7],
+            "region": ["130100", "130200", "130300"],
+        }
+    )
+    frames = {Kind.ENROLLMENT: enrollment}
+    one = TalentData.from_observations(default_catalog, frames, "130200")
+    two = TalentData.from_observations(default_catalog, frames, ("130100", "130200"))
+    assert one.enrollment["enrolled"].tolist() == [50]
+    assert two.enrollment["enrolled"].tolist() == [150]

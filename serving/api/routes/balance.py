@@ -16,6 +16,7 @@ from serving.api.deps import (
     Allow,
     CacheDep,
     CatalogDep,
+    RegionDep,
     RunDep,
     StoreDep,
 )
@@ -66,6 +67,7 @@ def balance(
     request: Request,
     principal: Reader,
     run: RunDep,
+    region: RegionDep,
     store: StoreDep,
     cache: CacheDep,
     catalog: CatalogDep,
@@ -87,7 +89,7 @@ def balance(
         cache,
         run,
         principal,
-        lambda: where(frame, field_code=code, level=level, year=year),
+        lambda: where(frame, region=region, field_code=code, level=level, year=year),
         limit=limit,
         offset=offset,
     )
@@ -98,6 +100,7 @@ def shortages(
     request: Request,
     principal: Reader,
     run: RunDep,
+    region: RegionDep,
     store: StoreDep,
     cache: CacheDep,
     year: Annotated[
@@ -133,7 +136,7 @@ def shortages(
         cache,
         run,
         principal,
-        lambda: shortage_ranking(frame, target, level, by=by),
+        lambda: shortage_ranking(where(frame, region=region), target, level, by=by),
         limit=limit,
         offset=offset,
     )
@@ -144,6 +147,7 @@ def drivers(
     request: Request,
     principal: Reader,
     run: RunDep,
+    region: RegionDep,
     store: StoreDep,
     cache: CacheDep,
     catalog: CatalogDep,
@@ -164,7 +168,7 @@ def drivers(
         cache,
         run,
         principal,
-        lambda: where(frame, field_code=code, level=level, year=year),
+        lambda: where(frame, region=region, field_code=code, level=level, year=year),
         limit=limit,
         offset=offset,
     )
@@ -179,6 +183,7 @@ def demand_scales(
     request: Request,
     principal: Reader,
     run: RunDep,
+    region: RegionDep,
     store: StoreDep,
     cache: CacheDep,
     catalog: CatalogDep,
@@ -196,7 +201,7 @@ def demand_scales(
         cache,
         run,
         principal,
-        lambda: where(frame, field_code=code),
+        lambda: where(frame, region=region, field_code=code),
         limit=limit,
         offset=offset,
     )

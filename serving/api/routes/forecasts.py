@@ -8,7 +8,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from data.vocabulary import LEVELS
-from serving.api.deps import Allow, CacheDep, CatalogDep, RunDep, StoreDep
+from serving.api.deps import Allow, CacheDep, CatalogDep, RegionDep, RunDep, StoreDep
 from serving.api.pages import (
     DEFAULT_LIMIT,
     PAGED_RESPONSES,
@@ -36,6 +36,7 @@ def forecasts(
     request: Request,
     principal: Reader,
     run: RunDep,
+    region: RegionDep,
     store: StoreDep,
     cache: CacheDep,
     catalog: CatalogDep,
@@ -62,6 +63,8 @@ def forecasts(
     def rows() -> pd.DataFrame:
         frame = cache.output(store, run.id, "forecasts")
         check_code(kind, set(frame["kind"].unique()), "kind")
-        return where(frame, kind=kind, programme_code=programme, field_code=code, level=level)
+        return where(
+            frame, region=region, kind=kind, programme_code=programme, field_code=code, level=level
+        )
 
     return paged(request, cache, run, principal, rows, limit=limit, offset=offset)

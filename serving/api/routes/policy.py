@@ -13,6 +13,7 @@ from serving.api.deps import (
     Allow,
     CacheDep,
     CatalogDep,
+    RegionDep,
     RunDep,
     StoreDep,
 )
@@ -46,6 +47,7 @@ def warnings(
     request: Request,
     principal: Planner,
     run: RunDep,
+    region: RegionDep,
     store: StoreDep,
     cache: CacheDep,
     catalog: CatalogDep,
@@ -67,6 +69,7 @@ def warnings(
         principal,
         lambda: where(
             cache.output(store, run.id, "warnings"),
+            region=region,
             programme_code=programme,
             level=level,
             rule=rule,
@@ -87,6 +90,7 @@ def recommendations(
     request: Request,
     principal: Planner,
     run: RunDep,
+    region: RegionDep,
     store: StoreDep,
     cache: CacheDep,
     catalog: CatalogDep,
@@ -122,6 +126,7 @@ def recommendations(
         principal,
         lambda: where(
             frame,
+            region=region,
             intake_year=intake_year,
             programme_code=programme,
             level=level,

@@ -13,7 +13,7 @@ from data.store.persons import MEAN_DECIMALS, round_persons
 from data.vocabulary import Level
 from forecasting.balance import TOTAL
 from forecasting.scenarios import BalanceSamples, ScenarioError, evaluate_scenario
-from serving.api.deps import Allow, CacheDep, RunDep, StoreDep
+from serving.api.deps import Allow, CacheDep, RegionDep, RunDep, SettingsDep, StoreDep
 from serving.api.pages import check_code, output_row_model
 from serving.api.problems import JSON_BODY_ERRORS, RUN_ERRORS
 from serving.auth import PLANNERS, Principal
@@ -82,13 +82,26 @@ class ScenarioOut(BaseModel):
     responses={**RUN_ERRORS, **JSON_BODY_ERRORS},
 )
 def scenario(
-    body: ScenarioIn, principal: Planner, run: RunDep, store: StoreDep, cache: CacheDep
+    body: ScenarioIn,
+    principal: Planner,
+    run: RunDep,
+    store: StoreDep,
+    cache: CacheDep,
+    settings: SettingsDep,
+    region: RegionDep,
 ) -> ScenarioOut:
     """Evaluate quota changes (per programme and intake year) and demand shocks (per field) on
     the run's joint samples: supply moves through the cohort pipeline, demand by the shocks.
     Answers in about a second, without retraining."""
+    plan = settings.region_plan()
+    if not plan.single and region == plan.top:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"query parameter 'region': what-if questions are answered for one of "
+            f"{', '.join(plan.regions)} (quotas are set city by city), not for {region}",
+        )
     try:
-        samples = cache.samples(store, run.id)
+        samples = cache.samples(store, run.id, None if plan.single else region)
     except StoreError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     known = set(samples.fields)
@@ -107,7 +120,7 @@ def scenario(
     shown.add(TOTAL)
 
     def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-        table = round_persons(frame[frame["field_code"].isin(shown)])
+        table = round_persons(frame[frame["field_code"].isin(shown)].assign(region=region))
         return table.astype(object).where(table.notna(), None).to_dict(orient="records")
 
     return ScenarioOut(

@@ -1,0 +1,139 @@
+"""Several regions in one run: each region's balance, and a total that is their sum in every
+joint sample; one region is exactly the single-city balance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from worlds import CITIES, PROVINCE, load_province, load_world
+
+from data.ingest import open_store
+from data.regions import RegionPlan
+from data.store import Store
+from data.store.tables import OUTPUT_SPECS
+from features.talent import TalentData
+from forecasting.balance import JOINT_SEED_OFFSET, TOTAL, compute_balance
+from forecasting.joint import JointDraws
+from forecasting.pipeline import TrainingConfig, train
+from forecasting.promotion import Gates
+from forecasting.quotas import QuotaSettings
+from forecasting.regions import RegionTotal, region_settings, regional_balances
+from forecasting.scenarios import samples_artifact
+from forecasting.settings import BalanceSettings
+
+SETTINGS = BalanceSettings(horizon=3, n_samples=120, n_jobs=1)
+CONFIG = TrainingConfig(
+    balance=SETTINGS,
+    quotas=QuotaSettings(scenarios=20, resamples=1),
+    gates=Gates(coverage_80=(0.0, 1.0), coverage_95=(0.0, 1.0)),
+    balance_backtest_cuts=0,
+)
+PLAN = RegionPlan.of(PROVINCE, CITIES)
+
+
+@pytest.fixture
+def store(tmp_path: object) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path}/regions.db")
+    try:
+        yield opened
+    finally:
+        opened.dispose()
+
+
+def cells(result: object) -> tuple[np.ndarray, np.ndarray]:
+    observed = result.demand.observed  # type: ignore[attr-defined]
+    s = result.supply.by_field_level * observed[None, :, :, None]  # type: ignore[attr-defined]
+    d = result.demand.combined * observed[None, :, :, None]  # type: ignore[attr-defined]
+    return s, d
+
+
+def test_the_total_is_the_sum_of_its_regions_in_every_sample(store: Store) -> None:
+    load_province(store)
+
+    def load(region: str) -> TalentData:
+        return TalentData.from_store(store, city_region=region)
+
+    total = RegionTotal()
+    supply, demand = 0.0, 0.0
+    regional = []
+    for region, _data, result in regional_balances(PLAN, load, SETTINGS):
+        total.add(region, result)
+        s, d = cells(result)
+        supply, demand = supply + s, demand + d
+        regional.append(result.balance)
+    assert total.supply is not None
+    assert total.demand is not None
+    assert total.supply.dtype == np.float32
+    np.testing.assert_allclose(total.supply, supply, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(total.demand, demand, rtol=1e-5, atol=1e-3)
+    gap = total.demand - total.supply
+    np.testing.assert_allclose(gap, demand - supply, rtol=1e-4, atol=1e-2)
+    assert not np.allclose(cells_of(regional[0]), cells_of(regional[1]))
+
+    # Means add up exactly (quantiles do not): the total's rows are of the summed samples.
+    parent = total.balance().set_index(["field_code", "level", "year"])
+    summed = sum(b.set_index(["field_code", "level", "year"])["supply_mean"] for b in regional)
+    assert isinstance(summed, pd.Series)
+    np.testing.assert_allclose(parent.loc[summed.index, "supply_mean"], summed, rtol=1e-5)
+    history = parent.xs((TOTAL, TOTAL), level=["field_code", "level"])
+    assert (history["supply_p05"] <= history["supply_p95"]).all()
+
+
+def cells_of(balance: pd.DataFrame) -> np.ndarray:
+    return balance.sort_values(["field_code", "level", "year"])["supply_mean"].to_numpy()
+
+
+@pytest.mark.slow
+def test_a_province_run_stores_each_city_and_the_province(store: Store) -> None:
+    load_province(store)
+    result = train(store, replace(CONFIG, regions=CITIES), city_region=PROVINCE)
+    run = result.run
+    assert run.status == "succeeded"
+    assert run.config["regions"] == ["130100", "130200"]
+    checks = {check["name"]: check for check in run.metrics["gates"]["checks"]}
+    assert checks["changes"]["code"] == "changes.regions"
+    balance = store.run_output(run.id, "balance")
+    assert sorted(set(balance["region"])) == ["130000", "130100", "130200"]
+    assert set(store.run_output(run.id, "recommendations")["region"]) == {"130100", "130200"}
+    assert store.run_artifact_names(run.id) == sorted(samples_artifact(r) for r in CITIES)
+
+    # Each city is exactly its own balance, drawn with the province's shared origins.
+    second = TalentData.from_store(store, city_region="130200")
+    joint = JointDraws.draw(SETTINGS.n_samples, SETTINGS.seed + JOINT_SEED_OFFSET)
+    alone = compute_balance(second, region_settings(SETTINGS, 1), joint=joint)
+    stored = store.run_output(run.id, "balance", region="130200").drop(columns="region")
+    expected = alone.balance.sort_values(["field_code", "level", "year"], ignore_index=True)
+    np.testing.assert_allclose(
+        stored.sort_values(["field_code", "level", "year"])["gap_p50"], expected["gap_p50"]
+    )
+
+    cities = balance[balance["region"] != "130000"]
+    province = balance[balance["region"] == "130000"]
+    key = ["field_code", "level", "year"]
+    summed = cities.groupby(key)["demand_mean"].sum()
+    np.testing.assert_allclose(
+        province.set_index(key).loc[summed.index, "demand_mean"], summed, rtol=1e-5
+    )
+
+
+@pytest.mark.slow
+def test_one_region_gives_the_single_city_balance(store: Store) -> None:
+    load_world(store)
+    run = train(store, CONFIG).run
+    assert "regions" not in run.config
+    today = compute_balance(TalentData.from_store(store, city_region="120000"), SETTINGS)
+    for name, expected in today.outputs().items():
+        stored = store.run_output(run.id, name)
+        assert set(stored["region"]) <= {"120000"}, name
+        key = list(OUTPUT_SPECS[name].key[1:])
+        got = stored.drop(columns="region").sort_values(key, ignore_index=True)
+        want = expected.sort_values(key, ignore_index=True)
+        numbers = [c for c in want.columns if pd.api.types.is_float_dtype(want[c])]
+        assert len(got) == len(want), name
+        np.testing.assert_allclose(
+            got[numbers].to_numpy(float), want[numbers].to_numpy(float), err_msg=name
+        )
