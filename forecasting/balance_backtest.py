@@ -16,6 +16,11 @@ vintage (data loaded in one upload spanning the cut, like the embedded demo) the
 back to today's data cut at that year and says so in its ``vintage`` column. The realised gaps
 it is scored on always come from the newest data.
 
+A cut year whose replay inputs (data as read, settings, code) are what an earlier retrain
+replayed reuses that replay's balance, kept in the store (:mod:`forecasting.replays`), and is
+scored afresh; both demand models of a cut are replayed together, sharing supply and postings
+(:func:`~forecasting.balance.compute_balances`).
+
 Scores per cut: direction accuracy (sign of the median gap), rank correlation of the field
 ranking by ratio (Spearman, per level and year, averaged), macro-F1 of shortage flags
 (P(shortage) > 0.5 vs realised gap > 0), coverage of the gap's 80% interval per cell, and for
@@ -39,6 +44,7 @@ from features.talent import TalentData
 from forecasting.balance import TOTAL, compute_balance, realised_balance
 from forecasting.metrics import coverage
 from forecasting.progress import RunProgress
+from forecasting.replays import REPLAYED, REUSED, code_fingerprint, cut_balances
 from forecasting.settings import AUTO_CANDIDATES, BalanceSettings
 
 KEY = ["field_code", "level"]
@@ -108,15 +114,22 @@ def replay_balance(
     as_of: int,
     city_region: str,
     progress: RunProgress | None = None,
+    code_version: str | None = None,
 ) -> dict[str, Any]:
     """The balance replayed from ``cuts`` cut years (4, 5, ... years before the last observed
     one, so that a few realised years follow) and scored next to both baselines, as run
     metrics: ``balance_backtest`` (rows per cut and method, with the ``vintage`` replayed),
-    ``balance_backtest_summary`` (means over the cuts per method), ``balance_backtest_vintages``
-    and ``balance_backtest_skipped`` (cut years with too little history, and why).
+    ``balance_backtest_summary`` (means over the cuts per method), ``balance_backtest_vintages``,
+    ``balance_backtest_skipped`` (cut years with too little history, and why) and
+    ``balance_backtest_replays`` (per cut year: ``replayed``, ``reused`` or ``skipped``, the
+    demand models replayed and reused, and its seconds).
 
-    The replays use at most 500 samples: scores of flags and ranks do not need more.
-    ``progress`` counts the cut years as they are done.
+    With ``code_version`` (:func:`forecasting.pipeline.code_version`) a cut year whose replay
+    inputs are unchanged since an earlier retrain reuses the balance it replayed then, kept in
+    the store (:mod:`forecasting.replays`); without it every cut year is replayed and nothing
+    kept. Either way the scores are computed from the replayed balance and today's realised
+    one, so reuse changes no number. The replays use at most 500 samples: scores of flags and
+    ranks do not need more. ``progress`` counts the cut years as they are done.
     """
     if cuts == 0:
         return {}
@@ -125,26 +138,30 @@ def replay_balance(
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     vintages: list[dict[str, Any]] = []
+    replays: list[dict[str, Any]] = []
     reduced = replace(settings, n_samples=min(settings.n_samples, 500))
     models = AUTO_CANDIDATES if settings.demand_model == "auto" else (settings.demand_model,)
+    code = None if code_version is None else code_fingerprint(code_version)
     for done, cut in enumerate(range(last - 4, last - 4 - cuts, -1)):
         if progress is not None:
             progress.count("cut years replayed", done, cuts)
+        started = time.perf_counter()
         try:
             replay = replay_data(store, today, cut, as_of=as_of, city_region=city_region)
             history = realised_balance(replay.data, settings.admin_scales)
             horizon = replace(reduced, horizon=last - cut)
+            replayed = cut_balances(store, replay.data, cut, horizon, models, code=code)
             scored = [
-                *(
-                    score_balance(cut, replay.data, realised, replace(horizon, demand_model=m))
-                    for m in models
-                ),
+                *(score_replayed(cut, replayed.balances[m], realised, m) for m in models),
                 score_persistence(cut, realised, history),
                 score_persistence_trend(cut, realised, history),
             ]
         except ValueError as error:
             skipped.append(f"{cut}: {error}")
+            replays.append(_replay_record(cut, "skipped", (), (), started))
             continue
+        status = REPLAYED if replayed.replayed else REUSED
+        replays.append(_replay_record(cut, status, replayed.replayed, replayed.reused, started))
         rows += [{**row, "vintage": replay.vintage} for row in scored]
         vintages.append({"cut": cut, "vintage": replay.vintage, "upload": replay.upload})
     if progress is not None:
@@ -166,7 +183,30 @@ def replay_balance(
         "balance_backtest_summary": summary,
         "balance_backtest_vintages": vintages,
         "balance_backtest_skipped": skipped,
+        "balance_backtest_replays": replays,
         "demand_model": chosen,
+    }
+
+
+def _replay_record(
+    cut: int, status: str, replayed: tuple[str, ...], reused: tuple[str, ...], started: float
+) -> dict[str, Any]:
+    return {
+        "cut": cut,
+        "status": status,
+        "replayed": list(replayed),
+        "reused": list(reused),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def replay_timings(scores: dict[str, Any]) -> dict[str, float]:
+    """The seconds of each cut year of :func:`replay_balance`'s metrics ``scores``, as run
+    timings under the stage: ``balance_backtest.2021.replayed`` (or ``.reused``, ``.skipped``).
+    """
+    return {
+        f"balance_backtest.{record['cut']}.{record['status']}": float(record["seconds"])
+        for record in scores.get("balance_backtest_replays", [])
     }
 
 
@@ -298,9 +338,18 @@ def score_balance(
     started = time.perf_counter()
     result = compute_balance(data.cut(cut), settings)
     seconds = time.perf_counter() - started
+    scored = score_replayed(cut, result.balance, realised, settings.resolved_demand_model)
+    return {**scored, "seconds": seconds}
+
+
+def score_replayed(
+    cut: int, balance: pd.DataFrame, realised: pd.DataFrame, model: str
+) -> dict[str, object]:
+    """A balance replayed from ``cut`` with demand model ``model`` (its rows of forecast years
+    at least), scored on ``realised`` (the newest data's observed balance)."""
     last = int(realised["year"].max())
-    years = [int(y) for y in result.balance["year"].unique() if cut < y <= last]
-    balance = result.balance[result.balance["year"].isin(years)]
+    years = [int(y) for y in balance["year"].unique() if cut < y <= last]
+    balance = balance[balance["year"].isin(years)]
     cells = (balance["field_code"] != TOTAL) & (balance["level"] != TOTAL)
     truth = realised[realised["year"].isin(years)].rename(
         columns={**_ACTUAL, "ratio": "actual_ratio"}
@@ -315,14 +364,14 @@ def score_balance(
     totals = total_coverage(balance[~cells], balance[cells], truth)
     return {
         "cut": cut,
-        "method": _method(settings.resolved_demand_model),
+        "method": _method(model),
         "cells": len(engine),
         "direction": float(np.mean((engine["gap_p50"] > 0).to_numpy() == short)),
         "rank corr": mean_rank_correlation(engine, "ratio_p50", "actual_ratio"),
         "macro-F1": macro_f1((engine["p_shortage"] > 0.5).to_numpy(), short),
         "coverage 80": float(inside),
         **totals,
-        "seconds": seconds,
+        "seconds": 0.0,
     }
 
 

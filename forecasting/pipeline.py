@@ -31,7 +31,7 @@ from data.vocabulary import DEFAULT_CITY_REGION
 from features.rates import primary_fields
 from features.talent import TalentData
 from forecasting.balance import BalanceResult, compute_balance
-from forecasting.balance_backtest import replay_balance
+from forecasting.balance_backtest import replay_balance, replay_timings
 from forecasting.changes import ChangeSettings, compare_with_served
 from forecasting.executors import shared_pool
 from forecasting.progress import RunProgress
@@ -239,8 +239,10 @@ def train(
                 as_of=watermark,
                 city_region=city_region,
                 progress=progress,
+                code_version=code_version(),  # unchanged cut years reuse their replays
             )
             timings["balance_backtest"] = time.perf_counter() - started
+            timings.update(replay_timings(balance_scores))
             chosen = balance_scores.get("demand_model", config.balance.resolved_demand_model)
             run_balance = replace(config.balance, demand_model=chosen)
             result = compute_balance(data, run_balance, progress)

@@ -176,9 +176,10 @@ def forecast_supply(
     )
 
 
-def observed_supply(data: TalentData) -> pd.DataFrame:
-    """Realised supply per field, level and year, from the outcome counts alone."""
-    flows = observed_flows(data)
+def observed_supply(data: TalentData, flows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Realised supply per field, level and year, from the outcome counts alone (``flows``:
+    :func:`observed_flows` of ``data`` when the caller has them)."""
+    flows = observed_flows(data) if flows is None else flows
     if flows.empty:
         return pd.DataFrame(columns=["field_code", "level", "year", "supply"])
     return flows.loc[:, ["field_code", "level", "year", "supply"]]
