@@ -38,6 +38,7 @@ from features.panel import Panel
 from features.talent import KEY_SEPARATOR, TalentData
 from forecasting.counts import VALUE_COLUMNS, fit_counts, frame_in_counts, sample_counts
 from forecasting.engine import ForecastEngine, backtest_report
+from forecasting.fits import fitted
 from forecasting.joint import JointDraws
 from forecasting.progress import RunProgress, fitting
 from forecasting.scales import ScaleEstimate
@@ -240,10 +241,15 @@ def _tightness_paths(
     lags = [max(last - period.year, 0) for period in panel.last_periods()]
     horizon = len(supply.years)
     # Log ratios sit around zero, where sMAPE is unstable: select on scaled errors.
-    engine = ForecastEngine(
-        horizon + max(lags), n_jobs=settings.n_jobs, non_negative=False, score="mase"
+    steps = horizon + max(lags)
+    engine = fitted(
+        "tightness",
+        panel,
+        steps,
+        lambda: ForecastEngine(steps, n_jobs=settings.n_jobs, non_negative=False, score="mase").fit(
+            panel, fitting(progress, "tightness", panel)
+        ),
     )
-    engine.fit(panel, fitting(progress, "tightness", panel))
     reports.append(backtest_report("tightness", engine))
     samples = engine.sample(settings.n_samples, seed=settings.seed + 4, joint=joint)
     field_index = {f: i for i, f in enumerate(supply.fields)}
@@ -359,11 +365,14 @@ def _yearly_paths(
     # balance years; one ending later (hiring data newer than enrollment) is read from its
     # first forecast year on.
     lags = [max(data.last_year - period.year, 0) for period in panel.last_periods()]
-    engine = fit_counts(
+    steps = len(years) + max(lags)
+    engine = fitted(
+        "hiring",
         panel,
-        len(years) + max(lags),
-        n_jobs=settings.n_jobs,
-        progress=fitting(progress, "hiring", panel),
+        steps,
+        lambda: fit_counts(
+            panel, steps, n_jobs=settings.n_jobs, progress=fitting(progress, "hiring", panel)
+        ),
     )
     reports.append(backtest_report("hiring", engine))
     paths = sample_counts(engine, settings.n_samples, seed=settings.seed + 2, joint=joint)
@@ -386,8 +395,16 @@ def _monthly_paths(
     panel = data.hiring_panel(monthly=True)
     end = pd.Period(f"{int(years[-1])}-12", freq="M")
     steps = max(int((end - min(panel.last_periods())).n), 1)
-    engine = fit_counts(
-        panel, steps, n_jobs=settings.n_jobs, progress=fitting(progress, "monthly hiring", panel)
+    engine = fitted(
+        "monthly hiring",
+        panel,
+        steps,
+        lambda: fit_counts(
+            panel,
+            steps,
+            n_jobs=settings.n_jobs,
+            progress=fitting(progress, "monthly hiring", panel),
+        ),
     )
     reports.append(backtest_report("hiring_monthly", engine))
     paths = sample_counts(engine, settings.n_samples, seed=settings.seed + 2, joint=joint)

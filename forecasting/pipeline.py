@@ -34,6 +34,7 @@ from forecasting.balance import BalanceResult, compute_balance
 from forecasting.balance_backtest import replay_balance, replay_timings
 from forecasting.changes import ChangeSettings, compare_with_served
 from forecasting.executors import shared_pool
+from forecasting.fits import shared_fits
 from forecasting.progress import RunProgress
 from forecasting.promotion import (
     GateResult,
@@ -218,8 +219,10 @@ def train(
         run = pending
     watermark = run.watermark
     store.start_run(run.id, by=trained_by or requested_by)
-    # One pool of spawned processes for the whole run (see forecasting.executors).
-    with shared_pool(config.balance.n_jobs):
+    # One pool of spawned processes for the whole run (see forecasting.executors); a panel
+    # fitted once in the run is not fitted again (forecasting.fits: the leave-one-upload-out
+    # balances of the changes stage refit only what the left-out upload changed).
+    with shared_pool(config.balance.n_jobs), shared_fits():
         try:
             timings: dict[str, float] = {}
             report.stage("load")
