@@ -6,9 +6,9 @@ replay by everything it depends on (:mod:`forecasting.replays`) and keeps its re
 later replay with the same key reads it instead of computing it again.
 
 Rows are a cache, never a record: deleting any of them only costs the next retrain the time
-to replay. So a row whose content no longer matches its checksum is reported missing (and
-replaced by the next replay) rather than raised, and the table keeps the most recently used
-:data:`KEPT_REPLAYS` rows only.
+to replay. So a row whose content no longer matches its checksum, or that cannot be read or
+written at all, is reported missing (and replaced by the next replay) and logged rather than
+raised, and the table keeps the most recently used :data:`KEPT_REPLAYS` rows only.
 
 :class:`~data.store.store.Store` delegates its replay methods here.
 """
@@ -65,22 +65,27 @@ class ReplayStore:
         """The replay kept under ``key`` (and marked used now), or None when there is none or
         its content no longer matches its checksum (logged: it will be replayed again)."""
         _check_key(key)
-        with self.engine.begin() as connection:
-            row = connection.execute(
-                sa.select(balance_replays).where(balance_replays.c.key == key)
-            ).first()
-            if row is None:
-                return None
-            values = row._mapping
-            content = bytes(values["content"])
-            if hashlib.sha256(content).hexdigest() != values["content_sha256"]:
-                log.warning("kept replay %s does not match its checksum: replaying instead", key)
-                return None
-            connection.execute(
-                balance_replays.update()
-                .where(balance_replays.c.key == key)
-                .values(used_at=datetime.now(UTC))
-            )
+        try:
+            with self.engine.begin() as connection:
+                row = connection.execute(
+                    sa.select(balance_replays).where(balance_replays.c.key == key)
+                ).first()
+                if row is None:
+                    return None
+                values = row._mapping
+                content = bytes(values["content"])
+                if hashlib.sha256(content).hexdigest() != values["content_sha256"]:
+                    log.warning("kept replay %s does not match its checksum: replaying", key)
+                    return None
+                connection.execute(
+                    balance_replays.update()
+                    .where(balance_replays.c.key == key)
+                    .values(used_at=datetime.now(UTC))
+                )
+        except sa.exc.SQLAlchemyError as error:
+            # A cache that cannot be read costs a replay, never the run.
+            log.warning("kept replay %s cannot be read (%s): replaying", key, error)
+            return None
         return StoredReplay(
             key=key,
             cut=int(values["cut"]),
@@ -129,6 +134,9 @@ class ReplayStore:
         except sa.exc.IntegrityError:
             # Another process kept the same key meanwhile: the same inputs, the same numbers.
             log.info("replay %s was kept by another process", replay.key)
+        except sa.exc.SQLAlchemyError as error:
+            # Nothing was kept (the transaction rolled back): the next retrain replays again.
+            log.warning("replay %s cannot be kept (%s)", replay.key, error)
 
     def count(self) -> int:
         """How many replays are kept."""

@@ -83,3 +83,12 @@ def test_a_replay_without_content_is_refused_and_nothing_is_written(store: Store
             connection.execute(sa.select(sa.func.count()).select_from(balance_replays)).scalar()
             == 0
         )
+
+
+def test_a_store_whose_replays_cannot_be_read_or_kept_reports_them_missing(store: Store) -> None:
+    """A cache that fails costs the next retrain a replay, never the run."""
+    with store.engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE balance_replays"))
+    kept = a_replay("a")
+    store.keep_replay(kept)
+    assert store.kept_replay(kept.key) is None
