@@ -129,17 +129,14 @@ def backtest(
     executor = executor or SerialExecutor()
     levels = tuple(levels)
     offsets = tuple(windows.offsets())
-    local = tuple(m for m in models if not m.is_global)
-    global_ = tuple(m for m in models if m.is_global)
-    tasks: list[_Task] = []
-    positions = np.arange(panel.n_series)
-    if local:
-        for start in range(0, panel.n_series, chunk_size):
-            chunk = positions[start : start + chunk_size]
-            tasks.append(_Task(panel.take(chunk), chunk, local, offsets, windows.horizon, levels))
-    for model in global_:
-        for offset in offsets:
-            tasks.append(_Task(panel, positions, (model,), (offset,), windows.horizon, levels))
+    tasks = _tasks(
+        panel,
+        models,
+        offsets=offsets,
+        horizon=windows.horizon,
+        levels=levels,
+        chunk_size=chunk_size,
+    )
     outputs = executor.map(_run_task, tasks, progress)
     return _assemble(
         panel,

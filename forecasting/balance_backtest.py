@@ -42,9 +42,18 @@ from scipy import stats
 from data.store import Store
 from features.talent import TalentData
 from forecasting.balance import TOTAL, compute_balance, realised_balance
+from forecasting.executors import Progress, SerialExecutor
 from forecasting.metrics import coverage
 from forecasting.progress import RunProgress
-from forecasting.replays import REPLAYED, REUSED, code_fingerprint, cut_balances
+from forecasting.replays import (
+    REPLAYED,
+    REUSED,
+    CutReplay,
+    code_fingerprint,
+    keep,
+    look_up,
+    replay_missing,
+)
 from forecasting.settings import AUTO_CANDIDATES, BalanceSettings
 
 KEY = ["field_code", "level"]
@@ -129,43 +138,86 @@ def replay_balance(
     the store (:mod:`forecasting.replays`); without it every cut year is replayed and nothing
     kept. Either way the scores are computed from the replayed balance and today's realised
     one, so reuse changes no number. The replays use at most 500 samples: scores of flags and
-    ranks do not need more. ``progress`` counts the cut years as they are done.
+    ranks do not need more. ``progress`` counts the replayed balances (one per cut year and
+    candidate demand model not reused) as they are done.
     """
     if cuts == 0:
         return {}
     last = today.last_year  # first: without enrollment there is nothing to replay
     realised = realised_balance(today, settings.admin_scales)
     rows: list[dict[str, Any]] = []
-    skipped: list[str] = []
     vintages: list[dict[str, Any]] = []
     replays: list[dict[str, Any]] = []
     reduced = replace(settings, n_samples=min(settings.n_samples, 500))
     models = AUTO_CANDIDATES if settings.demand_model == "auto" else (settings.demand_model,)
     code = None if code_version is None else code_fingerprint(code_version)
-    for done, cut in enumerate(range(last - 4, last - 4 - cuts, -1)):
-        if progress is not None:
-            progress.count("cut years replayed", done, cuts)
+    pending: list[tuple[Replay, pd.DataFrame, CutReplay, float]] = []
+    skips: dict[int, str] = {}
+    for cut in range(last - 4, last - 4 - cuts, -1):
         started = time.perf_counter()
         try:
             replay = replay_data(store, today, cut, as_of=as_of, city_region=city_region)
             history = realised_balance(replay.data, settings.admin_scales)
             horizon = replace(reduced, horizon=last - cut)
-            replayed = cut_balances(store, replay.data, cut, horizon, models, code=code)
+            found = look_up(store, replay.data, cut, horizon, models, code=code)
+        except ValueError as error:
+            skips[cut] = str(error)
+            replays.append(_replay_record(cut, "skipped", (), (), time.perf_counter() - started))
+            continue
+        pending.append((replay, history, found, time.perf_counter() - started))
+    # Each cut year's missing balances are a task of their own on the run's executor (its
+    # demand models together, sharing supply and postings), computed serially inside it: a
+    # task mapping onto the pool that runs it would wait on itself. A single task keeps the
+    # run's executor for its own series instead.
+    missing = [(replay, found) for replay, _, found, _ in pending if found.missing]
+    parallel = len(missing) > 1
+    inner = replace(reduced, n_jobs=1, executor="processes", dask_address=None)
+    executor = settings.make_executor() if parallel else SerialExecutor()
+    tasks = [
+        (
+            replay.cut,
+            found.data,
+            replace(inner if parallel else reduced, horizon=last - replay.cut),
+            found.missing,
+        )
+        for replay, found in missing
+    ]
+    sizes = [len(found.missing) for _, found in missing]
+    if progress is not None:
+        progress.count("balances replayed", 0, sum(sizes))
+    counted = None if progress is None else _count_replays(progress, sizes)
+    outcomes = dict(
+        zip(
+            [replay.cut for replay, _ in missing],
+            executor.map(replay_missing, tasks, counted),
+            strict=True,
+        )
+    )
+    for replay, history, found, looked in pending:
+        cut = replay.cut
+        started = time.perf_counter()
+        outcome = outcomes.get(cut, ({}, 0.0))
+        try:
+            if isinstance(outcome, ValueError):
+                raise outcome
+            content, computed = outcome
+            balances = keep(store, found, content, computed, code)
             scored = [
-                *(score_replayed(cut, replayed.balances[m], realised, m) for m in models),
+                *(score_replayed(cut, balances[m], realised, m) for m in models),
                 score_persistence(cut, realised, history),
                 score_persistence_trend(cut, realised, history),
             ]
         except ValueError as error:
-            skipped.append(f"{cut}: {error}")
-            replays.append(_replay_record(cut, "skipped", (), (), started))
+            skips[cut] = str(error)
+            replays.append(_replay_record(cut, "skipped", (), (), looked))
             continue
-        status = REPLAYED if replayed.replayed else REUSED
-        replays.append(_replay_record(cut, status, replayed.replayed, replayed.reused, started))
+        seconds = looked + computed + time.perf_counter() - started
+        status = REPLAYED if found.missing else REUSED
+        reused = tuple(m for m in models if m not in found.missing)
+        replays.append(_replay_record(cut, status, found.missing, reused, seconds))
         rows += [{**row, "vintage": replay.vintage} for row in scored]
-        vintages.append({"cut": cut, "vintage": replay.vintage, "upload": replay.upload})
-    if progress is not None:
-        progress.count("cut years replayed", cuts, cuts)
+        vintages.append({"cut": replay.cut, "vintage": replay.vintage, "upload": replay.upload})
+    skipped = [f"{cut}: {why}" for cut, why in sorted(skips.items(), reverse=True)]
     chosen = choose_demand_model(rows, models)
     rows = [_mark_choice(row, chosen) for row in rows]
     table = pd.DataFrame(rows)
@@ -189,25 +241,31 @@ def replay_balance(
 
 
 def _replay_record(
-    cut: int, status: str, replayed: tuple[str, ...], reused: tuple[str, ...], started: float
+    cut: int, status: str, replayed: tuple[str, ...], reused: tuple[str, ...], seconds: float
 ) -> dict[str, Any]:
     return {
         "cut": cut,
         "status": status,
         "replayed": list(replayed),
         "reused": list(reused),
-        "seconds": round(time.perf_counter() - started, 3),
+        "seconds": round(seconds, 3),
     }
 
 
 def replay_timings(scores: dict[str, Any]) -> dict[str, float]:
     """The seconds of each cut year of :func:`replay_balance`'s metrics ``scores``, as run
     timings under the stage: ``balance_backtest.2021.replayed`` (or ``.reused``, ``.skipped``).
-    """
+    Replays of several cut years run side by side, so their seconds may add up to more than
+    the stage's."""
     return {
         f"balance_backtest.{record['cut']}.{record['status']}": float(record["seconds"])
         for record in scores.get("balance_backtest_replays", [])
     }
+
+
+def _count_replays(progress: RunProgress, sizes: list[int]) -> Progress:
+    """Tasks done as balances replayed (a task replays ``sizes[i]`` demand models)."""
+    return lambda done, total: progress.count("balances replayed", sum(sizes[:done]), sum(sizes))
 
 
 def choose_demand_model(rows: list[dict[str, Any]], models: tuple[str, ...]) -> str:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from features.panel import Panel
 from forecasting.engine import ForecastEngine
-from forecasting.executors import Progress
+from forecasting.executors import Executor, Progress
 from forecasting.joint import JointDraws
 
 #: Columns of a forecast frame that hold values on the series' scale.
@@ -36,7 +36,12 @@ def from_logs(values: np.ndarray) -> np.ndarray:
 
 
 def fit_counts(
-    panel: Panel, horizon: int, *, n_jobs: int, progress: Progress | None = None
+    panel: Panel,
+    horizon: int,
+    *,
+    n_jobs: int,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
 ) -> ForecastEngine:
     """The engine fitted on the log scale of a panel of counts.
 
@@ -45,7 +50,9 @@ def fit_counts(
     which any backtest forecast missed (``bounded_misses``): a handful of postings must not
     inherit, through a scaled error, a miss by a factor of a million.
     """
-    engine = ForecastEngine(horizon, n_jobs=n_jobs, non_negative=False, bounded_misses=True)
+    engine = ForecastEngine(
+        horizon, n_jobs=n_jobs, executor=executor, non_negative=False, bounded_misses=True
+    )
     return engine.fit(log_counts(panel), progress)
 
 

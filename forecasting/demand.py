@@ -246,9 +246,13 @@ def _tightness_paths(
         "tightness",
         panel,
         steps,
-        lambda: ForecastEngine(steps, n_jobs=settings.n_jobs, non_negative=False, score="mase").fit(
-            panel, fitting(progress, "tightness", panel)
-        ),
+        lambda: ForecastEngine(
+            steps,
+            n_jobs=settings.n_jobs,
+            executor=settings.make_executor(),
+            non_negative=False,
+            score="mase",
+        ).fit(panel, fitting(progress, "tightness", panel)),
     )
     reports.append(backtest_report("tightness", engine))
     samples = engine.sample(settings.n_samples, seed=settings.seed + 4, joint=joint)
@@ -371,7 +375,11 @@ def _yearly_paths(
         panel,
         steps,
         lambda: fit_counts(
-            panel, steps, n_jobs=settings.n_jobs, progress=fitting(progress, "hiring", panel)
+            panel,
+            steps,
+            n_jobs=settings.n_jobs,
+            executor=settings.make_executor(),
+            progress=fitting(progress, "hiring", panel),
         ),
     )
     reports.append(backtest_report("hiring", engine))
@@ -403,6 +411,7 @@ def _monthly_paths(
             panel,
             steps,
             n_jobs=settings.n_jobs,
+            executor=settings.make_executor(),
             progress=fitting(progress, "monthly hiring", panel),
         ),
     )

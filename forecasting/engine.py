@@ -43,7 +43,7 @@ from forecasting.backtest import (
     fit_predict,
 )
 from forecasting.calibration import Calibration, IntervalBasis, calibrate
-from forecasting.executors import Executor, Progress, executor_for
+from forecasting.executors import Executor, Progress, executor_for, shared_pool
 from forecasting.joint import JointDraws, OriginErrors
 from forecasting.metrics import MIN_SCALE, coverage, mase, naive_scale, smape
 from forecasting.selection import SCORES, Score, Selection, relative_score, select
@@ -200,13 +200,25 @@ class ForecastEngine:
         self.executor = executor
 
     def fit(self, panel: Panel, progress: Progress | None = None) -> Self:
-        started = time.perf_counter()
+        """Backtest, select, calibrate and fit the chosen members (module docstring).
+
+        Without an ``executor``, the worker processes ``n_jobs`` asks for are started once for
+        the whole fit: it maps four times (backtest, near backtest, holdout, final fit), and a
+        spawned process pays the model libraries' import, about a second, every time a pool
+        starts — on a few hundred annual series more than the fits themselves.
+        """
         self._validate()
+        if self.executor is not None:
+            return self._fit(panel, progress, self.executor)
+        with shared_pool(self.n_jobs):
+            return self._fit(panel, progress, executor_for(self.n_jobs))
+
+    def _fit(self, panel: Panel, progress: Progress | None, executor: Executor) -> Self:
+        started = time.perf_counter()
         candidates = self._candidates(panel.freq)
         baseline = BASELINES[panel.freq]
         refs = [ModelRef(name) for name in dict.fromkeys((baseline, *candidates))]
         windows = self._windows(panel)
-        executor = self.executor or executor_for(self.n_jobs)
         levels = tuple(self.levels)
 
         result = backtest(panel, refs, windows, levels=levels, executor=executor, progress=progress)

@@ -2,8 +2,11 @@
 
 Backtests and final fits split into tasks (a chunk of series × the candidate models) that share
 nothing, so they can run in this process, in a pool of local processes, or — through the same
-interface — on a Dask cluster when the series outgrow one machine. An executor only has to map a
-picklable function over picklable tasks and report progress.
+interface — on a Dask cluster when the series outgrow one machine
+(:mod:`forecasting.executors_dask`). An executor only has to map a picklable function over
+picklable tasks, return the results in task order and report progress; a task depends on its
+arguments only (its own seed, never a worker's state or the global random generator), so the
+same seed gives the same results on every executor.
 """
 
 from __future__ import annotations
@@ -16,13 +19,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Protocol, TypeVar
+from typing import Final, Literal, Protocol, TypeVar, get_args
+from urllib.parse import urlsplit
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
 
 #: Called with (tasks done, tasks total) after each task.
 Progress = Callable[[int, int], None]
+
+#: Where a run's tasks run: a pool of local processes, or a Dask distributed cluster.
+ExecutorKind = Literal["processes", "dask"]
+EXECUTORS: Final[tuple[str, ...]] = get_args(ExecutorKind)
+#: The schemes of a Dask scheduler address this product can reach (TCP, or TCP with TLS).
+DASK_SCHEMES: Final = ("tcp", "tls")
 
 
 class Executor(Protocol):
@@ -53,8 +63,26 @@ class SerialExecutor:
         return results
 
 
+class _LazyPool:
+    """A :func:`shared_pool` block's pool, started by the first map that needs two or more
+    processes: a block whose maps are all single tasks never pays for one."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = spawned_pool(self.workers)
+        return self._pool
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 #: The pool every :class:`ProcessExecutor` inside a :func:`shared_pool` block maps on.
-_SHARED_POOL: ContextVar[ProcessPoolExecutor | None] = ContextVar("shared_pool", default=None)
+_SHARED_POOL: ContextVar[_LazyPool | None] = ContextVar("shared_pool", default=None)
 
 
 def spawned_pool(workers: int) -> ProcessPoolExecutor:
@@ -97,23 +125,25 @@ def shared_pool(n_jobs: int | None) -> Iterator[None]:
 
     A training run maps dozens of times (each model kind, each cut year of the balance
     backtest); a spawned process pays the model libraries' import once, so one pool for the
-    whole run costs a few seconds where a pool per map would cost minutes. The pool is closed
-    when the block ends, so nothing outlives the run.
+    whole run costs a few seconds where a pool per map would cost minutes. The pool starts with
+    the first map that has two or more tasks and is closed when the block ends, so nothing
+    outlives the run.
     """
-    workers = _workers(n_jobs)
+    workers = worker_count(n_jobs)
     if workers <= 1 or _SHARED_POOL.get() is not None:
         yield
         return
-    pool = spawned_pool(workers)
+    pool = _LazyPool(workers)
     token = _SHARED_POOL.set(pool)
     try:
         yield
     finally:
         _SHARED_POOL.reset(token)
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
 
 
-def _workers(n_jobs: int | None) -> int:
+def worker_count(n_jobs: int | None) -> int:
+    """Workers for ``n_jobs`` (``None`` or -1: one per core)."""
     if n_jobs is not None and n_jobs < 0:
         n_jobs = None
     return n_jobs or os.cpu_count() or 1
@@ -136,12 +166,12 @@ class ProcessExecutor:
         tasks: Sequence[Task],
         progress: Progress | None = None,
     ) -> list[Result]:
-        workers = min(_workers(self.n_jobs), len(tasks))
+        workers = min(worker_count(self.n_jobs), len(tasks))
         if workers <= 1:
             return SerialExecutor().map(function, tasks, progress)
         shared = _SHARED_POOL.get()
         if shared is not None:
-            return _collect(shared.map(function, tasks), len(tasks), progress)
+            return _collect(shared.pool().map(function, tasks), len(tasks), progress)
         with spawned_pool(workers) as pool:
             return _collect(pool.map(function, tasks), len(tasks), progress)
 
@@ -155,10 +185,63 @@ def _collect(results: Iterable[Result], total: int, progress: Progress | None) -
     return collected
 
 
-def executor_for(n_jobs: int | None) -> Executor:
-    """Serial for one job, a process pool otherwise (``None`` or ``-1``: one per core)."""
+def executor_for(
+    n_jobs: int | None, kind: str = "processes", address: str | None = None
+) -> Executor:
+    """The executor of ``kind`` (:data:`EXECUTORS`). Processes: serial for one job, a process
+    pool otherwise (``None`` or ``-1``: one per core). Dask: the cluster at ``address``, or a
+    local cluster of ``n_jobs`` workers — even for one job, since asking for Dask is asking
+    for its workers."""
+    check_executor(kind, address)
+    if kind == "dask":
+        from forecasting.executors_dask import DaskExecutor  # loads distributed: only when used
+
+        return DaskExecutor(n_jobs, address)
     if n_jobs is not None and n_jobs < 0:
         n_jobs = None
     if n_jobs == 1:
         return SerialExecutor()
     return ProcessExecutor(n_jobs)
+
+
+@contextmanager
+def run_executor(
+    n_jobs: int | None, kind: str = "processes", address: str | None = None
+) -> Iterator[None]:
+    """One pool of processes (:func:`shared_pool`) or one Dask client — of a local cluster or
+    of the cluster at ``address``, made by the first map — for every map of its kind inside
+    the block, closed when the block ends: a run maps dozens of times, and starting workers
+    (and importing the model libraries in each) once per run rather than per map saves
+    minutes."""
+    check_executor(kind, address)
+    if kind == "dask":
+        from forecasting.executors_dask import shared_client
+
+        with shared_client(n_jobs, address):
+            yield
+        return
+    with shared_pool(n_jobs):
+        yield
+
+
+def check_executor(kind: str, address: str | None = None) -> None:
+    """Refuse an unknown executor or a malformed Dask scheduler address (``ValueError`` naming
+    the setting and what a valid value looks like) before a run starts, not in its middle."""
+    if kind not in EXECUTORS:
+        raise ValueError(
+            f"executor must be one of {', '.join(EXECUTORS)}, got {kind!r} "
+            "(TALENTCAST_EXECUTOR or --executor)"
+        )
+    if address is None:
+        return
+    example = "e.g. tcp://10.0.0.5:8786 (the address `dask scheduler` prints)"
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or beyond 65535
+        port = None
+    if parts.scheme not in DASK_SCHEMES or not parts.hostname or port is None or parts.path:
+        raise ValueError(
+            f"dask_address {address!r} is not a Dask scheduler address {example} "
+            "(TALENTCAST_DASK_ADDRESS)"
+        )

@@ -33,7 +33,6 @@ from features.talent import TalentData
 from forecasting.balance import BalanceResult, compute_balance
 from forecasting.balance_backtest import replay_balance, replay_timings
 from forecasting.changes import ChangeSettings, compare_with_served
-from forecasting.executors import shared_pool
 from forecasting.fits import shared_fits
 from forecasting.progress import RunProgress
 from forecasting.promotion import (
@@ -219,10 +218,10 @@ def train(
         run = pending
     watermark = run.watermark
     store.start_run(run.id, by=trained_by or requested_by)
-    # One pool of spawned processes for the whole run (see forecasting.executors); a panel
-    # fitted once in the run is not fitted again (forecasting.fits: the leave-one-upload-out
-    # balances of the changes stage refit only what the left-out upload changed).
-    with shared_pool(config.balance.n_jobs), shared_fits():
+    # One pool of spawned processes, or one Dask client, for the whole run (see executors); a
+    # panel fitted once in the run is not fitted again (forecasting.fits: the leave-one-upload-
+    # out balances of the changes stage refit only what the left-out upload changed).
+    with config.balance.shared_executor(), shared_fits():
         try:
             timings: dict[str, float] = {}
             report.stage("load")
@@ -267,7 +266,14 @@ def train(
             }
             main_fields = primary_fields(catalog).to_dict()
             recommendations = with_stopped(
-                recommend_quotas(samples, limits, config.quotas, main_fields, names),
+                recommend_quotas(
+                    samples,
+                    limits,
+                    config.quotas,
+                    main_fields,
+                    names,
+                    executor=config.balance.make_executor(),
+                ),
                 stopped_programmes(data),
                 result.last_year,
                 main_fields,

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Final, Literal
 
 import numpy as np
@@ -31,6 +32,7 @@ import pandas as pd
 from scipy import optimize, sparse
 
 from data.vocabulary import LEVELS
+from forecasting.executors import Executor, SerialExecutor
 from forecasting.rules import LIMIT_COLUMNS, rule_names
 from forecasting.scenarios import BalanceSamples, apply_quotas, cost_weights
 from forecasting.wording import format_probability
@@ -126,6 +128,8 @@ def recommend_quotas(
     settings: QuotaSettings,
     programme_fields: Mapping[str, str],
     field_names: Mapping[str, tuple[str, str]] | None = None,
+    *,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Recommended quotas for the intake year after the last observed one, per programme.
 
@@ -133,16 +137,20 @@ def recommend_quotas(
     ``action`` column, when present, tells a pause from a stop in the reasons);
     ``programme_fields`` the main field of each programme (``code|level`` → field);
     ``field_names`` the Chinese and English name of each field, for the reasons' text.
+    The solve and its re-solves on resampled scenarios are independent tasks on ``executor``
+    (default: one after another here); every scenario set is drawn before any is solved, so
+    the result is the same on any executor.
     """
     problem = _bounds(samples, limits, settings)
     rng = np.random.default_rng(settings.seed)
     take = min(settings.scenarios, samples.n_samples)
     chosen = rng.choice(samples.n_samples, size=take, replace=False)
-    solution = _solve(samples, problem, settings, chosen)
-    resampled = [
-        _solve(samples, problem, settings, rng.choice(chosen, size=take, replace=True))
-        for _ in range(settings.resamples)
+    draws = [
+        chosen,
+        *(rng.choice(chosen, size=take, replace=True) for _ in range(settings.resamples)),
     ]
+    solve = partial(_solve, samples, problem, settings)
+    solution, *resampled = (executor or SerialExecutor()).map(solve, draws)
     spread = np.array(resampled) if resampled else solution[None, :]
     return _report(
         samples,

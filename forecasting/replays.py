@@ -17,8 +17,10 @@ SHA-256 of all of those inputs:
   today changes today's data cut at every later cut year); an upload that changes nothing the
   cut reads (a later year, another region, a repeat of the same values) does not.
 - ``settings``: the balance settings the replay computes with (its horizon, reduced samples
-  and demand model included), all but ``n_jobs``, which changes where the work runs and not
-  its numbers (the engines split series into fixed-size chunks whatever the worker count).
+  and demand model included), all but ``n_jobs``, ``executor`` and ``dask_address``, which
+  change where the work runs and not its numbers (the engines split series into fixed-size
+  chunks whatever the workers, and a cut year's replays run as one task or on the run's
+  executor alike).
 - ``cut`` and ``code``: the cut year, and the code version (:func:`code_fingerprint`: the
   product's version, a digest of the forecasting sources and the versions of the numerical
   libraries), so that changed code never reads an older code's replays.
@@ -77,6 +79,8 @@ _LIBRARIES: Final = (
     "mlforecast",
     "prophet",
 )
+#: Settings that choose where a replay's work runs, not its numbers.
+_WHERE_IT_RUNS: Final = frozenset({"n_jobs", "executor", "dask_address"})
 REPLAYED: Final = "replayed"
 REUSED: Final = "reused"
 
@@ -124,7 +128,7 @@ def code_fingerprint(version: str) -> str:
 def replay_key(cut: int, settings: BalanceSettings, data: str, code: str) -> str:
     """The key of the replay of ``cut`` with ``settings`` (whose ``demand_model`` is the one
     replayed) on data of fingerprint ``data`` by code ``code`` (:func:`code_fingerprint`)."""
-    computed = {k: v for k, v in settings.to_dict().items() if k != "n_jobs"}
+    computed = {k: v for k, v in settings.to_dict().items() if k not in _WHERE_IT_RUNS}
     inputs = {"cut": int(cut), "settings": computed, "data": data, "code": code}
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -166,16 +170,20 @@ def decode_balance(content: bytes, cut: int) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class CutBalances:
-    """The replayed balance of one cut year per demand model (:data:`REPLAY_COLUMNS`, forecast
-    rows), and which models were ``replayed`` now and which ``reused``."""
+class CutReplay:
+    """What the store keeps of a cut year's replay: the balance of each demand model found
+    (:data:`REPLAY_COLUMNS`, forecast rows), the models still ``missing``, and the keys and
+    data fingerprint to keep them under once replayed."""
 
+    cut: int
+    data: TalentData
     balances: dict[str, pd.DataFrame]
-    replayed: tuple[str, ...]
-    reused: tuple[str, ...]
+    missing: tuple[str, ...]
+    keys: dict[str, str]
+    fingerprint: str
 
 
-def cut_balances(
+def look_up(
     store: Store,
     data: TalentData,
     cut: int,
@@ -183,20 +191,17 @@ def cut_balances(
     models: tuple[str, ...],
     *,
     code: str | None,
-) -> CutBalances:
-    """The balance replayed from ``data`` (as known at the end of ``cut``) with each demand
-    model of ``models``: read from the store where a replay of the same key is kept, computed
-    (all missing models together, :func:`~forecasting.balance.compute_balances`) and kept
-    otherwise. ``code`` is the :func:`code_fingerprint`; None replays everything and keeps
-    nothing."""
+) -> CutReplay:
+    """The kept replays of ``cut`` (``data`` as known at its end, ``settings`` with its horizon)
+    for each demand model of ``models``; ``code`` is the :func:`code_fingerprint` (None: none is
+    looked up or kept). A kept replay that cannot be read is missing (and logged)."""
     known = data.cut(cut)
-    keys: dict[str, str] = {}
-    fingerprint = ""
-    if code is not None:
-        fingerprint = data_fingerprint(known)
-        keys = {
-            m: replay_key(cut, replace(settings, demand_model=m), fingerprint, code) for m in models
-        }
+    if code is None:
+        return CutReplay(cut, known, {}, models, {}, "")
+    fingerprint = data_fingerprint(known)
+    keys = {
+        m: replay_key(cut, replace(settings, demand_model=m), fingerprint, code) for m in models
+    }
     balances: dict[str, pd.DataFrame] = {}
     for model, key in keys.items():
         kept = store.kept_replay(key)
@@ -209,26 +214,49 @@ def cut_balances(
                 "kept replay of %s (%s demand) is unreadable, replaying: %s", cut, model, error
             )
     missing = tuple(m for m in models if m not in balances)
-    if missing:
-        started = time.perf_counter()
-        computed = compute_balances(known, settings, missing)
-        seconds = time.perf_counter() - started
-        for model, result in computed.items():
-            content = encode_balance(result.balance[result.balance["year"] > cut])
-            # Read back from the bytes kept: a replay scores the same, computed or reused.
-            balances[model] = decode_balance(content, cut)
-            if model in keys:
-                store.keep_replay(
-                    StoredReplay(
-                        key=keys[model],
-                        cut=cut,
-                        demand_model=model,
-                        code_version=code or "",
-                        data_fingerprint=fingerprint,
-                        content=content,
-                        seconds=seconds / len(missing),
-                        created_at=datetime.now(UTC),
-                    )
+    return CutReplay(cut, known, balances, missing, keys, fingerprint)
+
+
+def replay_missing(
+    task: tuple[int, TalentData, BalanceSettings, tuple[str, ...]],
+) -> tuple[dict[str, bytes], float] | ValueError:
+    """The balances of a cut year's missing demand models (``task``: cut, data as known then,
+    settings, models), computed together (:func:`~forecasting.balance.compute_balances`) as
+    :func:`encode_balance` bytes, and the seconds it took; or the ``ValueError`` that skips the
+    cut year (returned, so that one short cut does not cancel the other tasks of a map)."""
+    cut, data, settings, models = task
+    started = time.perf_counter()
+    try:
+        computed = compute_balances(data, settings, models)
+    except ValueError as error:
+        return error
+    content = {
+        model: encode_balance(result.balance[result.balance["year"] > cut])
+        for model, result in computed.items()
+    }
+    return content, time.perf_counter() - started
+
+
+def keep(
+    store: Store, replay: CutReplay, content: dict[str, bytes], seconds: float, code: str | None
+) -> dict[str, pd.DataFrame]:
+    """Every model's balance of ``replay``: those found, and those just replayed (``content``,
+    read back from the bytes kept, so that a replay scores the same computed or reused), which
+    are kept in the store when ``code`` is given."""
+    balances = dict(replay.balances)
+    for model, encoded in content.items():
+        balances[model] = decode_balance(encoded, replay.cut)
+        if code is not None:
+            store.keep_replay(
+                StoredReplay(
+                    key=replay.keys[model],
+                    cut=replay.cut,
+                    demand_model=model,
+                    code_version=code,
+                    data_fingerprint=replay.fingerprint,
+                    content=encoded,
+                    seconds=seconds / len(content),
+                    created_at=datetime.now(UTC),
                 )
-    reused = tuple(m for m in models if m not in missing)
-    return CutBalances(balances, missing, reused)
+            )
+    return balances

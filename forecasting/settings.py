@@ -6,8 +6,11 @@ can build one explicitly; the pipeline records it with every run.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from forecasting.executors import Executor, check_executor, executor_for, run_executor
 
 #: How postings are forecast before they are turned into openings: ``direct`` (the annual
 #: postings themselves), ``tightness`` (postings ÷ supply, forecast and multiplied by the
@@ -35,7 +38,10 @@ class BalanceSettings:
     :func:`forecasting.demand.forecast_demand`); ``posting_scales``: postings per opening set
     by the admin for some fields, as (field, scale, source) — otherwise every scale is
     estimated (:mod:`forecasting.scales`); ``supply_response``: whether in-field entry rates
-    move with forecast tightness (:func:`forecasting.supply.respond_to_tightness`).
+    move with forecast tightness (:func:`forecasting.supply.respond_to_tightness`);
+    ``executor``: where the run's tasks run, ``processes`` (``n_jobs`` local processes) or
+    ``dask`` (the Dask cluster at ``dask_address``, or a local one of ``n_jobs`` workers) —
+    like ``n_jobs``, it changes how long a run takes, never what it computes.
     """
 
     horizon: int = 10
@@ -47,6 +53,8 @@ class BalanceSettings:
     demand_model: str = "auto"
     posting_scales: tuple[tuple[str, float, str], ...] = ()
     supply_response: bool = True
+    executor: str = "processes"
+    dask_address: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.horizon <= 30:
@@ -61,6 +69,7 @@ class BalanceSettings:
             )
         if self.survey_prior_strength < 0:
             raise ValueError("survey_prior_strength must not be negative")
+        check_executor(self.executor, self.dask_address)
         for entry in self.posting_scales:
             if len(entry) != 3 or not float(entry[1]) > 0 or not str(entry[2]).strip():
                 raise ValueError(
@@ -72,6 +81,15 @@ class BalanceSettings:
     def resolved_demand_model(self) -> str:
         """The demand model a balance computes with (``auto`` before a backtest chose)."""
         return AUTO_CANDIDATES[0] if self.demand_model == "auto" else self.demand_model
+
+    def make_executor(self) -> Executor:
+        """The executor the run's engines map their backtests and fits on."""
+        return executor_for(self.n_jobs, self.executor, self.dask_address)
+
+    def shared_executor(self) -> AbstractContextManager[None]:
+        """One pool or one cluster for every map of a run, closed when it ends
+        (:func:`forecasting.executors.run_executor`)."""
+        return run_executor(self.n_jobs, self.executor, self.dask_address)
 
     @property
     def admin_scales(self) -> dict[str, tuple[float, str]]:

@@ -291,6 +291,7 @@ def _intake_samples(
             active,
             len(years),
             n_jobs=settings.n_jobs,
+            executor=settings.make_executor(),
             progress=fitting(progress, "enrollment", active),
         ),
     )
@@ -387,7 +388,11 @@ def _rate_samples(
             panel,
             len(years),
             lambda: ForecastEngine(
-                len(years), n_jobs=settings.n_jobs, non_negative=False, score="mase"
+                len(years),
+                n_jobs=settings.n_jobs,
+                executor=settings.make_executor(),
+                non_negative=False,
+                score="mase",
             ).fit(panel, fitting(progress, "outcome rate", panel)),
         )
         reports.append(backtest_report("rate", engine))

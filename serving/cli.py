@@ -29,7 +29,15 @@ from serving.cli_keys import cli_actor, keys_app
 from serving.cli_policy import policy_app, scenario
 from serving.cli_runs import runs_app
 from serving.cli_scheduler import scheduler, worker
-from serving.console import EXIT_CONFIG, EXIT_REJECTED, err, help_width, out
+from serving.console import (
+    EXIT_CONFIG,
+    EXIT_REJECTED,
+    ExecutorOption,
+    err,
+    help_width,
+    out,
+    with_executor,
+)
 from serving.console import open_configured as _open
 from serving.console import settings_of as _settings
 from serving.progress import Timings, terminal_progress
@@ -154,6 +162,7 @@ def ingest(
 
 @app.command()
 def forecast(
+    ctx: typer.Context,
     input_file: Annotated[
         Path,
         typer.Option("--input", exists=True, dir_okay=False, help="series_id,period,value file."),
@@ -173,14 +182,19 @@ def forecast(
     fill_gaps: Annotated[
         bool, typer.Option(help="Interpolate missing periods instead of refusing the file.")
     ] = False,
+    executor: ExecutorOption = None,
 ) -> None:
     """Forecast every series of a file with backtested model selection and calibrated intervals."""
     from features.panel import MissingPeriods, PanelError
     from features.series_file import forecast_file, read_series_file
     from forecasting.engine import ForecastEngine
+    from forecasting.executors import executor_for, run_executor
     from forecasting.progress import fitting
     from models.base import ModelError
 
+    settings = with_executor(_settings(ctx), executor)
+    # One pool or cluster for the backtests and the fit: jobs workers, or the configured cluster.
+    where = (jobs, settings.executor, settings.dask_address or None)
     levels = tuple(level or (80, 95))
     names = [n.strip() for item in (models or []) for n in item.split(",") if n.strip()] or None
     try:
@@ -192,8 +206,10 @@ def forecast(
                     input_file.name,
                     gaps="interpolate" if fill_gaps else "error",
                 )
-            engine = ForecastEngine(horizon, models=names, levels=levels, n_jobs=jobs)
-            with timings.stage("backtest and fit"):
+            engine = ForecastEngine(
+                horizon, models=names, levels=levels, n_jobs=jobs, executor=executor_for(*where)
+            )
+            with timings.stage("backtest and fit"), run_executor(*where):
                 engine.fit(panel, fitting(progress, "input", panel))
             with timings.stage("predict"):
                 result = engine.predict(levels)
@@ -205,10 +221,11 @@ def forecast(
         again = ["talentcast", "forecast", "--input", str(input_file), "--horizon", str(horizon)]
         again += ["--output", str(output), *(f"--level={lv}" for lv in level or ())]
         again += [*(f"--models={name}" for name in names or ()), f"--jobs={jobs}", "--fill-gaps"]
+        again += [f"--executor={executor}"] if executor else []
         err.print(f"[red]cannot forecast:[/red] {escape(str(error))}:")
         err.print(f"  {shlex.join(again)}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_REJECTED) from error
-    except (PanelError, ModelError) as error:
+    except (PanelError, ModelError, ConnectionError) as error:
         err.print(f"[red]cannot forecast:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_REJECTED) from error
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -342,9 +359,10 @@ def retrain(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the run's record as JSON (no progress).")
     ] = False,
+    executor: ExecutorOption = None,
 ) -> None:
     """Train on everything stored now and serve the new run if it succeeds."""
-    settings = _settings(ctx)
+    settings = with_executor(_settings(ctx), executor)
     store = _open(settings)
     try:
         _train_and_report(store, settings, as_json=as_json)

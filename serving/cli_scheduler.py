@@ -17,7 +17,15 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from serving.console import EXIT_REJECTED, err, open_configured, out, settings_of
+from serving.console import (
+    EXIT_REJECTED,
+    ExecutorOption,
+    err,
+    open_configured,
+    out,
+    settings_of,
+    with_executor,
+)
 
 #: Exit status after Ctrl+C twice (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
@@ -38,12 +46,13 @@ def scheduler(
             "scheduled retrain is due).",
         ),
     ] = False,
+    executor: ExecutorOption = None,
 ) -> None:
     """Retrain at TALENTCAST_RETRAIN_SCHEDULE, after new uploads settle and for runs queued
     with POST /runs, one retrain at a time across processes, until SIGTERM or Ctrl+C."""
     from serving.scheduler import Scheduler
 
-    settings = settings_of(ctx)
+    settings = with_executor(settings_of(ctx), executor)
     store = open_configured(settings)
     _lower_priority(settings.train_niceness)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import sqlalchemy as sa
 import typer
@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from data.ingest import open_store
 from data.store import Store
+from forecasting.executors import ExecutorKind
 from serving.settings import Settings
 
 EXIT_REJECTED: Final = 1
@@ -62,6 +63,25 @@ def settings_of(ctx: typer.Context) -> Settings:
     if not isinstance(settings, Settings):  # pragma: no cover - the callback always sets it
         raise typer.Exit(EXIT_CONFIG)
     return settings
+
+
+#: ``--executor`` of the commands that train or forecast (default: TALENTCAST_EXECUTOR).
+ExecutorOption = Annotated[
+    ExecutorKind | None,
+    typer.Option(
+        help="Where the tasks run: 'processes' (local worker processes) or 'dask' (the Dask "
+        "cluster at TALENTCAST_DASK_ADDRESS, else a local one for this run); default "
+        "TALENTCAST_EXECUTOR, else processes.",
+        show_default=False,
+    ),
+]
+
+
+def with_executor(settings: Settings, executor: ExecutorKind | None) -> Settings:
+    """``settings`` with the executor a command was given (``None``: as configured)."""
+    if executor is None:
+        return settings
+    return settings.model_copy(update={"executor": executor})
 
 
 def open_configured(settings: Settings) -> Store:

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data.ingest import IngestOptions
 from data.vocabulary import DEFAULT_CITY_REGION
+from forecasting.executors import ExecutorKind, check_executor
 from forecasting.settings import BalanceSettings
 
 if TYPE_CHECKING:
@@ -85,6 +86,18 @@ class Settings(BaseSettings):
     )
     train_jobs: int = Field(
         default=-1, ge=-1, description="Worker processes for training (-1: one per core)."
+    )
+    executor: ExecutorKind = Field(
+        default="processes",
+        description="Where training runs its tasks: 'processes' (train_jobs local worker "
+        "processes) or 'dask' (a Dask cluster: the one at dask_address, else a local one of "
+        "train_jobs single-threaded worker processes started for each run). Results are the "
+        "same on either.",
+    )
+    dask_address: str = Field(
+        default="",
+        description="Scheduler address of an existing Dask cluster for executor 'dask', e.g. "
+        "tcp://10.0.0.5:8786 (empty: a local cluster per run).",
     )
     posting_scales: str = Field(
         default="",
@@ -251,6 +264,14 @@ class Settings(BaseSettings):
             )
         return " ".join(fields)
 
+    @field_validator("dask_address")
+    @classmethod
+    def _dask_address(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            check_executor("dask", value)
+        return value
+
     @field_validator("posting_scales")
     @classmethod
     def _posting_scales(cls, value: str) -> str:
@@ -306,6 +327,8 @@ class Settings(BaseSettings):
             horizon=self.horizon_years,
             n_samples=self.samples,
             n_jobs=self.train_jobs,
+            executor=self.executor,
+            dask_address=self.dask_address or None,
             posting_scales=parse_posting_scales(self.posting_scales),
             demand_model=self.demand_model,
         )

@@ -7,7 +7,10 @@ of the 80% and 95% intervals, and milliseconds per series (one core; the engine 
 processes, and its coverage per step ahead in a table of its own). The peers are
 statsforecast's AutoETS, AutoARIMA, DynamicOptimizedTheta and Theta, each alone, and their
 median (point and bounds), a strong published reference; the notes give the best model per
-metric and the engine's time per series as a ratio to the peer median's (all four fits).
+metric and the engine's time per series as a ratio to the peer median's (all four fits). A
+paired table gives the engine's difference from every model with a bootstrap interval over
+series, and the notes say whether the engine is best, tied-best (no model better beyond that
+noise) or behind named models.
 The engine chooses and calibrates on backtests of the training halves only; nothing here looks
 at the test halves before scoring.
 
@@ -37,6 +40,12 @@ from models.registry import available, create
 SETS = {"yearly": 6, "quarterly": 8, "monthly": 18}
 LEVELS = (80, 95)
 SLOW_FAMILIES = {"arima", "prophet"}
+ENGINE = "ENGINE (default)"
+#: The row key under which :func:`score` keeps each metric per series, for the paired
+#: comparison (:func:`paired_differences`); taken out before a table is built.
+PER_SERIES = "per series"
+#: Bootstrap resamples of the series for the paired comparison's intervals.
+BOOTSTRAP_DRAWS = 4000
 
 #: Maps values of the scale a panel is forecast on back to the scale they are read on
 #: (``exp`` for logs, ``expit`` for logits), elementwise and increasing.
@@ -70,10 +79,12 @@ def score(
     actuals and forecasts back to the original scale (``... orig``): on logits or log ratios
     near zero sMAPE divides by almost nothing, and a planner reads rates and counts."""
     scales = np.array([naive_scale(y, panel.season_length) for _, y in panel])
+    per_series = {"MASE": mase(actual, mean, scales), "sMAPE": smape(actual, mean)}
     row: dict[str, Any] = {
         "model": name,
-        "MASE": float(np.mean(mase(actual, mean, scales))),
-        "sMAPE": float(np.mean(smape(actual, mean))),
+        "MASE": float(np.mean(per_series["MASE"])),
+        "sMAPE": float(np.mean(per_series["sMAPE"])),
+        PER_SERIES: per_series,
     }
     if original is not None:
         back = np.array([naive_scale(original(y), panel.season_length) for _, y in panel])
@@ -115,7 +126,7 @@ def engine_row(
     actual: np.ndarray,
     horizon: int,
     *,
-    name: str = "ENGINE (default)",
+    name: str = ENGINE,
     settings: Mapping[str, Any] | None = None,
     original: Transform | None = None,
     jobs: int = 1,
@@ -200,6 +211,47 @@ def peer_rows(
     return rows
 
 
+def paired_differences(
+    rows: list[dict[str, Any]], reference: str = ENGINE, seed: int = 0
+) -> pd.DataFrame:
+    """``reference`` minus every other model, per metric, paired over series: the mean
+    difference, its 95% bootstrap interval (series resampled) and a verdict — ``better`` or
+    ``worse`` when the interval excludes zero, else ``tied``.
+
+    Two forecasts of the same 181 series differ in MASE by a few hundredths from which series
+    happen to be hard alone; "best" is only meaningful beyond that noise, and the pairing
+    removes what the series have in common."""
+    by_model = {row["model"]: row[PER_SERIES] for row in rows}
+    ours = by_model[reference]
+    rng = np.random.default_rng(seed)
+    n = len(ours["MASE"])
+    draws = rng.integers(0, n, size=(BOOTSTRAP_DRAWS, n))
+    records = []
+    for model, theirs in by_model.items():
+        if model == reference:
+            continue
+        record: dict[str, Any] = {"model": model}
+        for metric in ("MASE", "sMAPE"):
+            difference = np.asarray(ours[metric] - theirs[metric], dtype=float)
+            means = difference[draws].mean(axis=1)
+            low, high = np.quantile(means, [0.025, 0.975])
+            record[f"{metric} diff"] = float(difference.mean())
+            record[f"{metric} low"] = float(low)
+            record[f"{metric} high"] = float(high)
+            record[metric] = "better" if high < 0 else "worse" if low > 0 else "tied"
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def standing(paired: pd.DataFrame, metric: str) -> str:
+    """``best`` (better than every model), ``tied-best`` (no model better beyond noise) or the
+    models that beat the reference beyond noise."""
+    worse = paired.loc[paired[metric] == "worse", "model"].tolist()
+    if worse:
+        return "behind " + ", ".join(worse)
+    return "best" if (paired[metric] == "better").all() else "tied-best"
+
+
 def relative_to_naive(table: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """The table with MASE and sMAPE as ratios to the ``baseline`` row's, after sMAPE."""
     reference = table.set_index("model").loc[baseline]
@@ -249,14 +301,24 @@ def run(
         engine, selection, steps = engine_row(panel, actual, horizon, jobs=jobs)
         rows.append(engine)
         rows.extend(peer_rows(panel, actual, horizon))
-        table = relative_to_naive(pd.DataFrame(rows), BASELINES[panel.freq])
+        paired = paired_differences(rows)
+        table = relative_to_naive(
+            pd.DataFrame([{k: v for k, v in row.items() if k != PER_SERIES} for row in rows]),
+            BASELINES[panel.freq],
+        )
         tables[f"M1 {name}: {panel.n_series} series, horizon {horizon}"] = table.round(3)
+        tables[f"M1 {name}: engine minus each model, paired over series (95% bootstrap)"] = (
+            paired.round(3)
+        )
         tables[f"M1 {name}: engine interval coverage by step ahead"] = steps.round(3)
         ratio = engine["ms/series"] / peer_median_ms(table)
         best = best_models(table, ("MASE", "sMAPE"))
+        peers = paired[paired["model"].str.startswith("PEER")]
         notes.append(
             f"{name}: engine selected {selection}; best MASE {best['MASE']}, best sMAPE "
-            f"{best['sMAPE']}; engine time / peer median time {ratio:.2f}"
+            f"{best['sMAPE']}; engine among peers MASE {standing(peers, 'MASE')}, sMAPE "
+            f"{standing(peers, 'sMAPE')}; among all models MASE {standing(paired, 'MASE')}, "
+            f"sMAPE {standing(paired, 'sMAPE')}; engine time / peer median time {ratio:.2f}"
         )
     return tables, notes
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 import pytest
 
 from features.panel import Panel
+from forecasting import executors
 from forecasting.engine import ForecastEngine
 from forecasting.metrics import coverage
 from models.base import ModelError, NotFittedError
@@ -96,6 +99,27 @@ def test_results_do_not_depend_on_parallelism() -> None:
     parallel = ForecastEngine(3, models=BASIC, n_jobs=2).fit(panel).predict()
     np.testing.assert_allclose(serial.mean, parallel.mean)
     np.testing.assert_allclose(serial.upper[80], parallel.upper[80])
+
+
+def test_a_parallel_fit_starts_its_worker_processes_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each spawned process imports the model libraries (about a second); a fit maps four
+    times (backtest, near backtest, holdout, final fit) and must not pay that four times."""
+    started: list[int] = []
+    real = executors.spawned_pool
+
+    def counted(workers: int) -> ProcessPoolExecutor:
+        started.append(workers)
+        return real(workers)
+
+    monkeypatch.setattr(executors, "spawned_pool", counted)
+    ForecastEngine(4, models=BASIC, n_jobs=2).fit(random_walks(120, 15, seed=6, drift=0.2))
+    assert started == [2]
+
+    started.clear()  # every map a single task (one chunk of series): no processes at all
+    ForecastEngine(4, models=BASIC, n_jobs=2).fit(random_walks(30, 15, seed=6, drift=0.2))
+    assert started == []
 
 
 def test_report_explains_the_choice() -> None:
