@@ -218,6 +218,7 @@ def replay_balance(
         rows += [{**row, "vintage": replay.vintage} for row in scored]
         vintages.append({"cut": replay.cut, "vintage": replay.vintage, "upload": replay.upload})
     skipped = [f"{cut}: {why}" for cut, why in sorted(skips.items(), reverse=True)]
+    replays.sort(key=lambda record: -int(record["cut"]))  # newest cut first, like the rows
     chosen = choose_demand_model(rows, models)
     rows = [_mark_choice(row, chosen) for row in rows]
     table = pd.DataFrame(rows)
