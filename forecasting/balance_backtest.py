@@ -16,6 +16,11 @@ vintage (data loaded in one upload spanning the cut, like the embedded demo) the
 back to today's data cut at that year and says so in its ``vintage`` column. The realised gaps
 it is scored on always come from the newest data.
 
+A cut year whose replay inputs (data as read, settings, code) are what an earlier retrain
+replayed reuses that replay's balance, kept in the store (:mod:`forecasting.replays`), and is
+scored afresh; both demand models of a cut are replayed together, sharing supply and postings
+(:func:`~forecasting.balance.compute_balances`).
+
 Scores per cut: direction accuracy (sign of the median gap), rank correlation of the field
 ranking by ratio (Spearman, per level and year, averaged), macro-F1 of shortage flags
 (P(shortage) > 0.5 vs realised gap > 0), coverage of the gap's 80% interval per cell, and for
@@ -40,6 +45,15 @@ from forecasting.balance import TOTAL, compute_balance, realised_balance
 from forecasting.executors import Progress, SerialExecutor
 from forecasting.metrics import coverage
 from forecasting.progress import RunProgress
+from forecasting.replays import (
+    REPLAYED,
+    REUSED,
+    CutReplay,
+    code_fingerprint,
+    keep,
+    look_up,
+    replay_missing,
+)
 from forecasting.settings import AUTO_CANDIDATES, BalanceSettings
 
 KEY = ["field_code", "level"]
@@ -109,16 +123,23 @@ def replay_balance(
     as_of: int,
     city_region: Regions,
     progress: RunProgress | None = None,
+    code_version: str | None = None,
 ) -> dict[str, Any]:
     """The balance replayed from ``cuts`` cut years (4, 5, ... years before the last observed
     one, so that a few realised years follow) and scored next to both baselines, as run
     metrics: ``balance_backtest`` (rows per cut and method, with the ``vintage`` replayed),
-    ``balance_backtest_summary`` (means over the cuts per method), ``balance_backtest_vintages``
-    and ``balance_backtest_skipped`` (cut years with too little history, and why).
+    ``balance_backtest_summary`` (means over the cuts per method), ``balance_backtest_vintages``,
+    ``balance_backtest_skipped`` (cut years with too little history, and why) and
+    ``balance_backtest_replays`` (per cut year: ``replayed``, ``reused`` or ``skipped``, the
+    demand models replayed and reused, and its seconds).
 
-    The replays use at most 500 samples: scores of flags and ranks do not need more.
-    ``progress`` counts the replayed balances (one per cut year and candidate demand model) as
-    they are done.
+    With ``code_version`` (:func:`forecasting.pipeline.code_version`) a cut year whose replay
+    inputs are unchanged since an earlier retrain reuses the balance it replayed then, kept in
+    the store (:mod:`forecasting.replays`); without it every cut year is replayed and nothing
+    kept. Either way the scores are computed from the replayed balance and today's realised
+    one, so reuse changes no number. The replays use at most 500 samples: scores of flags and
+    ranks do not need more. ``progress`` counts the replayed balances (one per cut year and
+    candidate demand model not reused) as they are done.
     """
     if cuts == 0:
         return {}
@@ -126,50 +147,78 @@ def replay_balance(
     realised = realised_balance(today, settings.admin_scales)
     rows: list[dict[str, Any]] = []
     vintages: list[dict[str, Any]] = []
+    replays: list[dict[str, Any]] = []
     reduced = replace(settings, n_samples=min(settings.n_samples, 500))
     models = AUTO_CANDIDATES if settings.demand_model == "auto" else (settings.demand_model,)
-    replays: list[tuple[Replay, pd.DataFrame]] = []
+    code = None if code_version is None else code_fingerprint(code_version)
+    pending: list[tuple[Replay, pd.DataFrame, CutReplay, float]] = []
     skips: dict[int, str] = {}
     for cut in range(last - 4, last - 4 - cuts, -1):
+        started = time.perf_counter()
         try:
             replay = replay_data(store, today, cut, as_of=as_of, city_region=city_region)
-            replays.append((replay, realised_balance(replay.data, settings.admin_scales)))
+            history = realised_balance(replay.data, settings.admin_scales)
+            horizon = replace(reduced, horizon=last - cut)
+            found = look_up(store, replay.data, cut, horizon, models, code=code)
         except ValueError as error:
             skips[cut] = str(error)
-    # Each (cut year, demand model) balance is a task of its own on the run's executor, and is
-    # computed serially inside it: a task mapping onto the pool that runs it would wait on
-    # itself. A single balance keeps the run's executor for its own series instead.
-    parallel = len(replays) * len(models) > 1
+            replays.append(_replay_record(cut, "skipped", (), (), time.perf_counter() - started))
+            continue
+        pending.append((replay, history, found, time.perf_counter() - started))
+    # Each cut year's missing balances are a task of their own on the run's executor (its
+    # demand models together, sharing supply and postings), computed serially inside it: a
+    # task mapping onto the pool that runs it would wait on itself. A single task keeps the
+    # run's executor for its own series instead.
+    missing = [(replay, found) for replay, _, found, _ in pending if found.missing]
+    parallel = len(missing) > 1
     inner = replace(reduced, n_jobs=1, executor="processes", dask_address=None)
     executor = settings.make_executor() if parallel else SerialExecutor()
     tasks = [
         (
             replay.cut,
-            replay.data,
-            realised,
-            replace(inner if parallel else reduced, horizon=last - replay.cut, demand_model=m),
+            found.data,
+            replace(inner if parallel else reduced, horizon=last - replay.cut),
+            found.missing,
         )
-        for replay, _ in replays
-        for m in models
+        for replay, found in missing
     ]
+    sizes = [len(found.missing) for _, found in missing]
     if progress is not None:
-        progress.count("balances replayed", 0, len(tasks))
-    counted = None if progress is None else _count_replays(progress)
-    balances = iter(executor.map(_score_replay, tasks, counted))
-    for replay, history in replays:
-        outcomes = [next(balances) for _ in models]
+        progress.count("balances replayed", 0, sum(sizes))
+    counted = None if progress is None else _count_replays(progress, sizes)
+    outcomes = dict(
+        zip(
+            [replay.cut for replay, _ in missing],
+            executor.map(replay_missing, tasks, counted),
+            strict=True,
+        )
+    )
+    for replay, history, found, looked in pending:
+        cut = replay.cut
+        started = time.perf_counter()
+        outcome = outcomes.get(cut, ({}, 0.0))
         try:
-            scored = [_scored(outcome) for outcome in outcomes]
-            scored += [
-                score_persistence(replay.cut, realised, history),
-                score_persistence_trend(replay.cut, realised, history),
+            if isinstance(outcome, ValueError):
+                raise outcome
+            content, computed = outcome
+            balances = keep(store, found, content, computed, code)
+            scored = [
+                *(score_replayed(cut, balances[m], realised, m) for m in models),
+                score_persistence(cut, realised, history),
+                score_persistence_trend(cut, realised, history),
             ]
         except ValueError as error:
-            skips[replay.cut] = str(error)
+            skips[cut] = str(error)
+            replays.append(_replay_record(cut, "skipped", (), (), looked))
             continue
+        seconds = looked + computed + time.perf_counter() - started
+        status = REPLAYED if found.missing else REUSED
+        reused = tuple(m for m in models if m not in found.missing)
+        replays.append(_replay_record(cut, status, found.missing, reused, seconds))
         rows += [{**row, "vintage": replay.vintage} for row in scored]
         vintages.append({"cut": replay.cut, "vintage": replay.vintage, "upload": replay.upload})
     skipped = [f"{cut}: {why}" for cut, why in sorted(skips.items(), reverse=True)]
+    replays.sort(key=lambda record: -int(record["cut"]))  # newest cut first, like the rows
     chosen = choose_demand_model(rows, models)
     rows = [_mark_choice(row, chosen) for row in rows]
     table = pd.DataFrame(rows)
@@ -187,29 +236,37 @@ def replay_balance(
         "balance_backtest_summary": summary,
         "balance_backtest_vintages": vintages,
         "balance_backtest_skipped": skipped,
+        "balance_backtest_replays": replays,
         "demand_model": chosen,
     }
 
 
-def _score_replay(
-    task: tuple[int, TalentData, pd.DataFrame, BalanceSettings],
-) -> dict[str, object] | ValueError:
-    """One replayed balance scored, or the ``ValueError`` that skips its cut year (returned, so
-    that one short cut does not cancel the other tasks of the map)."""
-    try:
-        return score_balance(*task)
-    except ValueError as error:
-        return error
+def _replay_record(
+    cut: int, status: str, replayed: tuple[str, ...], reused: tuple[str, ...], seconds: float
+) -> dict[str, Any]:
+    return {
+        "cut": cut,
+        "status": status,
+        "replayed": list(replayed),
+        "reused": list(reused),
+        "seconds": round(seconds, 3),
+    }
 
 
-def _scored(outcome: dict[str, object] | ValueError) -> dict[str, object]:
-    if isinstance(outcome, ValueError):
-        raise outcome
-    return outcome
+def replay_timings(scores: dict[str, Any]) -> dict[str, float]:
+    """The seconds of each cut year of :func:`replay_balance`'s metrics ``scores``, as run
+    timings under the stage: ``balance_backtest.2021.replayed`` (or ``.reused``, ``.skipped``).
+    Replays of several cut years run side by side, so their seconds may add up to more than
+    the stage's."""
+    return {
+        f"balance_backtest.{record['cut']}.{record['status']}": float(record["seconds"])
+        for record in scores.get("balance_backtest_replays", [])
+    }
 
 
-def _count_replays(progress: RunProgress) -> Progress:
-    return lambda done, total: progress.count("balances replayed", done, total)
+def _count_replays(progress: RunProgress, sizes: list[int]) -> Progress:
+    """Tasks done as balances replayed (a task replays ``sizes[i]`` demand models)."""
+    return lambda done, total: progress.count("balances replayed", sum(sizes[:done]), sum(sizes))
 
 
 def choose_demand_model(rows: list[dict[str, Any]], models: tuple[str, ...]) -> str:
@@ -340,9 +397,18 @@ def score_balance(
     started = time.perf_counter()
     result = compute_balance(data.cut(cut), settings)
     seconds = time.perf_counter() - started
+    scored = score_replayed(cut, result.balance, realised, settings.resolved_demand_model)
+    return {**scored, "seconds": seconds}
+
+
+def score_replayed(
+    cut: int, balance: pd.DataFrame, realised: pd.DataFrame, model: str
+) -> dict[str, object]:
+    """A balance replayed from ``cut`` with demand model ``model`` (its rows of forecast years
+    at least), scored on ``realised`` (the newest data's observed balance)."""
     last = int(realised["year"].max())
-    years = [int(y) for y in result.balance["year"].unique() if cut < y <= last]
-    balance = result.balance[result.balance["year"].isin(years)]
+    years = [int(y) for y in balance["year"].unique() if cut < y <= last]
+    balance = balance[balance["year"].isin(years)]
     cells = (balance["field_code"] != TOTAL) & (balance["level"] != TOTAL)
     truth = realised[realised["year"].isin(years)].rename(
         columns={**_ACTUAL, "ratio": "actual_ratio"}
@@ -357,14 +423,14 @@ def score_balance(
     totals = total_coverage(balance[~cells], balance[cells], truth)
     return {
         "cut": cut,
-        "method": _method(settings.resolved_demand_model),
+        "method": _method(model),
         "cells": len(engine),
         "direction": float(np.mean((engine["gap_p50"] > 0).to_numpy() == short)),
         "rank corr": mean_rank_correlation(engine, "ratio_p50", "actual_ratio"),
         "macro-F1": macro_f1((engine["p_shortage"] > 0.5).to_numpy(), short),
         "coverage 80": float(inside),
         **totals,
-        "seconds": seconds,
+        "seconds": 0.0,
     }
 
 

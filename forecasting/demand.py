@@ -38,6 +38,7 @@ from features.panel import Panel
 from features.talent import KEY_SEPARATOR, TalentData
 from forecasting.counts import VALUE_COLUMNS, fit_counts, frame_in_counts, sample_counts
 from forecasting.engine import ForecastEngine, backtest_report
+from forecasting.fits import fitted
 from forecasting.joint import JointDraws
 from forecasting.progress import RunProgress, fitting
 from forecasting.scales import ScaleEstimate
@@ -91,6 +92,61 @@ class DemandResult:
     backtests: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
+@dataclass(frozen=True)
+class Postings:
+    """Postings sample paths per field and level, forecast directly (not as tightness):
+    (samples, fields, levels, years) in ``paths``, ``observed`` the cells with hiring data.
+
+    Every demand model starts from them, and they do not depend on the model, so a caller
+    computing several models on the same data forecasts them once (:func:`forecast_postings`).
+    """
+
+    paths: np.ndarray
+    observed: np.ndarray
+    forecasts: pd.DataFrame
+    approach: str
+    reports: tuple[pd.DataFrame, ...]
+
+
+def forecast_postings(
+    data: TalentData,
+    settings: BalanceSettings,
+    supply: SupplyResult,
+    *,
+    joint: JointDraws | None = None,
+    progress: RunProgress | None = None,
+) -> Postings:
+    """Annual postings sample paths for the years after ``data.last_year`` (monthly series
+    summed while there are few complete years of hiring, see the module's docstring)."""
+    fields, levels = supply.fields, supply.levels
+    years = np.arange(data.last_year + 1, data.last_year + settings.horizon + 1)
+    hiring_history = data.annual_hiring()
+    reports: list[pd.DataFrame] = []
+    hiring = np.zeros((settings.n_samples, len(fields), len(levels), len(years)))
+    observed = np.zeros((len(fields), len(levels)), dtype=bool)
+    if hiring_history.empty:
+        return Postings(hiring, observed, pd.DataFrame(), "none", ())
+    complete_years = int(hiring_history.groupby(["field_code", "level"])["year"].nunique().median())
+    monthly = (
+        complete_years < settings.monthly_hiring_below_years
+        and (data.hiring["period"].str.len() == 7).any()
+    )
+    paths, ids, forecasts = (
+        _monthly_paths(data, years, settings, reports, joint, progress=progress)
+        if monthly
+        else _yearly_paths(data, years, settings, reports, joint, progress=progress)
+    )
+    field_index = {f: i for i, f in enumerate(fields)}
+    level_index = {lv: i for i, lv in enumerate(levels)}
+    for column, series_id in enumerate(ids):
+        field, level = series_id.split(KEY_SEPARATOR)
+        if field in field_index and level in level_index:
+            hiring[:, field_index[field], level_index[level], :] = paths[:, column, :]
+            observed[field_index[field], level_index[level]] = True
+    approach = "monthly forecasts summed" if monthly else "yearly totals"
+    return Postings(hiring, observed, forecasts, approach, tuple(reports))
+
+
 def forecast_demand(
     data: TalentData,
     settings: BalanceSettings,
@@ -100,6 +156,7 @@ def forecast_demand(
     *,
     joint: JointDraws | None = None,
     progress: RunProgress | None = None,
+    postings: Postings | None = None,
 ) -> DemandResult:
     """Joint demand samples (openings) for the years after ``data.last_year``.
 
@@ -110,37 +167,19 @@ def forecast_demand(
     field's log postings per opening (:meth:`ScaleEstimate.draw`). Demand is computed once, at
     business-as-usual supply, and then held fixed: a quota scenario changes supply, not the
     openings industry will post. ``joint`` shares backtest origins with supply's engines.
+    ``postings`` are :func:`forecast_postings` of the same data, settings and supply when the
+    caller has them already (they are forecast here otherwise).
     """
     fields, levels = supply.fields, supply.levels
     years = np.arange(data.last_year + 1, data.last_year + settings.horizon + 1)
     hiring_history = data.annual_hiring()
     postings_history = hiring_history.rename(columns={"postings": "demand"})
     history = hiring_history.assign(demand=scales.openings(hiring_history))
-    shape = (settings.n_samples, len(fields), len(levels), len(years))
-    reports: list[pd.DataFrame] = []
-    hiring = np.zeros(shape)
-    observed = np.zeros((len(fields), len(levels)), dtype=bool)
-    forecasts = pd.DataFrame()
-    approach = "none"
-    if not history.empty:
-        complete_years = int(history.groupby(["field_code", "level"])["year"].nunique().median())
-        monthly = (
-            complete_years < settings.monthly_hiring_below_years
-            and (data.hiring["period"].str.len() == 7).any()
-        )
-        paths, ids, forecasts = (
-            _monthly_paths(data, years, settings, reports, joint, progress=progress)
-            if monthly
-            else _yearly_paths(data, years, settings, reports, joint, progress=progress)
-        )
-        approach = "monthly forecasts summed" if monthly else "yearly totals"
-        field_index = {f: i for i, f in enumerate(fields)}
-        level_index = {lv: i for i, lv in enumerate(levels)}
-        for column, series_id in enumerate(ids):
-            field, level = series_id.split(KEY_SEPARATOR)
-            if field in field_index and level in level_index:
-                hiring[:, field_index[field], level_index[level], :] = paths[:, column, :]
-                observed[field_index[field], level_index[level]] = True
+    if postings is None:
+        postings = forecast_postings(data, settings, supply, joint=joint, progress=progress)
+    reports = list(postings.reports)
+    hiring, observed = postings.paths, postings.observed
+    forecasts, approach = postings.forecasts, postings.approach
     if settings.resolved_demand_model != "direct" and not history.empty:
         tight, tight_observed, tight_forecasts = _tightness_paths(
             postings_history, supply, settings, reports, joint, progress=progress
@@ -202,14 +241,19 @@ def _tightness_paths(
     lags = [max(last - period.year, 0) for period in panel.last_periods()]
     horizon = len(supply.years)
     # Log ratios sit around zero, where sMAPE is unstable: select on scaled errors.
-    engine = ForecastEngine(
-        horizon + max(lags),
-        n_jobs=settings.n_jobs,
-        executor=settings.make_executor(),
-        non_negative=False,
-        score="mase",
+    steps = horizon + max(lags)
+    engine = fitted(
+        "tightness",
+        panel,
+        steps,
+        lambda: ForecastEngine(
+            steps,
+            n_jobs=settings.n_jobs,
+            executor=settings.make_executor(),
+            non_negative=False,
+            score="mase",
+        ).fit(panel, fitting(progress, "tightness", panel)),
     )
-    engine.fit(panel, fitting(progress, "tightness", panel))
     reports.append(backtest_report("tightness", engine))
     samples = engine.sample(settings.n_samples, seed=settings.seed + 4, joint=joint)
     field_index = {f: i for i, f in enumerate(supply.fields)}
@@ -325,12 +369,18 @@ def _yearly_paths(
     # balance years; one ending later (hiring data newer than enrollment) is read from its
     # first forecast year on.
     lags = [max(data.last_year - period.year, 0) for period in panel.last_periods()]
-    engine = fit_counts(
+    steps = len(years) + max(lags)
+    engine = fitted(
+        "hiring",
         panel,
-        len(years) + max(lags),
-        n_jobs=settings.n_jobs,
-        executor=settings.make_executor(),
-        progress=fitting(progress, "hiring", panel),
+        steps,
+        lambda: fit_counts(
+            panel,
+            steps,
+            n_jobs=settings.n_jobs,
+            executor=settings.make_executor(),
+            progress=fitting(progress, "hiring", panel),
+        ),
     )
     reports.append(backtest_report("hiring", engine))
     paths = sample_counts(engine, settings.n_samples, seed=settings.seed + 2, joint=joint)
@@ -353,12 +403,17 @@ def _monthly_paths(
     panel = data.hiring_panel(monthly=True)
     end = pd.Period(f"{int(years[-1])}-12", freq="M")
     steps = max(int((end - min(panel.last_periods())).n), 1)
-    engine = fit_counts(
+    engine = fitted(
+        "monthly hiring",
         panel,
         steps,
-        n_jobs=settings.n_jobs,
-        executor=settings.make_executor(),
-        progress=fitting(progress, "monthly hiring", panel),
+        lambda: fit_counts(
+            panel,
+            steps,
+            n_jobs=settings.n_jobs,
+            executor=settings.make_executor(),
+            progress=fitting(progress, "monthly hiring", panel),
+        ),
     )
     reports.append(backtest_report("hiring_monthly", engine))
     paths = sample_counts(engine, settings.n_samples, seed=settings.seed + 2, joint=joint)

@@ -39,9 +39,11 @@ MARKET_COLUMNS: Final = (
 )
 
 
-def market_history(data: TalentData) -> pd.DataFrame:
-    """Observed market per field, level and year where both hiring and outcomes exist."""
-    flows = observed_flows(data)
+def market_history(data: TalentData, flows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Observed market per field, level and year where both hiring and outcomes exist
+    (``flows``: :func:`~forecasting.supply.observed_flows` of ``data`` when the caller has
+    them)."""
+    flows = observed_flows(data) if flows is None else flows
     hiring = data.annual_hiring()
     if flows.empty or hiring.empty:
         return pd.DataFrame(columns=list(MARKET_COLUMNS))

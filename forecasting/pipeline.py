@@ -31,8 +31,9 @@ from data.store.runs import RunRecord
 from data.vocabulary import DEFAULT_CITY_REGION
 from features.talent import Regions, TalentData
 from forecasting.balance import BalanceResult
-from forecasting.balance_backtest import replay_balance
+from forecasting.balance_backtest import replay_balance, replay_timings
 from forecasting.changes import ChangeSettings, compare_with_served
+from forecasting.fits import shared_fits
 from forecasting.progress import RunProgress
 from forecasting.promotion import (
     GateResult,
@@ -225,8 +226,10 @@ def train(
     # A province's backtest and demand-model choice are made on the sum of its regions.
     whole: Regions = plan.top if plan.single else plan.regions
     store.start_run(run.id, by=trained_by or requested_by)
-    # One pool of spawned processes, or one Dask client, for the whole run (see executors).
-    with config.balance.shared_executor():
+    # One pool of spawned processes, or one Dask client, for the whole run (see executors); a
+    # panel fitted once in the run is not fitted again (forecasting.fits: the leave-one-upload-
+    # out balances of the changes stage refit only what the left-out upload changed).
+    with config.balance.shared_executor(), shared_fits():
         try:
             timings: dict[str, float] = {}
             report.stage("load")
@@ -246,8 +249,10 @@ def train(
                 as_of=watermark,
                 city_region=whole,
                 progress=progress,
+                code_version=code_version(),  # unchanged cut years reuse their replays
             )
             timings["balance_backtest"] = time.perf_counter() - started
+            timings.update(replay_timings(balance_scores))
             chosen = balance_scores.get("demand_model", config.balance.resolved_demand_model)
             run_balance = replace(config.balance, demand_model=chosen)
             regional = compute_regions(

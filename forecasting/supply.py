@@ -36,6 +36,7 @@ from features.rates import completion_rates, group_rate_history, outcome_rates, 
 from features.talent import TalentData, expit, logit, programme_key, programme_keys, split_key
 from forecasting.counts import VALUE_COLUMNS, fit_counts, frame_in_counts, sample_counts
 from forecasting.engine import BACKTEST_COLUMNS, ForecastEngine, backtest_report
+from forecasting.fits import fitted
 from forecasting.joint import JointDraws
 from forecasting.progress import RunProgress, fitting
 from forecasting.settings import BalanceSettings
@@ -176,9 +177,10 @@ def forecast_supply(
     )
 
 
-def observed_supply(data: TalentData) -> pd.DataFrame:
-    """Realised supply per field, level and year, from the outcome counts alone."""
-    flows = observed_flows(data)
+def observed_supply(data: TalentData, flows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Realised supply per field, level and year, from the outcome counts alone (``flows``:
+    :func:`observed_flows` of ``data`` when the caller has them)."""
+    flows = observed_flows(data) if flows is None else flows
     if flows.empty:
         return pd.DataFrame(columns=["field_code", "level", "year", "supply"])
     return flows.loc[:, ["field_code", "level", "year", "supply"]]
@@ -281,12 +283,17 @@ def _intake_samples(
     active = intake_panel(data)
     if active is None:
         return samples, pd.DataFrame()
-    engine = fit_counts(
+    engine = fitted(
+        "enrollment",
         active,
         len(years),
-        n_jobs=settings.n_jobs,
-        executor=settings.make_executor(),
-        progress=fitting(progress, "enrollment", active),
+        lambda: fit_counts(
+            active,
+            len(years),
+            n_jobs=settings.n_jobs,
+            executor=settings.make_executor(),
+            progress=fitting(progress, "enrollment", active),
+        ),
     )
     reports.append(backtest_report("enrollment", engine))
     paths = sample_counts(engine, settings.n_samples, seed=settings.seed, joint=joint)
@@ -376,14 +383,18 @@ def _rate_samples(
     frames = []
     if panel is not None:
         # Logit rates sit around zero, where sMAPE is unstable: select on scaled errors.
-        engine = ForecastEngine(
+        engine = fitted(
+            "rate",
+            panel,
             len(years),
-            n_jobs=settings.n_jobs,
-            executor=settings.make_executor(),
-            non_negative=False,
-            score="mase",
+            lambda: ForecastEngine(
+                len(years),
+                n_jobs=settings.n_jobs,
+                executor=settings.make_executor(),
+                non_negative=False,
+                score="mase",
+            ).fit(panel, fitting(progress, "outcome rate", panel)),
         )
-        engine.fit(panel, fitting(progress, "outcome rate", panel))
         reports.append(backtest_report("rate", engine))
         paths = engine.sample(n, seed=settings.seed + 1, joint=joint)
         recent = np.array([np.mean(y[-3:]) for _, y in panel])

@@ -22,14 +22,25 @@ runs_app = typer.Typer(help="Training runs: list, promote, roll back.", no_args_
 def runs_list(
     ctx: typer.Context, limit: Annotated[int, typer.Option(help="Newest runs to show.")] = 20
 ) -> None:
-    """Runs, newest first, with status, watermark, gates and which one is served."""
+    """Runs, newest first, with status, watermark, gates, which one is served and how each cut
+    year of its balance backtest was done (replayed, or reused from an earlier retrain)."""
     store = open_configured(settings_of(ctx))
     try:
         records = store.runs(limit=limit)
     finally:
         store.dispose()
     table = Table(title="Training runs")
-    for column in ("run", "status", "watermark", "finished", "gates", "served", "error / why"):
+    columns = (
+        "run",
+        "status",
+        "watermark",
+        "finished",
+        "gates",
+        "served",
+        "backtest",
+        "error / why",
+    )
+    for column in columns:
         table.add_column(column, overflow="fold")
     for record in records:
         gates = record.metrics.get("gates", {})
@@ -40,9 +51,18 @@ def runs_list(
             record.finished_at.strftime("%Y-%m-%d %H:%M") if record.finished_at else "",
             "" if not gates else ("passed" if gates.get("passed") else "failed"),
             "served" if record.served else "",
+            backtest_cuts(record),
             escape((record.error or not_served_reason(record) or "")[:300]),
         )
     out.print(table)
+
+
+def backtest_cuts(record: RunRecord) -> str:
+    """``2021 reused 1.1 s``, one line per cut year of the run's balance backtest."""
+    return "\n".join(
+        f"{cut['cut']} {cut['status']} {float(cut['seconds']):.1f} s"
+        for cut in record.metrics.get("balance_backtest_replays", [])
+    )
 
 
 @runs_app.command("promote")

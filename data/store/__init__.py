@@ -2,6 +2,7 @@
 
 from data.store.access import AuditRecord, KeyRecord, UnknownKey
 from data.store.leases import LeaseRecord
+from data.store.replays import StoredReplay
 from data.store.runs import RunRecord, UnknownArtifact, UnknownRun
 from data.store.sessions import SessionRecord
 from data.store.store import (
@@ -28,6 +29,7 @@ __all__ = [
     "SessionRecord",
     "Store",
     "StoreError",
+    "StoredReplay",
     "StoredUpload",
     "UnknownArtifact",
     "UnknownKey",

@@ -48,6 +48,7 @@ from data.vocabulary import Kind, Role
 if TYPE_CHECKING:
     from data.store.access import AccessStore, AuditRecord, KeyRecord
     from data.store.leases import LeaseRecord, LeaseStore
+    from data.store.replays import ReplayStore, StoredReplay
     from data.store.runs import RunRecord, RunStore
     from data.store.sessions import SessionRecord, SessionStore
 
@@ -695,6 +696,29 @@ class Store:
         """Record the run executed under ``holder``'s lease, so that a process recovering the
         lease after a crash can mark it failed; False if ``holder`` lost the lease."""
         return self._leases.attach_run(name, holder, run_id)
+
+    # -- replayed balances (see data.store.replays) -----------------------------------------
+
+    @cached_property
+    def _replays(self) -> ReplayStore:
+        # Imported here: data.store.replays builds on this module's errors.
+        from data.store.replays import ReplayStore
+
+        return ReplayStore(self.engine)
+
+    def kept_replay(self, key: str) -> StoredReplay | None:
+        """The balance replay kept under ``key`` (:mod:`forecasting.replays`), or None when
+        none is kept or the kept one is damaged (it is then replayed and kept again)."""
+        return self._replays.replay(key)
+
+    def keep_replay(self, replay: StoredReplay) -> None:
+        """Keep a balance replay for later retrains (replacing one of the same key); only
+        the most recently used replays are kept."""
+        self._replays.keep(replay)
+
+    def count_kept_replays(self) -> int:
+        """How many balance replays are kept."""
+        return self._replays.count()
 
 
 def _not_in(column: sa.ColumnElement[Any], ids: Collection[int]) -> sa.ColumnElement[bool]:

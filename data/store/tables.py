@@ -17,6 +17,9 @@ Access is recorded in ``api_keys`` (who may call the API, by the SHA-256 of thei
 ``audit_log`` (who did what, appended in the same transaction as the write it describes).
 
 ``leases`` holds the named leases that keep a job (retraining) to one process at a time.
+
+``balance_replays`` keeps the balance replayed from a cut year (:mod:`forecasting.replays`), so
+that a retrain whose replay inputs did not change reads it instead of computing it again.
 """
 
 from __future__ import annotations
@@ -587,4 +590,29 @@ leases = sa.Table(
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=True),
+)
+
+
+# -- balance replays ---------------------------------------------------------------------------
+
+#: Balances replayed from a cut year by the balance backtest, for reuse by later retrains
+#: (:mod:`data.store.replays`). ``key`` is the SHA-256 of everything the replay depends on (the
+#: data it read, the settings, the cut year, the demand model and the code version), so a row is
+#: only ever found by a replay that would compute exactly the same numbers. ``content`` is the
+#: replayed balance as ``.npz`` bytes and ``content_sha256`` their checksum (a row that no
+#: longer matches it is replayed again, never read). ``used_at`` orders rows for pruning.
+balance_replays = sa.Table(
+    "balance_replays",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("cut", sa.Integer, nullable=False),
+    sa.Column("demand_model", sa.String(20), nullable=False),
+    sa.Column("code_version", sa.String(200), nullable=False),
+    sa.Column("data_fingerprint", sa.String(64), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("content_sha256", sa.String(64), nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_balance_replays_used_at", "used_at"),
 )

@@ -318,6 +318,10 @@ ZH: Final[dict[str, str]] = {
     "stage_quotas": "招生计划",
     "stage_changes": "变化归因",
     "stage_artifacts": "保存结果",
+    # how a cut year of the balance backtest was done (a run's timings)
+    "stage_status_replayed": "重新回放",
+    "stage_status_reused": "复用",
+    "stage_status_skipped": "跳过",
     # reason codes of a recommendation (forecasting.quotas.Reason)
     "reason_code_RULE_STOP": "就业规则要求停招",
     "reason_code_RULE_PAUSE": "就业规则要求隔年招生",
@@ -654,6 +658,9 @@ EN: Final[dict[str, str]] = {
     "stage_quotas": "quotas",
     "stage_changes": "changes",
     "stage_artifacts": "save results",
+    "stage_status_replayed": "replayed",
+    "stage_status_reused": "reused",
+    "stage_status_skipped": "skipped",
     "reason_code_RULE_STOP": "employment rules stop enrollment",
     "reason_code_RULE_PAUSE": "employment rules pause enrollment",
     "reason_code_RULE_LIMIT": "employment rules cap the quota",
@@ -812,6 +819,18 @@ def code_name(prefix: str, code: str, lang: str) -> str:
     """A code of the product (a run stage ``stage_``, a reason ``reason_code_``) in ``lang``;
     one without words yet as the code itself (the tests require words for every known code)."""
     return STRINGS[lang].get(f"{prefix}{code}", code)
+
+
+def stage_name(stage: str, lang: str) -> str:
+    """A run stage of a run's timings in ``lang``, or a step within one:
+    ``balance_backtest.2021.reused`` (a cut year of the balance backtest and how it was done)
+    reads "balance backtest 2021 reused"."""
+    name, _, step = stage.partition(".")
+    if not step:
+        return code_name("stage_", stage, lang)
+    part, _, status = step.partition(".")
+    done = code_name("stage_status_", status, lang) if status else ""
+    return " ".join(word for word in (code_name("stage_", name, lang), part, done) if word)
 
 
 def scale_text(text: str, lang: str) -> str:

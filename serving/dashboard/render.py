@@ -30,8 +30,8 @@ from serving.dashboard.i18n import (
     LANG_COOKIE,
     Translate,
     choose_lang,
-    code_name,
     level_name,
+    stage_name,
     translator,
 )
 
@@ -219,7 +219,7 @@ class PageContext:
         return rule_name(code, self.message_lang)
 
     def stage_name(self, stage: str) -> str:
-        return code_name("stage_", stage, self.lang)
+        return stage_name(stage, self.lang)
 
     def last_observed_year(self) -> int:
         """The run's last year of history; later years are forecasts."""

@@ -37,7 +37,7 @@ from data.store.tables import MAX_ID, metadata, run_artifacts
 from data.store.tables import runs as runs_table
 
 #: The newest migration: a store upgraded to "head" is at this revision.
-HEAD = "0011"
+HEAD = "0012"
 
 CONFIG: dict[str, Any] = {"horizon": 6, "levels": [80, 95], "models": {"ets": True}}
 METRICS: dict[str, Any] = {"mase": {"hiring": 0.91, "enrollment": 0.62}, "coverage_80": 0.79}

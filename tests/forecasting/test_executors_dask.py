@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from distributed import Client, LocalCluster, get_task_stream
 from pool_tasks import nap, pid, refuse_three, square
 from worlds import load_world
 
 from data.ingest import open_store
+from data.store.tables import balance_replays
 from features.panel import Panel
 from forecasting.engine import ForecastEngine
 from forecasting.executors import (
@@ -38,7 +40,8 @@ SMALL = TrainingConfig(
     balance=BalanceSettings(horizon=3, n_samples=200, n_jobs=2),
     quotas=QuotaSettings(scenarios=30, resamples=2),
     gates=Gates(coverage_80=(0.0, 1.0), coverage_95=(0.0, 1.0)),
-    balance_backtest_cuts=1,
+    # Two cut years: the replays of one alone would map its series fits, not itself.
+    balance_backtest_cuts=2,
 )
 #: A statistical member, a global learner and the naive baseline, on yearly series.
 MODELS = ["naive", "drift", "damped", "lightgbm"]
@@ -124,17 +127,19 @@ def test_a_training_run_stores_the_same_balance_on_processes_and_on_dask(
     try:
         load_world(store)
         on_processes = train(store, SMALL, serve=False)
+        with store.engine.begin() as connection:  # replayed again, not reused
+            connection.execute(sa.delete(balance_replays))
         on_cluster = replace(SMALL.balance, executor="dask", dask_address=address)
         with Client(dask_cluster) as client, get_task_stream(client) as stream:
             on_dask = train(store, replace(SMALL, balance=on_cluster), serve=False)
     finally:
         store.dispose()
     ran = {str(task["key"]).split("-")[0] for task in stream.data}
-    assert {"_run_task", "_score_replay", "_solve"} <= ran, "fits, replays, quota solves"
+    assert {"_run_task", "replay_missing", "_solve"} <= ran, "fits, replays, quota solves"
     assert on_dask.run.config["balance"]["executor"] == "dask"
     assert on_processes.run.metrics["demand_model"] == on_dask.run.metrics["demand_model"]
     backtest = on_processes.run.metrics["balance_backtest"]
-    assert {row["cut"] for row in backtest} == {2021}, "the cut year was replayed, not skipped"
+    assert {row["cut"] for row in backtest} == {2021, 2020}, "replayed, not skipped"
     assert backtest == on_dask.run.metrics["balance_backtest"]
     assert on_processes.outputs.keys() == on_dask.outputs.keys()
     for name, frame in on_processes.outputs.items():
