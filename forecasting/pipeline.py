@@ -17,10 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 import pandas as pd
@@ -229,7 +231,13 @@ def train(
     # One pool of spawned processes, or one Dask client, for the whole run (see executors); a
     # panel fitted once in the run is not fitted again (forecasting.fits: the leave-one-upload-
     # out balances of the changes stage refit only what the left-out upload changed).
-    with config.balance.shared_executor(), shared_fits():
+    # Each region's serialised samples wait in the spool folder, not in memory, until the run
+    # is stored.
+    with (
+        config.balance.shared_executor(),
+        shared_fits(),
+        tempfile.TemporaryDirectory(prefix="talentcast-run-") as spool,
+    ):
         try:
             timings: dict[str, float] = {}
             report.stage("load")
@@ -264,6 +272,7 @@ def train(
                 quotas=config.quotas,
                 balance=run_balance,
                 progress=report,
+                spool=Path(spool),
             )
             result, samples, warnings, recommendations = regional.first
             for stage, seconds in regional.timings.items():  # "load" of each further region

@@ -21,13 +21,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Final
 
 import numpy as np
 import pandas as pd
 
 from data.regions import RegionPlan
-from data.store import Store
+from data.store import ArtifactFile, Store
 from features.rates import primary_fields
 from features.talent import TalentData
 from forecasting.balance import (
@@ -128,7 +129,7 @@ class Regional:
     region's in-memory results (``first``) and the seconds per stage, summed over regions."""
 
     outputs: dict[str, pd.DataFrame]
-    artifacts: dict[str, bytes]
+    artifacts: dict[str, bytes | ArtifactFile]
     first: tuple[BalanceResult, BalanceSamples, pd.DataFrame, pd.DataFrame]
     timings: dict[str, float]
 
@@ -143,9 +144,12 @@ def compute_regions(
     quotas: QuotaSettings,
     balance: BalanceSettings,
     progress: RunProgress,
+    spool: Path | None = None,
 ) -> Regional:
     """Balance, warnings and quotas of each region of ``plan`` in turn (one region's samples
     in memory at a time; see :mod:`forecasting.regions`) and the balance of their total.
+    With a ``spool`` folder each region's serialised samples are written there as soon as
+    they are made (:class:`~data.store.ArtifactFile`) rather than kept as bytes.
 
     ``data`` is what the run loaded: the single region's data, reused rather than read again.
     A single region is the deployment's city: its samples keep the artifact name the
@@ -154,7 +158,7 @@ def compute_regions(
     """
     timings: dict[str, float] = {}
     parts: list[dict[str, pd.DataFrame]] = []
-    artifacts: dict[str, bytes] = {}
+    artifacts: dict[str, bytes | ArtifactFile] = {}
     first: tuple[BalanceResult, BalanceSamples, pd.DataFrame, pd.DataFrame] | None = None
     total = None if plan.single else RegionTotal()
 
@@ -210,7 +214,12 @@ def compute_regions(
         )
         started = time.perf_counter()  # serialised now: one region's samples in memory at a time
         name = samples_artifact(None if plan.single else region)
-        artifacts[name] = region_samples.to_bytes()
+        if spool is None:
+            artifacts[name] = region_samples.to_bytes()
+        else:  # and written out, so that memory does not hold every region's bytes either
+            path = spool / name
+            path.write_bytes(region_samples.to_bytes())
+            artifacts[name] = ArtifactFile(path)
         timings["artifacts"] = timings.get("artifacts", 0.0) + time.perf_counter() - started
         if total is not None:
             started = time.perf_counter()

@@ -3,7 +3,7 @@
 from data.store.access import AuditRecord, KeyRecord, UnknownKey
 from data.store.leases import LeaseRecord
 from data.store.replays import StoredReplay
-from data.store.runs import RunRecord, UnknownArtifact, UnknownRun
+from data.store.runs import ArtifactFile, RunRecord, UnknownArtifact, UnknownRun
 from data.store.sessions import SessionRecord
 from data.store.store import (
     NoCatalog,
@@ -20,6 +20,7 @@ __all__ = [
     "CATALOG_KIND",
     "OUTPUT_SPECS",
     "OUTPUT_TABLES",
+    "ArtifactFile",
     "AuditRecord",
     "KeyRecord",
     "LeaseRecord",

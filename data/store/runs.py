@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -216,7 +217,7 @@ class RunStore:
         *,
         metrics: Mapping[str, Any],
         timings: Mapping[str, float],
-        artifacts: Mapping[str, bytes] | None = None,
+        artifacts: Mapping[str, bytes | ArtifactFile] | None = None,
         serve: InTransaction | None = None,
     ) -> RunRecord:
         """running → succeeded, writing every output and artifact in the same transaction.
@@ -246,9 +247,11 @@ class RunStore:
                 timings=timings_text,
             )
             created_at = datetime.now(UTC)
-            for name, content in blobs.items():
+            for name, blob in blobs.items():
                 # One statement per artifact: a batch of several would be one message of their
-                # total size (hex-encoded on PostgreSQL, so twice that).
+                # total size (hex-encoded on PostgreSQL, so twice that). A spooled one is read
+                # here, so that one artifact at a time is in memory.
+                content = blob.read() if isinstance(blob, ArtifactFile) else blob
                 connection.execute(
                     artifacts_table.insert().values(
                         run_id=run_id,
@@ -430,26 +433,48 @@ class RunStore:
 # -- output frames and artifacts -------------------------------------------------------------
 
 
-def prepare_artifacts(artifacts: Mapping[str, Any]) -> dict[str, bytes]:
-    """Check artifacts before writing and return them as ``bytes`` by name.
+@dataclass(frozen=True)
+class ArtifactFile:
+    """An artifact's content in a file, read only when it is written to the store.
+
+    A run of many regions serialises each region's samples as soon as they are computed; kept
+    as bytes, they would add up to the whole nation's samples in memory before the run is
+    stored. Spooled to files and read one at a time inside the storing transaction, memory
+    holds one region's at most. A path must be wrapped explicitly: a bare path (or text) is
+    still refused, so that nothing is silently stored as its name."""
+
+    path: Path
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+def prepare_artifacts(artifacts: Mapping[str, Any]) -> dict[str, bytes | ArtifactFile]:
+    """Check artifacts before writing and return their contents by name.
 
     Names are non-empty text of at most the column's length; contents are bytes-like (``bytes``,
-    ``bytearray``, ``memoryview``), so that what is read back is byte-for-byte what was given.
-    Anything else (an array, a path, text) is refused rather than silently converted.
+    ``bytearray``, ``memoryview``) or an :class:`ArtifactFile` naming an existing file, so that
+    what is read back is byte-for-byte what was given. Anything else (an array, a bare path,
+    text) is refused rather than silently converted.
     """
     if not isinstance(artifacts, Mapping):
         raise StoreError(f"artifacts must be a mapping of names to bytes, not {artifacts!r}")
     length: int | None = getattr(artifacts_table.c.name.type, "length", None)
-    result: dict[str, bytes] = {}
+    result: dict[str, bytes | ArtifactFile] = {}
     for name, content in artifacts.items():
         if not isinstance(name, str) or not name or (length is not None and len(name) > length):
             raise StoreError(
                 f"artifact name {name!r}: a name is non-empty text of at most {length} characters"
             )
+        if isinstance(content, ArtifactFile):
+            if not content.path.is_file():
+                raise StoreError(f"artifact {name!r}: its file {content.path} does not exist")
+            result[name] = content
+            continue
         if not isinstance(content, bytes | bytearray | memoryview):
             raise StoreError(
                 f"artifact {name!r} must be bytes (e.g. the output of numpy.savez_compressed "
-                f"into io.BytesIO), not {type(content).__name__}"
+                f"into io.BytesIO) or an ArtifactFile, not {type(content).__name__}"
             )
         result[name] = bytes(content)
     return result

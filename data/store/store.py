@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from data.store.access import AccessStore, AuditRecord, KeyRecord
     from data.store.leases import LeaseRecord, LeaseStore
     from data.store.replays import ReplayStore, StoredReplay
-    from data.store.runs import RunRecord, RunStore
+    from data.store.runs import ArtifactFile, RunRecord, RunStore
     from data.store.sessions import SessionRecord, SessionStore
 
 #: The actor recorded for writes made without naming one (the CLI, scheduled retrains).
@@ -488,7 +488,7 @@ class Store:
         *,
         metrics: Mapping[str, Any],
         timings: Mapping[str, float],
-        artifacts: Mapping[str, bytes] | None = None,
+        artifacts: Mapping[str, bytes | ArtifactFile] | None = None,
         served_by: str | None = None,
     ) -> RunRecord:
         """running → succeeded with all ``outputs`` and ``artifacts`` in one transaction, or
@@ -497,9 +497,11 @@ class Store:
         served.
 
         ``outputs`` maps short names of :data:`~data.store.tables.OUTPUT_TABLES` to frames;
-        ``artifacts`` maps names to binary content (e.g. compressed ``.npz`` samples) that later
-        steps reload with :meth:`run_artifact`. A frame that does not fit its table, or an
-        artifact that is not bytes, raises :class:`StoreError` before anything is written.
+        ``artifacts`` maps names to binary content (e.g. compressed ``.npz`` samples), or to an
+        :class:`~data.store.runs.ArtifactFile` that holds it, that later steps reload with
+        :meth:`run_artifact`. A frame that does not fit its table, or an artifact that is not
+        bytes (or a file that is missing), raises :class:`StoreError` before anything is
+        written.
         """
         return self._runs.finish_run(
             run_id,

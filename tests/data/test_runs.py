@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime
 from functools import partial
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from data.ingest import open_store
 from data.store import (
     OUTPUT_SPECS,
     OUTPUT_TABLES,
+    ArtifactFile,
     RunRecord,
     RunStatus,
     Store,
@@ -822,9 +824,39 @@ def test_artifacts_are_written_with_the_outputs_and_read_back_byte_for_byte(
             call()
 
 
+def test_spooled_artifacts_are_stored_from_their_files(store: Store, tmp_path: Path) -> None:
+    """A province run writes each city's samples to a file as it goes; what is stored is the
+    file's content, and a missing file is refused before anything is written."""
+    spooled = tmp_path / "balance_samples_130100.npz"
+    content = npz_bytes(gap=np.arange(12.0))
+    spooled.write_bytes(content)
+    run = running_run(store)
+    store.finish_run(
+        run.id,
+        sample_outputs(),
+        metrics=METRICS,
+        timings=TIMINGS,
+        artifacts={"balance_samples_130100.npz": ArtifactFile(spooled), "b.npz": b"b"},
+    )
+    assert store.run_artifact(run.id, "balance_samples_130100.npz") == content
+
+    missing = running_run(store)
+    with pytest.raises(StoreError, match=r"artifact 'gone.npz': its file .*gone.npz does not"):
+        store.finish_run(
+            missing.id,
+            sample_outputs(),
+            metrics=METRICS,
+            timings=TIMINGS,
+            artifacts={"a.npz": b"a", "gone.npz": ArtifactFile(tmp_path / "gone.npz")},
+        )
+    assert store.run(missing.id) == missing
+    assert store.run_artifact_names(missing.id) == []
+
+
 @pytest.mark.parametrize(
     ("artifacts", "message"),
     [
+        ({"samples.npz": Path("samples.npz")}, "must be bytes .* or an ArtifactFile, not"),
         ({"samples.npz": np.zeros(3)}, "artifact 'samples.npz' must be bytes .* not ndarray"),
         ({"samples.npz": "text"}, "artifact 'samples.npz' must be bytes .* not str"),
         ({"": b"x"}, "artifact name '': a name is non-empty text of at most 100 characters"),
