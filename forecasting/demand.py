@@ -370,18 +370,7 @@ def _yearly_paths(
     # first forecast year on.
     lags = [max(data.last_year - period.year, 0) for period in panel.last_periods()]
     steps = len(years) + max(lags)
-    engine = fitted(
-        "hiring",
-        panel,
-        steps,
-        lambda: fit_counts(
-            panel,
-            steps,
-            n_jobs=settings.n_jobs,
-            executor=settings.make_executor(),
-            progress=fitting(progress, "hiring", panel),
-        ),
-    )
+    engine = _fitted_counts("hiring", panel, steps, settings, progress)
     reports.append(backtest_report("hiring", engine))
     paths = sample_counts(engine, settings.n_samples, seed=settings.seed + 2, joint=joint)
     aligned = np.stack(
@@ -389,6 +378,28 @@ def _yearly_paths(
     )
     frame = forecast_frame("hiring", engine.predict(), engine.selection_.label)
     return aligned, panel.ids, frame_in_counts(frame)
+
+
+def _fitted_counts(
+    name: str,
+    panel: Panel,
+    steps: int,
+    settings: BalanceSettings,
+    progress: RunProgress | None,
+) -> ForecastEngine:
+    """The count engine of the hiring panel ``name``, fitted once per run (:func:`fitted`)."""
+    return fitted(
+        name,
+        panel,
+        steps,
+        lambda: fit_counts(
+            panel,
+            steps,
+            n_jobs=settings.n_jobs,
+            executor=settings.make_executor(),
+            progress=fitting(progress, name, panel),
+        ),
+    )
 
 
 def _monthly_paths(
@@ -403,18 +414,7 @@ def _monthly_paths(
     panel = data.hiring_panel(monthly=True)
     end = pd.Period(f"{int(years[-1])}-12", freq="M")
     steps = max(int((end - min(panel.last_periods())).n), 1)
-    engine = fitted(
-        "monthly hiring",
-        panel,
-        steps,
-        lambda: fit_counts(
-            panel,
-            steps,
-            n_jobs=settings.n_jobs,
-            executor=settings.make_executor(),
-            progress=fitting(progress, "monthly hiring", panel),
-        ),
-    )
+    engine = _fitted_counts("monthly hiring", panel, steps, settings, progress)
     reports.append(backtest_report("hiring_monthly", engine))
     paths = sample_counts(engine, settings.n_samples, seed=settings.seed + 2, joint=joint)
     annual = np.zeros((settings.n_samples, panel.n_series, len(years)))
