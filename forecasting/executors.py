@@ -17,13 +17,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
-from typing import Final, Literal, Protocol, TypeVar, get_args
+from typing import Final, Generic, Literal, Protocol, TypeVar, get_args
 from urllib.parse import urlsplit
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
+Resource = TypeVar("Resource")
 
 #: Called with (tasks done, tasks total) after each task.
 Progress = Callable[[int, int], None]
@@ -63,26 +64,27 @@ class SerialExecutor:
         return results
 
 
-class _LazyPool:
-    """A :func:`shared_pool` block's pool, started by the first map that needs two or more
-    processes: a block whose maps are all single tasks never pays for one."""
+class Lazy(Generic[Resource]):
+    """A run's shared resource (a process pool, a Dask client), opened by the first map that
+    needs it and closed with the block that holds it: a block whose maps never need one —
+    every map a single task — never pays for starting workers."""
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
+    def __init__(self, open_: Callable[[], AbstractContextManager[Resource]]) -> None:
+        self._open = open_
+        self._stack = ExitStack()
+        self._resource: Resource | None = None
 
-    def pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = spawned_pool(self.workers)
-        return self._pool
+    def get(self) -> Resource:
+        if self._resource is None:
+            self._resource = self._stack.enter_context(self._open())
+        return self._resource
 
-    def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self) -> None:
+        self._stack.close()
 
 
 #: The pool every :class:`ProcessExecutor` inside a :func:`shared_pool` block maps on.
-_SHARED_POOL: ContextVar[_LazyPool | None] = ContextVar("shared_pool", default=None)
+_SHARED_POOL: ContextVar[Lazy[ProcessPoolExecutor] | None] = ContextVar("shared_pool", default=None)
 
 
 def spawned_pool(workers: int) -> ProcessPoolExecutor:
@@ -133,13 +135,24 @@ def shared_pool(n_jobs: int | None) -> Iterator[None]:
     if workers <= 1 or _SHARED_POOL.get() is not None:
         yield
         return
-    pool = _LazyPool(workers)
+    pool = Lazy(lambda: _closing_pool(workers))
     token = _SHARED_POOL.set(pool)
     try:
         yield
     finally:
         _SHARED_POOL.reset(token)
-        pool.shutdown()
+        pool.close()
+
+
+@contextmanager
+def _closing_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A :func:`spawned_pool` whose queued tasks are cancelled when the block ends (a failed
+    run must not keep computing the rest of its map)."""
+    pool = spawned_pool(workers)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def worker_count(n_jobs: int | None) -> int:
@@ -171,7 +184,7 @@ class ProcessExecutor:
             return SerialExecutor().map(function, tasks, progress)
         shared = _SHARED_POOL.get()
         if shared is not None:
-            return _collect(shared.pool().map(function, tasks), len(tasks), progress)
+            return _collect(shared.get().map(function, tasks), len(tasks), progress)
         with spawned_pool(workers) as pool:
             return _collect(pool.map(function, tasks), len(tasks), progress)
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from forecasting.executors import Progress, worker_count
+from forecasting.executors import Lazy, Progress, worker_count
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -32,7 +32,7 @@ Result = TypeVar("Result")
 CONNECT_TIMEOUT: Final = 20.0
 
 #: The client every :class:`DaskExecutor` inside a :func:`shared_client` block maps on.
-_SHARED_CLIENT: ContextVar[_RunClient | None] = ContextVar("shared_client", default=None)
+_SHARED_CLIENT: ContextVar[Lazy[Client] | None] = ContextVar("shared_client", default=None)
 
 
 @contextmanager
@@ -82,26 +82,6 @@ def dask_client(n_jobs: int | None, address: str | None = None) -> Iterator[Clie
         yield client
 
 
-class _RunClient:
-    """The client of a :func:`shared_client` block, connected (or its local cluster started)
-    by the block's first map: a scheduler that does not answer then fails that map, inside
-    the run, which is marked failed with the message, rather than the set-up around it."""
-
-    def __init__(self, n_jobs: int | None, address: str | None) -> None:
-        self.n_jobs = n_jobs
-        self.address = address
-        self._stack = ExitStack()
-        self._client: Client | None = None
-
-    def client(self) -> Client:
-        if self._client is None:
-            self._client = self._stack.enter_context(dask_client(self.n_jobs, self.address))
-        return self._client
-
-    def close(self) -> None:
-        self._stack.close()
-
-
 @contextmanager
 def shared_client(n_jobs: int | None, address: str | None = None) -> Iterator[None]:
     """Run every Dask map inside the block on one client (see :func:`dask_client`), as
@@ -110,7 +90,10 @@ def shared_client(n_jobs: int | None, address: str | None = None) -> Iterator[No
     if _SHARED_CLIENT.get() is not None:
         yield
         return
-    shared = _RunClient(n_jobs, address)
+    # Connected (or its local cluster started) by the block's first map: a scheduler that
+    # does not answer then fails that map, inside the run, which is marked failed with the
+    # message, rather than the set-up around it.
+    shared: Lazy[Client] = Lazy(lambda: dask_client(n_jobs, address))
     token = _SHARED_CLIENT.set(shared)
     try:
         yield
@@ -140,7 +123,7 @@ class DaskExecutor:
             return []
         shared = _SHARED_CLIENT.get()
         if shared is not None:
-            return _gather(shared.client(), function, tasks, progress)
+            return _gather(shared.get(), function, tasks, progress)
         with dask_client(self.n_jobs, self.address) as client:
             return _gather(client, function, tasks, progress)
 
