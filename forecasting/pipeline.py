@@ -20,6 +20,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -235,7 +236,9 @@ def train(
     # is stored.
     with (
         config.balance.shared_executor(),
-        shared_fits(),
+        # Only the change check refits (without each recent upload), and only a single
+        # region's: a province run would keep every city's engines to the end for nothing.
+        shared_fits() if plan.single else nullcontext(),
         tempfile.TemporaryDirectory(prefix="talentcast-run-") as spool,
     ):
         try:
