@@ -23,7 +23,7 @@ from features.talent import TalentData, split_key
 from forecasting.demand import DemandResult, forecast_demand, forecast_postings
 from forecasting.joint import JointDraws
 from forecasting.market import market_history
-from forecasting.progress import RunProgress
+from forecasting.progress import CountsOnly, RunProgress
 from forecasting.scales import ScaleEstimate, estimate_scales
 from forecasting.settings import BalanceSettings
 from forecasting.supply import (
@@ -104,6 +104,20 @@ def compute_balance(
     """
     model = settings.resolved_demand_model
     return compute_balances(data, settings, (model,), progress, joint=joint)[model]
+
+
+def prefit_balance(
+    data: TalentData, settings: BalanceSettings, progress: RunProgress | None = None
+) -> None:
+    """Fit the engines of ``data``'s balance that every demand model shares (supply's and
+    the postings'), into the run's shared fits (:func:`forecasting.fits.shared_fits`), where
+    the balance then finds them; without shared fits it only spends the time.
+
+    A run calls it while its balance backtest still occupies workers: the backtest chooses
+    the demand model, but these engines do not depend on that choice. ``progress`` is told
+    of the engines' batches, not of stages: they are fitted inside the stage under way.
+    """
+    compute_balances(data, settings, (), None if progress is None else CountsOnly(progress))
 
 
 def compute_balances(

@@ -32,6 +32,7 @@ level ``all``), each realised total being the sum of the realised cells the tota
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -124,6 +125,7 @@ def replay_balance(
     city_region: Regions,
     progress: RunProgress | None = None,
     code_version: str | None = None,
+    on_submit: Callable[[], object] | None = None,
 ) -> dict[str, Any]:
     """The balance replayed from ``cuts`` cut years (4, 5, ... years before the last observed
     one, so that a few realised years follow) and scored next to both baselines, as run
@@ -139,7 +141,9 @@ def replay_balance(
     kept. Either way the scores are computed from the replayed balance and today's realised
     one, so reuse changes no number. The replays use at most 500 samples: scores of flags and
     ranks do not need more. ``progress`` counts the replayed balances (one per cut year and
-    candidate demand model not reused) as they are done.
+    candidate demand model not reused) as they are done. ``on_submit`` is called as the
+    replays are handed to the executor (not at all when every cut year is reused or
+    skipped), so that a caller sharing the workers can queue its own tasks behind them.
     """
     if cuts == 0:
         return {}
@@ -186,6 +190,8 @@ def replay_balance(
     if progress is not None:
         progress.count("balances replayed", 0, sum(sizes))
     counted = None if progress is None else _count_replays(progress, sizes)
+    if on_submit is not None and tasks:
+        on_submit()
     outcomes = dict(
         zip(
             [replay.cut for replay, _ in missing],

@@ -73,11 +73,23 @@ class Lazy(Generic[Resource]):
         self._open = open_
         self._stack = ExitStack()
         self._resource: Resource | None = None
+        self._error: BaseException | None = None
+        # Two threads of a run may map at once (the balance backtest beside the run's own
+        # fits): the first to need the resource opens it, the other waits and shares it, or
+        # its failure: a scheduler that did not answer is not waited on twice.
+        self._lock = threading.Lock()
 
     def get(self) -> Resource:
-        if self._resource is None:
-            self._resource = self._stack.enter_context(self._open())
-        return self._resource
+        with self._lock:
+            if self._error is not None:
+                raise self._error
+            if self._resource is None:
+                try:
+                    self._resource = self._stack.enter_context(self._open())
+                except Exception as error:
+                    self._error = error
+                    raise
+            return self._resource
 
     def close(self) -> None:
         self._stack.close()

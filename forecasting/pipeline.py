@@ -14,12 +14,15 @@ API serves changes only when a new run succeeds and passes every gate
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
@@ -33,7 +36,7 @@ from data.store import Store
 from data.store.runs import RunRecord
 from data.vocabulary import DEFAULT_CITY_REGION
 from features.talent import Regions, TalentData
-from forecasting.balance import BalanceResult
+from forecasting.balance import BalanceResult, prefit_balance
 from forecasting.balance_backtest import replay_balance, replay_timings
 from forecasting.changes import ChangeSettings, compare_with_served
 from forecasting.fits import shared_fits
@@ -106,7 +109,9 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """The stored run and what it was computed from, in memory."""
+    """The stored run and what it was computed from, in memory. ``outputs`` are all the
+    run's outputs when it has one region; with several, the first region's and the total's
+    (the other regions' were stored as they were computed and are read from the store)."""
 
     run: RunRecord
     balance: BalanceResult
@@ -252,15 +257,14 @@ def train(
             # own history, the demand model the run then computes with.
             report.stage("balance_backtest")
             started = time.perf_counter()
-            balance_scores = replay_balance(
+            balance_scores = _backtest_beside_prefit(
                 store,
                 data,
-                config.balance,
-                config.balance_backtest_cuts,
+                config,
                 as_of=watermark,
                 city_region=whole,
                 progress=progress,
-                code_version=code_version(),  # unchanged cut years reuse their replays
+                prefit=plan.single,
             )
             timings["balance_backtest"] = time.perf_counter() - started
             timings.update(replay_timings(balance_scores))
@@ -276,6 +280,9 @@ def train(
                 balance=run_balance,
                 progress=report,
                 spool=Path(spool),
+                # A province's cities are stored as they come (the run's rows stay invisible
+                # until it succeeds, and go if it fails), the province total at the end.
+                store_outputs=lambda part: store.add_outputs(run.id, part),
             )
             result, samples, warnings, recommendations = regional.first
             for stage, seconds in regional.timings.items():  # "load" of each further region
@@ -309,7 +316,9 @@ def train(
                 pd.DataFrame(balance_scores.get("balance_backtest", [])), config.gates
             )
             gates = with_checks(
-                check_gates(outputs, backtests, config.gates, champion), balance_check, change_check
+                check_gates(outputs, backtests, config.gates, champion, stored=regional.stored),
+                balance_check,
+                change_check,
             )
             metrics = {
                 **run_metrics(result),
@@ -338,7 +347,7 @@ def train(
         log.warning("run %s is not served: %s", finished.id, "; ".join(gates.failures))
     report.finished({s: finished.timings[s] for s in STAGES if s in finished.timings})
     trained = TrainingResult(
-        finished, result, samples, warnings, recommendations, backtests, gates, outputs
+        finished, result, samples, warnings, recommendations, backtests, gates, regional.kept
     )
     if tracker is not None:
         try:
@@ -346,6 +355,62 @@ def train(
         except Exception:
             log.exception("run %s could not be logged to the tracker", finished.id)
     return trained
+
+
+def _backtest_beside_prefit(
+    store: Store,
+    data: TalentData,
+    config: TrainingConfig,
+    *,
+    as_of: int,
+    city_region: Regions,
+    progress: RunProgress | None,
+    prefit: bool,
+) -> dict[str, Any]:
+    """The balance backtest's scores (:func:`replay_balance`), with the run's own supply and
+    postings engines fitted meanwhile when ``prefit`` (:func:`prefit_balance`).
+
+    The backtest replays each cut year as one long task on the run's workers; with three cut
+    years on two workers, one worker would idle while the last replay finishes, and the run's
+    own engines would wait for the backtest's choice of demand model, which they do not
+    depend on. The backtest runs in a thread of its own; this thread queues the run's engine
+    fits on the same workers once the replays are queued (so that the replays, the longest
+    tasks, start first) and leaves them in the run's shared fits for the balance. Only single-
+    region runs share fits, so only they prefit. Results are the same either way: an engine's
+    fit depends on its panel and parameters, not on when or beside what it runs.
+    """
+    queued = threading.Event()  # replays were handed to the workers
+    woken = threading.Event()  # ... or the backtest ended without any
+
+    def on_submit() -> None:
+        queued.set()
+        woken.set()
+
+    def replay() -> dict[str, Any]:
+        try:
+            return replay_balance(
+                store,
+                data,
+                config.balance,
+                config.balance_backtest_cuts,
+                as_of=as_of,
+                city_region=city_region,
+                progress=progress,
+                code_version=code_version(),  # unchanged cut years reuse their replays
+                on_submit=on_submit,
+            )
+        finally:
+            woken.set()
+
+    if not prefit:
+        return replay()
+    # The thread sees this one's context: the run's pool (or Dask client) and shared fits.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="balance-backtest") as thread:
+        scores = thread.submit(contextvars.copy_context().run, replay)
+        woken.wait()
+        if queued.is_set():
+            prefit_balance(data, config.balance, progress)
+        return scores.result()
 
 
 def run_metrics(result: BalanceResult) -> dict[str, Any]:

@@ -49,6 +49,24 @@ class LogProgress:
         self._log.info("training stages took %s", describe_timings(timings))
 
 
+class CountsOnly:
+    """A :class:`RunProgress` that passes on counts but not stages: for work done ahead of
+    its stage, inside another one (a run's own engines, fitted while the balance backtest
+    replays), whose batches are then counted in the stage under way."""
+
+    def __init__(self, progress: RunProgress) -> None:
+        self._progress = progress
+
+    def stage(self, name: str) -> None:
+        return None
+
+    def count(self, what: str, done: int, total: int) -> None:
+        self._progress.count(what, done, total)
+
+    def finished(self, timings: Mapping[str, float]) -> None:
+        return None
+
+
 def describe_timings(timings: Mapping[str, float]) -> str:
     """``load 0.4 s, supply 12.0 s, ...`` in the order the stages ran."""
     return ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timings.items())

@@ -157,25 +157,49 @@ class GateResult:
         }
 
 
+@dataclass
+class OutputTally:
+    """Rows and missing values (in required and served number columns) of each output,
+    added up over the parts a run's outputs come in: a province run stores each city's
+    rows as soon as they are computed and keeps only their tally for the gates."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    missing: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outputs: Mapping[str, pd.DataFrame]) -> None:
+        for name, frame in outputs.items():
+            columns = [c.name for c in OUTPUT_SPECS[name].columns if not c.nullable]
+            columns += [c for c in NUMBERS_READ.get(name, ()) if c in frame.columns]
+            numeric = frame.loc[:, [c for c in dict.fromkeys(columns) if c in frame.columns]]
+            self.rows[name] = self.rows.get(name, 0) + len(frame)
+            self.missing[name] = self.missing.get(name, 0) + int(numeric.isna().to_numpy().sum())
+
+    def merged(self, outputs: Mapping[str, pd.DataFrame]) -> OutputTally:
+        """This tally with ``outputs`` added (a new tally: this one is unchanged)."""
+        tally = OutputTally(dict(self.rows), dict(self.missing))
+        tally.add(outputs)
+        return tally
+
+
 def check_gates(
     outputs: Mapping[str, pd.DataFrame],
     backtests: pd.DataFrame,
     gates: Gates,
     champion: RunRecord | None = None,
+    *,
+    stored: OutputTally | None = None,
 ) -> GateResult:
     """Run every gate on a computed run (its outputs and backtest table) against ``champion``
-    (the served run, whose metrics hold its backtest table)."""
+    (the served run, whose metrics hold its backtest table). ``stored`` tallies the outputs
+    the run has stored already (:meth:`~data.store.Store.add_outputs`), which count as its
+    outputs as well."""
     checks: list[Check] = []
+    tally = (stored or OutputTally()).merged(outputs)
     for name in gates.required_outputs:
-        frame = outputs.get(name)
-        present = frame is not None and not frame.empty
+        present = tally.rows.get(name, 0) > 0
         code = "output.present" if present else "output.missing"
         checks.append(Check.of(f"output:{name}", present, code, output=name))
-    for name, frame in outputs.items():
-        columns = [c.name for c in OUTPUT_SPECS[name].columns if not c.nullable]
-        columns += [c for c in NUMBERS_READ.get(name, ()) if c in frame.columns]
-        numeric = frame.loc[:, [c for c in dict.fromkeys(columns) if c in frame.columns]]
-        missing = int(numeric.isna().to_numpy().sum())
+    for name, missing in tally.missing.items():
         checks.append(
             Check.of(
                 f"no_nan:{name}",

@@ -41,6 +41,7 @@ from forecasting.balance import (
 )
 from forecasting.joint import JointDraws
 from forecasting.progress import RunProgress
+from forecasting.promotion import OutputTally
 from forecasting.quotas import QuotaSettings, recommend_quotas, with_stopped
 from forecasting.rules import Policy, evaluate_rules, quota_limits, stopped_programmes
 from forecasting.scenarios import BalanceSamples, samples_artifact, samples_from_balance
@@ -125,13 +126,18 @@ class RegionTotal:
 @dataclass
 class Regional:
     """What the balance, warnings and quota stages computed for every region of a run:
-    ``outputs`` of all regions (and their total), ``samples`` per artifact name, the first
-    region's in-memory results (``first``) and the seconds per stage, summed over regions."""
+    ``outputs`` still to be stored (all of them, unless regions were stored as they came:
+    then their total's), ``stored`` the tally of those stored already, ``kept`` the outputs
+    still in memory for the caller (all, or the first region's and the total's),
+    ``artifacts`` (samples) per name, the first region's in-memory results (``first``) and
+    the seconds per stage, summed over regions."""
 
     outputs: dict[str, pd.DataFrame]
     artifacts: dict[str, bytes | ArtifactFile]
     first: tuple[BalanceResult, BalanceSamples, pd.DataFrame, pd.DataFrame]
     timings: dict[str, float]
+    stored: OutputTally = field(default_factory=OutputTally)
+    kept: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def compute_regions(
@@ -145,11 +151,16 @@ def compute_regions(
     balance: BalanceSettings,
     progress: RunProgress,
     spool: Path | None = None,
+    store_outputs: Callable[[dict[str, pd.DataFrame]], None] | None = None,
 ) -> Regional:
     """Balance, warnings and quotas of each region of ``plan`` in turn (one region's samples
     in memory at a time; see :mod:`forecasting.regions`) and the balance of their total.
     With a ``spool`` folder each region's serialised samples are written there as soon as
-    they are made (:class:`~data.store.ArtifactFile`) rather than kept as bytes.
+    they are made (:class:`~data.store.ArtifactFile`) rather than kept as bytes. With
+    ``store_outputs`` (and several regions) each region's outputs are handed to it as soon as
+    they are made (the run stores them, :meth:`~data.store.Store.add_outputs`) and only
+    their tally is kept, with the first region's for the caller: memory holds one region's
+    rows, not the nation's.
 
     ``data`` is what the run loaded: the single region's data, reused rather than read again.
     A single region is the deployment's city: its samples keep the artifact name the
@@ -158,6 +169,9 @@ def compute_regions(
     """
     timings: dict[str, float] = {}
     parts: list[dict[str, pd.DataFrame]] = []
+    stored = OutputTally()
+    streamed = store_outputs is not None and not plan.single
+    kept: dict[str, pd.DataFrame] = {}
     artifacts: dict[str, bytes | ArtifactFile] = {}
     first: tuple[BalanceResult, BalanceSamples, pd.DataFrame, pd.DataFrame] | None = None
     total = None if plan.single else RegionTotal()
@@ -202,16 +216,20 @@ def compute_regions(
             main_fields,
         )
         timings["quotas"] = timings.get("quotas", 0.0) + time.perf_counter() - started
-        parts.append(
-            with_region(
-                {
-                    **result.outputs(),
-                    "warnings": warnings,
-                    "recommendations": recommendations,
-                },
-                region,
-            )
+        part = with_region(
+            {**result.outputs(), "warnings": warnings, "recommendations": recommendations},
+            region,
         )
+        if streamed and store_outputs is not None:
+            started = time.perf_counter()
+            store_outputs(part)
+            stored.add(part)
+            kept = kept or part
+            timings["store_regions"] = (
+                timings.get("store_regions", 0.0) + time.perf_counter() - started
+            )
+        else:
+            parts.append(part)
         started = time.perf_counter()  # serialised now: one region's samples in memory at a time
         name = samples_artifact(None if plan.single else region)
         if spool is None:
@@ -233,7 +251,9 @@ def compute_regions(
         started = time.perf_counter()
         parts.append({"balance": total.balance().assign(region=plan.top)})
         timings["balance"] = timings.get("balance", 0.0) + time.perf_counter() - started
-    return Regional(concat_outputs(parts), artifacts, first, timings)
+    outputs = concat_outputs(parts)
+    kept = concat_outputs([kept, outputs]) if streamed else outputs
+    return Regional(outputs, artifacts, first, timings, stored, kept)
 
 
 def with_region(outputs: Mapping[str, pd.DataFrame], region: str) -> dict[str, pd.DataFrame]:

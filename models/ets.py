@@ -40,6 +40,7 @@ from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, Final
 
 import numpy as np
@@ -137,6 +138,12 @@ class Smoothed:
         return self.level + self.trend * steps, self.sigma * np.sqrt(factors)
 
 
+#: Fits remembered per process: each costs its values (8 bytes each) and about 300 bytes,
+#: so a full cache of monthly series holds some tens of MiB (a demo retrain makes some
+#: 10,000 distinct fits over all its processes).
+FIT_CACHE_SIZE: Final[int] = 16_384
+
+
 def fit_smoothing(
     y: np.ndarray,
     *,
@@ -144,9 +151,27 @@ def fit_smoothing(
     damped: bool,
     initialization: str = "auto",
 ) -> Smoothed:
-    """Fit SES (``trend=False``), Holt or damped Holt to ``y`` (not modified)."""
+    """Fit SES (``trend=False``), Holt or damped Holt to ``y`` (not modified).
+
+    A fit is a deterministic function of the values and the options, and a run asks for the
+    same one again and again: the backtest windows of a cut year replayed by the balance
+    backtest are mostly those of the next cut year and of today's run, the near-end windows
+    repeat the main ones' histories. Each process remembers its last :data:`FIT_CACHE_SIZE`
+    fits, which gives the numbers of fitting anew (the key is every value's bits).
+    """
+    values = np.ascontiguousarray(y, dtype=float)
+    check_choice("initialization", initialization, _INITIALIZATIONS)
+    return _fit_remembered(values.tobytes(), trend, damped, initialization)
+
+
+@lru_cache(maxsize=FIT_CACHE_SIZE)
+def _fit_remembered(values: bytes, trend: bool, damped: bool, initialization: str) -> Smoothed:
+    return _fit_smoothing(np.frombuffer(values, dtype=float), trend, damped, initialization)
+
+
+def _fit_smoothing(y: np.ndarray, trend: bool, damped: bool, initialization: str) -> Smoothed:
     scale = series_scale(y)
-    x = np.asarray(y, dtype=float) / scale
+    x = y / scale
     method = choose_initialization(initialization, len(x))
     from statsmodels.tsa.holtwinters import ExponentialSmoothing  # heavy; import on first fit
 

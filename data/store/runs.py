@@ -261,13 +261,27 @@ class RunStore:
                         created_at=created_at,
                     )
                 )
-            for name, table in OUTPUT_TABLES.items():  # a fixed order: fewer deadlocks
-                if name in prepared:
-                    bulk_insert(connection, table, prepared[name].assign(run_id=run_id))
+            _insert_outputs(connection, run_id, prepared)
             if serve is not None:
                 record = self.serve_within(connection, run_id)
                 serve(connection, record)
         return record
+
+    def add_outputs(self, run_id: int, outputs: Mapping[str, pd.DataFrame]) -> None:
+        """Write outputs of a running run in a transaction of their own (see
+        :meth:`data.store.Store.add_outputs`); every frame is checked before any is written."""
+        prepared = {name: prepare_output(name, frame) for name, frame in outputs.items()}
+        with self.engine.begin() as connection:
+            # An update to the same status: it refuses a run that is not running, and locks
+            # the run, so that a concurrent fail_run waits and then removes these rows too.
+            self._transition(
+                connection,
+                run_id,
+                "add outputs to",
+                (RunStatus.RUNNING,),
+                status=RunStatus.RUNNING.value,
+            )
+            _insert_outputs(connection, run_id, prepared)
 
     def fail_run(self, run_id: int, error: str) -> RunRecord:
         """pending or running → failed, recording why; a failed run keeps no outputs or
@@ -447,6 +461,14 @@ class ArtifactFile:
 
     def read(self) -> bytes:
         return self.path.read_bytes()
+
+
+def _insert_outputs(
+    connection: sa.Connection, run_id: int, prepared: Mapping[str, pd.DataFrame]
+) -> None:
+    for name, table in OUTPUT_TABLES.items():  # a fixed order: fewer deadlocks
+        if name in prepared:
+            bulk_insert(connection, table, prepared[name].assign(run_id=run_id))
 
 
 def prepare_artifacts(artifacts: Mapping[str, Any]) -> dict[str, bytes | ArtifactFile]:

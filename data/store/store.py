@@ -512,6 +512,16 @@ class Store:
             serve=self._promotion_audit(served_by) if served_by is not None else None,
         )
 
+    def add_outputs(self, run_id: int, outputs: Mapping[str, pd.DataFrame]) -> None:
+        """Store some of a running run's ``outputs`` ahead of :meth:`finish_run`, which adds
+        the rest: a run of many regions stores each region's rows as soon as they are
+        computed, so that it never holds the nation's. Nobody reads them before the run
+        succeeds (the API serves succeeded runs only), and :meth:`fail_run` removes them with
+        the rest: a run still ends with all its outputs or none. Frames are checked as
+        :meth:`finish_run` checks them, before anything is written; a run that is not running
+        is refused (:class:`StoreError`)."""
+        self._runs.add_outputs(run_id, outputs)
+
     def fail_run(self, run_id: int, error: str) -> RunRecord:
         """pending or running → failed with ``error`` as the reason; no outputs or artifacts
         are kept."""

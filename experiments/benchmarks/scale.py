@@ -40,7 +40,7 @@ import psutil
 from data.ingest import open_store
 from experiments.benchmarks.recording import command_line, record
 from experiments.national import NationalDemo, load_national, national_demo
-from forecasting.executors import EXECUTORS
+from forecasting.executors import EXECUTORS, spawned_pool
 from forecasting.pipeline import TrainingConfig, train
 from forecasting.settings import BalanceSettings
 
@@ -94,12 +94,37 @@ def growth_exponent(series: Sequence[float], seconds: Sequence[float]) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A store holding N cities, and what the benchmark needs to know of them."""
+
+    series: int
+    top: str
+    regions: tuple[str, ...]
+    single: bool
+
+
+def prepare(cities: int, seed: int, url: str) -> Prepared:
+    """Generate the N cities and load them into the store at ``url``. Run in a process of its
+    own: the generated observations of every city would otherwise stay in the training
+    process and count in its peak memory, which must measure the run alone."""
+    demo = national_demo(cities, seed)
+    store = open_store(url)
+    try:
+        load_national(store, demo)
+    finally:
+        store.dispose()
+    plan = demo.plan
+    return Prepared(observed_series(demo), plan.top, tuple(plan.regions), plan.single)
+
+
 def retrain(cities: int, executor: str, args: argparse.Namespace) -> dict[str, object]:
-    demo = national_demo(cities, args.seed)
     with tempfile.TemporaryDirectory() as folder:
-        store = open_store(f"sqlite:///{Path(folder) / 'store.db'}")
+        url = f"sqlite:///{Path(folder) / 'store.db'}"
+        with spawned_pool(1) as pool:
+            prepared = pool.submit(prepare, cities, args.seed, url).result()
+        store = open_store(url)
         try:
-            load_national(store, demo)
             balance = BalanceSettings(
                 n_jobs=args.jobs,
                 executor=executor,
@@ -109,16 +134,16 @@ def retrain(cities: int, executor: str, args: argparse.Namespace) -> dict[str, o
             config = TrainingConfig(
                 balance=balance,
                 balance_backtest_cuts=args.cuts,
-                regions=() if demo.plan.single else demo.plan.regions,
+                regions=() if prepared.single else prepared.regions,
             )
             peak = PeakMemory()
             started = time.perf_counter()
             with peak.watching():
-                result = train(store, config, city_region=demo.plan.top)
+                result = train(store, config, city_region=prepared.top)
             seconds = time.perf_counter() - started
         finally:
             store.dispose()
-    series = observed_series(demo)
+    series = prepared.series
     return {
         "cities": cities,
         "executor": executor,

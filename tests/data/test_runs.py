@@ -542,6 +542,36 @@ def test_bad_frame_is_refused_and_nothing_is_written(store: Store, case: str) ->
     assert output_counts(store) == dict.fromkeys(OUTPUT_TABLES, 0)
 
 
+def test_outputs_stored_ahead_are_the_runs_with_the_rest_or_go_with_a_failure(
+    store: Store,
+) -> None:
+    """A province run stores each city's rows as they are computed: finished, the run has
+    them and the rest; failed, it has none; a bad frame or a run not running writes nothing."""
+    outputs = sample_outputs()
+    ahead = {name: outputs[name] for name in ("forecasts", "balance")}
+    rest = {name: frame for name, frame in outputs.items() if name not in ahead}
+    run = running_run(store)
+    store.add_outputs(run.id, ahead)
+    assert store.run(run.id).status == "running"
+    with pytest.raises(StoreError, match=r"p_shortage"):
+        store.add_outputs(run.id, _with("balance", _set("p_shortage", 2, np.nan)))
+    assert output_counts(store)["balance"] == len(outputs["balance"]), "nothing more written"
+    store.finish_run(run.id, rest, metrics=METRICS, timings=TIMINGS)
+    for name, frame in outputs.items():
+        pd.testing.assert_frame_equal(store.run_output(run.id, name), expected(name, frame))
+    with pytest.raises(StoreError, match=f"cannot add outputs to run {run.id}: it is succeeded"):
+        store.add_outputs(run.id, ahead)
+    assert output_counts(store) == {name: len(frame) for name, frame in outputs.items()}
+
+    failing = running_run(store)
+    store.add_outputs(failing.id, ahead)
+    store.fail_run(failing.id, "RuntimeError: the tenth city could not be read")
+    assert output_counts(store) == {name: len(frame) for name, frame in outputs.items()}
+    pending = store.create_run(store.watermark(), CONFIG, "abc123")
+    with pytest.raises(StoreError, match="it is pending, and only a running run"):
+        store.add_outputs(pending.id, ahead)
+
+
 @pytest.mark.parametrize(
     ("metrics", "timings", "message"),
     [

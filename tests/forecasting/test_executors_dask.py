@@ -4,6 +4,7 @@ task order, with progress, and a task's own error raised to the caller."""
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from worlds import load_world
 from data.ingest import open_store
 from data.store.tables import balance_replays
 from features.panel import Panel
+from forecasting import executors_dask
 from forecasting.engine import ForecastEngine
 from forecasting.executors import (
     Executor,
@@ -183,15 +185,21 @@ def test_the_service_settings_carry_the_executor_into_training(
 
 
 @pytest.mark.slow
-def test_a_run_whose_scheduler_does_not_answer_fails_naming_the_address(tmp_path: Path) -> None:
-    """Nothing listens on port 1: the run's first map waits for the connect timeout, then the
-    run is marked failed with the address, and nothing is served."""
+def test_a_run_whose_scheduler_does_not_answer_fails_naming_the_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing listens on port 1: the run's first map waits for the connect timeout (once,
+    though two threads map), then the run is marked failed with the address, and nothing is
+    served."""
+    monkeypatch.setattr(executors_dask, "CONNECT_TIMEOUT", 5.0)
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     try:
         load_world(store)
         away = replace(SMALL.balance, executor="dask", dask_address="tcp://127.0.0.1:1")
+        started = time.perf_counter()
         with pytest.raises(ConnectionError, match=r"no Dask scheduler answered at tcp://127"):
             train(store, replace(SMALL, balance=away))
+        assert time.perf_counter() - started < 2 * 5.0, "the timeout was waited twice"
         (run,) = store.runs()
         assert run.status == "failed"
         assert "TALENTCAST_DASK_ADDRESS" in (run.error or "")
@@ -201,8 +209,11 @@ def test_a_run_whose_scheduler_does_not_answer_fails_naming_the_address(tmp_path
 
 
 @pytest.mark.slow
-def test_a_scheduler_without_workers_is_refused_rather_than_waited_on() -> None:
+def test_a_scheduler_without_workers_is_refused_rather_than_waited_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # No worker at all: a scheduler and nothing else, in this process.
+    monkeypatch.setattr(executors_dask, "CONNECT_TIMEOUT", 3.0)
     with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty:
         executor = DaskExecutor(address=empty.scheduler_address)
         with pytest.raises(ConnectionError, match="has no workers: start some with `dask worker"):

@@ -16,11 +16,12 @@ from data.regions import RegionPlan
 from data.store import Store
 from data.store.tables import OUTPUT_SPECS
 from features.talent import TalentData
+from forecasting import regions
 from forecasting.balance import JOINT_SEED_OFFSET, TOTAL, compute_balance
 from forecasting.joint import JointDraws
 from forecasting.pipeline import TrainingConfig, train
 from forecasting.promotion import Gates
-from forecasting.quotas import QuotaSettings
+from forecasting.quotas import QuotaSettings, recommend_quotas
 from forecasting.regions import RegionTotal, region_settings, regional_balances
 from forecasting.scenarios import samples_artifact
 from forecasting.settings import BalanceSettings
@@ -98,6 +99,10 @@ def test_a_province_run_stores_each_city_and_the_province(store: Store) -> None:
     assert checks["changes"]["code"] == "changes.regions"
     balance = store.run_output(run.id, "balance")
     assert sorted(set(balance["region"])) == ["130000", "130100", "130200"]
+    # Each city was stored as it was computed; the run keeps the first city's and the total's.
+    assert set(result.outputs["balance"]["region"]) == {"130100", "130000"}
+    assert run.timings["store_regions"] > 0
+    assert checks["output:recommendations"]["passed"]
     assert set(store.run_output(run.id, "recommendations")["region"]) == {"130100", "130200"}
     assert store.run_artifact_names(run.id) == sorted(samples_artifact(r) for r in CITIES)
 
@@ -118,6 +123,27 @@ def test_a_province_run_stores_each_city_and_the_province(store: Store) -> None:
     np.testing.assert_allclose(
         province.set_index(key).loc[summed.index, "demand_mean"], summed, rtol=1e-5
     )
+
+
+def test_a_province_run_failing_after_storing_a_city_keeps_no_outputs(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_province(store)
+    solved: list[str] = []
+
+    def failing_second(*args: object, **kwargs: object) -> pd.DataFrame:
+        solved.append("city")
+        if len(solved) == 2:
+            raise RuntimeError("the quota solver ran out of memory")
+        return recommend_quotas(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(regions, "recommend_quotas", failing_second)
+    with pytest.raises(RuntimeError, match="ran out of memory"):
+        train(store, replace(CONFIG, regions=CITIES), city_region=PROVINCE)
+    run = store.latest_run(status=None)
+    assert run is not None
+    assert run.status == "failed"
+    assert store.run_output(run.id, "balance").empty, "the first city's rows went with it"
 
 
 @pytest.mark.slow

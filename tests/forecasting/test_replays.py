@@ -4,6 +4,7 @@ and always with the numbers replaying would give."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +27,8 @@ from data.ingest import open_store
 from data.store import Store
 from data.store.tables import balance_replays
 from features.talent import TalentData
-from forecasting.balance import compute_balance, compute_balances
+from forecasting import pipeline
+from forecasting.balance import compute_balance, compute_balances, prefit_balance
 from forecasting.balance_backtest import replay_balance
 from forecasting.pipeline import TrainingConfig, train
 from forecasting.promotion import Gates
@@ -173,16 +175,33 @@ def test_a_damaged_or_missing_kept_replay_is_replayed(world: Store) -> None:
 
 @pytest.mark.slow
 def test_a_retrain_records_each_cut_year_replayed_or_reused_with_its_seconds(
-    world: Store,
+    world: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """And while cut years are replayed, the run fits its own supply and postings engines
+    beside them, with the balance it gives when fitting them afterwards."""
     config = TrainingConfig(
         balance=BalanceSettings(horizon=4, n_samples=200, n_jobs=1),
         quotas=QuotaSettings(scenarios=30, resamples=1),
         gates=Gates(coverage_80=(0.0, 1.0), coverage_95=(0.0, 1.0)),
         balance_backtest_cuts=2,
     )
-    first = train(world, config).run
-    second = train(world, config).run
+    prefits: list[bool] = []
+
+    def watched(data: TalentData, settings: BalanceSettings, progress: object) -> None:
+        backtesting = [t for t in threading.enumerate() if t.name.startswith("balance-backtest")]
+        prefits.append(bool(backtesting) and threading.current_thread() not in backtesting)
+        prefit_balance(data, settings)
+
+    monkeypatch.setattr(pipeline, "prefit_balance", watched)
+    replayed = train(world, config)
+    first = replayed.run
+    assert prefits == [True], "fitted once, in the run's thread, beside the backtest's"
+    reused = train(world, config)
+    second = reused.run
+    assert prefits == [True], "nothing replayed, nothing to fit beside"
+    # The same data: fitted beside the replays or after the backtest, the same balance.
+    for name, frame in replayed.outputs.items():
+        pd.testing.assert_frame_equal(frame, reused.outputs[name], obj=name)
     assert [r["status"] for r in first.metrics["balance_backtest_replays"]] == ["replayed"] * 2
     assert [r["status"] for r in second.metrics["balance_backtest_replays"]] == ["reused"] * 2
     assert {"balance_backtest.2021.replayed", "balance_backtest.2020.replayed"} <= set(

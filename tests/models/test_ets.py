@@ -8,7 +8,7 @@ from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 from features.panel import Panel
 from models.base import ModelError
-from models.ets import SES, DampedHolt, Holt, fit_smoothing, variance_factors
+from models.ets import SES, DampedHolt, Holt, _fit_remembered, fit_smoothing, variance_factors
 
 
 def yearly(y: np.ndarray) -> Panel:
@@ -67,6 +67,23 @@ def test_point_forecasts_match_statsmodels() -> None:
             bounds={"damping_trend": (0.8, 0.98)} if damped else None,
         ).fit(use_brute=False)
         np.testing.assert_allclose(fit.forecast(7)[0], reference.forecast(7) * scale, rtol=1e-9)
+
+
+def test_a_repeated_fit_is_remembered_with_the_numbers_of_fitting_anew() -> None:
+    """Backtests fit the same history many times in a run; the second fit must not cost a
+    fit, nor differ from one, and must follow the values, not the array they came in."""
+    y = 50 + np.random.default_rng(3).normal(0.5, 2, 9).cumsum()
+    first = fit_smoothing(y, trend=True, damped=True)
+    before = _fit_remembered.cache_info()
+    again = fit_smoothing(list(y), trend=True, damped=True)  # equal values, another container
+    assert _fit_remembered.cache_info().hits == before.hits + 1
+    assert again == first
+    changed = y.copy()
+    changed[-1] += 5.0
+    assert fit_smoothing(changed, trend=True, damped=True).level != first.level
+    assert fit_smoothing(y, trend=True, damped=False) != first, "the options are in the key"
+    _fit_remembered.cache_clear()
+    assert fit_smoothing(y, trend=True, damped=True) == first
 
 
 def test_deseasonalizing_beats_plain_ses_on_a_seasonal_monthly_series() -> None:
