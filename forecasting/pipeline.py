@@ -309,9 +309,7 @@ def train(
             outputs = regional.outputs
             artifacts = regional.artifacts  # the samples, serialised region by region
             timings["artifacts"] = timings.get("artifacts", 0.0) + time.perf_counter() - started
-            backtests = pd.concat(
-                [result.supply.backtests, result.demand.backtests], ignore_index=True
-            )
+            backtests = regional.backtests  # of every region, pooled in a province run
             balance_check = check_balance_backtest(
                 pd.DataFrame(balance_scores.get("balance_backtest", [])), config.gates
             )

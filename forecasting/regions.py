@@ -129,8 +129,9 @@ class Regional:
     ``outputs`` still to be stored (all of them, unless regions were stored as they came:
     then their total's), ``stored`` the tally of those stored already, ``kept`` the outputs
     still in memory for the caller (all, or the first region's and the total's),
-    ``artifacts`` (samples) per name, the first region's in-memory results (``first``) and
-    the seconds per stage, summed over regions."""
+    ``artifacts`` (samples) per name, the first region's in-memory results (``first``), the
+    engines' backtest table (of every region, pooled: :func:`pool_backtests`) and the seconds
+    per stage, summed over regions."""
 
     outputs: dict[str, pd.DataFrame]
     artifacts: dict[str, bytes | ArtifactFile]
@@ -138,6 +139,7 @@ class Regional:
     timings: dict[str, float]
     stored: OutputTally = field(default_factory=OutputTally)
     kept: dict[str, pd.DataFrame] = field(default_factory=dict)
+    backtests: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def compute_regions(
@@ -172,6 +174,7 @@ def compute_regions(
     stored = OutputTally()
     streamed = store_outputs is not None and not plan.single
     kept: dict[str, pd.DataFrame] = {}
+    backtests: list[pd.DataFrame] = []
     artifacts: dict[str, bytes | ArtifactFile] = {}
     first: tuple[BalanceResult, BalanceSamples, pd.DataFrame, pd.DataFrame] | None = None
     total = None if plan.single else RegionTotal()
@@ -187,6 +190,7 @@ def compute_regions(
     for region, region_data, result in regional_balances(plan, load, balance, progress):
         for stage, seconds in result.seconds.items():
             timings[stage] = timings.get(stage, 0.0) + seconds
+        backtests += [result.supply.backtests, result.demand.backtests]
         progress.stage("warnings")
         started = time.perf_counter()
         warnings = evaluate_rules(region_data, policy)
@@ -253,7 +257,50 @@ def compute_regions(
         timings["balance"] = timings.get("balance", 0.0) + time.perf_counter() - started
     outputs = concat_outputs(parts)
     kept = concat_outputs([kept, outputs]) if streamed else outputs
-    return Regional(outputs, artifacts, first, timings, stored, kept)
+    table = pd.concat(backtests, ignore_index=True)
+    pooled = table if plan.single else pool_backtests(table)
+    return Regional(outputs, artifacts, first, timings, stored, kept, pooled)
+
+
+#: Backtest columns that are means over rows, and the count each is weighted by.
+_POOLED_MEANS: Final = {
+    "mase": "rows",
+    "smape": "rows",
+    "relative": "rows",
+    "coverage_80": "coverage_rows",
+    "coverage_95": "coverage_rows",
+}
+
+
+def pool_backtests(table: pd.DataFrame) -> pd.DataFrame:
+    """One backtest row per kind and model from the rows of several regions: accuracy and
+    coverage are means over every region's backtest rows (each region weighted by its rows,
+    NaN regions left out), counts are summed, and a model is ``chosen`` where any region chose
+    it. The quality gates then judge a province's intervals on all its cities' held-out rows,
+    not on the first city's alone."""
+    if table.empty:
+        return table
+    pooled: list[dict[str, object]] = []
+    for (kind, model), rows in table.groupby(["kind", "model"], sort=False):
+        row: dict[str, object] = {"kind": kind, "model": model}
+        for column in table.columns.difference(["kind", "model"]):
+            values = rows[column]
+            if column in _POOLED_MEANS:
+                weights = pd.to_numeric(rows[_POOLED_MEANS[column]], errors="coerce")
+                numbers = pd.to_numeric(values, errors="coerce")
+                usable = numbers.notna() & (weights > 0)
+                total = float(weights[usable].sum())
+                row[column] = (
+                    float((numbers[usable] * weights[usable]).sum() / total) if total else np.nan
+                )
+            elif column in ("series", "rows", "coverage_rows"):
+                row[column] = int(pd.to_numeric(values, errors="coerce").fillna(0).sum())
+            elif column == "chosen":
+                row[column] = bool(values.fillna(False).astype(bool).any())
+            else:  # descriptions (interval method, score): the first region's
+                row[column] = values.iloc[0]
+        pooled.append(row)
+    return pd.DataFrame(pooled, columns=table.columns)
 
 
 def with_region(outputs: Mapping[str, pd.DataFrame], region: str) -> dict[str, pd.DataFrame]:

@@ -86,6 +86,7 @@ def worker(
             "`talentcast serve` passes its own, so that its worker never outlives it.",
         ),
     ] = None,
+    executor: ExecutorOption = None,
 ) -> None:
     """Execute runs queued with POST /api/v1/runs, oldest first, one retrain at a time across
     processes, until SIGTERM or Ctrl+C (`talentcast serve` starts one unless
@@ -93,7 +94,7 @@ def worker(
     from forecasting.executors import watch_parent
     from serving.scheduler import QUEUED_ONLY, Scheduler
 
-    settings = settings_of(ctx)
+    settings = with_executor(settings_of(ctx), executor)
     store = open_configured(settings)
     _lower_priority(settings.train_niceness)
     try:

@@ -15,7 +15,9 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
 
+from data.regions import RegionPlan
 from data.vocabulary import LEVELS
+from serving.api.deps import SettingsDep
 from serving.dashboard import tables
 from serving.dashboard.pages import choose
 from serving.dashboard.render import PageContext, render
@@ -40,11 +42,14 @@ class Selection:
     recommendations: pd.DataFrame
     warnings: pd.DataFrame
     intake_year: int | None
+    #: The city shown, in a deployment of several ("" with one region).
+    region: str = ""
 
     def params(self, **changes: str) -> list[tuple[str, str]]:
         """The query of this selection (the default order and empty filters left out), with
         ``changes``: page links and exports keep the filters and the order."""
         values = {
+            "region": self.region,
             "level": self.level,
             "field": self.field_code,
             "q": self.query,
@@ -59,6 +64,7 @@ class Selection:
 class ProgrammeQuery:
     """The page's query as given (the page, and its exports alike): filters and order."""
 
+    region: str | None = None
     level: str | None = None
     field: str | None = None
     q: str | None = None
@@ -69,24 +75,30 @@ class ProgrammeQuery:
 Asked = Annotated[ProgrammeQuery, Depends()]
 
 
-def _select(page: PageContext, asked: ProgrammeQuery) -> Selection:
-    """Check the query (a 422 page names a bad value) and select the rows it asks for."""
+def _select(page: PageContext, asked: ProgrammeQuery, plan: RegionPlan) -> Selection:
+    """Check the query (a 422 page names a bad value) and select the rows it asks for.
+
+    Quotas are set city by city, so a deployment of several regions shows one city's
+    programmes at a time (the first by default), with that city's samples."""
     level, field, q, warning, sort = asked.level, asked.field, asked.q, asked.warning, asked.sort
     page.require_planner()
     run = page.require_run()
     store, cache = page.store, page.cache
     catalog = cache.catalog(store, run.watermark)
+    cities = list(plan.regions)
+    region = choose(page, asked.region, cities, cities[0], "region")
     chosen_level = choose(page, level, LEVELS, "", "level")
     chosen_field = choose(page, field, list(catalog.fields["field_code"]), "", "field")
     chosen_warning = choose(page, warning, tables.WARNING_FILTERS, "", "warning_filter")
     sorts = [prefix + name for name in tables.SORT_COLUMNS for prefix in ("", "-")]
     chosen_sort = choose(page, sort, sorts, DEFAULT_SORT, "sort_by")
     query = (q or "").strip()[:100]
-    recommendations = cache.output(store, run.id, "recommendations")
-    warnings = cache.output(store, run.id, "warnings")
+    recommendations = _of_city(cache.output(store, run.id, "recommendations"), region)
+    warnings = _of_city(cache.output(store, run.id, "warnings"), region)
     filters = {"level": chosen_level, "field_code": chosen_field, "query": query}
     selected = tables.filter_recommendations(recommendations, catalog, page.lang, **filters)
-    effects = tables.own_effects(cache.samples(store, run.id), selected)
+    samples = cache.samples(store, run.id, None if plan.single else region)
+    effects = tables.own_effects(samples, selected)
     selected = tables.with_urgency(selected, warnings).merge(
         effects, on=["programme_code", "level"], how="left"
     )
@@ -106,17 +118,30 @@ def _select(page: PageContext, asked: ProgrammeQuery) -> Selection:
         selected,
         shown,
         intake_year,
+        "" if plan.single else region,
     )
+
+
+def _of_city(frame: pd.DataFrame, region: str) -> pd.DataFrame:
+    """The rows of one city (a run of several regions holds every city's; older runs have
+    no region column, and are of the city alone)."""
+    if "region" not in frame.columns:
+        return frame
+    return frame[frame["region"].isna() | (frame["region"] == region)]
 
 
 @router.get("/programmes", response_class=HTMLResponse)
 def programmes(
-    page: Page, asked: Asked, number: Annotated[int, Query(alias="page")] = 1
+    page: Page,
+    settings: SettingsDep,
+    asked: Asked,
+    number: Annotated[int, Query(alias="page")] = 1,
 ) -> HTMLResponse:
     """Recommendations, most urgent first (or sorted by a column), a page at a time (a page
     number out of range shows the nearest page), with the employment warnings; filtered by
     level, main field, warning and programme code/name."""
-    selection = _select(page, asked)
+    plan = settings.region_plan()
+    selection = _select(page, asked, plan)
     catalog = page.cache.catalog(page.store, page.require_run().watermark)
     pagination = tables.paginate(len(selection.recommendations), number)
     start = pagination.first_row
@@ -128,6 +153,7 @@ def programmes(
         page,
         "programmes.html",
         selection=selection,
+        regions=[] if plan.single else list(plan.regions),
         levels=LEVELS,
         fields=tables.plan_fields(catalog, page.lang),
         warning_filters=tables.WARNING_FILTERS,
@@ -155,7 +181,8 @@ def _sort_url(page: PageContext, selection: Selection, column: str) -> str:
 def _filename(page: PageContext, selection: Selection, suffix: str) -> str:
     run = page.require_run()
     year = selection.intake_year or "all"
-    return f"talentcast_recommendations_run{run.id}_{year}.{suffix}"
+    city = f"_{selection.region}" if selection.region else ""
+    return f"talentcast_recommendations_run{run.id}{city}_{year}.{suffix}"
 
 
 def _download_headers(filename: str) -> dict[str, str]:
@@ -166,10 +193,10 @@ def _download_headers(filename: str) -> dict[str, str]:
 
 
 @router.get("/programmes/export.csv")
-def export_csv(page: Page, asked: Asked) -> Response:
+def export_csv(page: Page, settings: SettingsDep, asked: Asked) -> Response:
     """The filtered recommendations, in the page's order and language, as CSV, UTF-8 with a
     BOM so that Excel shows Chinese."""
-    selection = _select(page, asked)
+    selection = _select(page, asked, settings.region_plan())
     body = tables.export_frame(selection.recommendations, page.lang).to_csv(index=False)
     return Response(
         body.encode("utf-8-sig"),
@@ -181,10 +208,10 @@ def export_csv(page: Page, asked: Asked) -> Response:
 
 
 @router.get("/programmes/export.xlsx")
-def export_xlsx(page: Page, asked: Asked) -> Response:
+def export_xlsx(page: Page, settings: SettingsDep, asked: Asked) -> Response:
     """The filtered recommendations, in the page's order and language, as an Excel workbook
     (one sheet)."""
-    selection = _select(page, asked)
+    selection = _select(page, asked, settings.region_plan())
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         tables.export_frame(selection.recommendations, page.lang).to_excel(

@@ -22,7 +22,12 @@ from forecasting.joint import JointDraws
 from forecasting.pipeline import TrainingConfig, train
 from forecasting.promotion import Gates
 from forecasting.quotas import QuotaSettings, recommend_quotas
-from forecasting.regions import RegionTotal, region_settings, regional_balances
+from forecasting.regions import (
+    RegionTotal,
+    pool_backtests,
+    region_settings,
+    regional_balances,
+)
 from forecasting.scenarios import samples_artifact
 from forecasting.settings import BalanceSettings
 
@@ -103,6 +108,13 @@ def test_a_province_run_stores_each_city_and_the_province(store: Store) -> None:
     assert set(result.outputs["balance"]["region"]) == {"130100", "130000"}
     assert run.timings["store_regions"] > 0
     assert checks["output:recommendations"]["passed"]
+    # The gates judged the engines on both cities' backtests, not on the first city's alone.
+    first = result.balance.supply.backtests.set_index(["kind", "model"])
+    pooled = result.backtests.set_index(["kind", "model"])
+    assert not pooled.index.duplicated().any()
+    shared = first.index.intersection(pooled.index)
+    assert len(shared) > 0
+    assert (pooled.loc[shared, "series"] > first.loc[shared, "series"]).all()
     assert set(store.run_output(run.id, "recommendations")["region"]) == {"130100", "130200"}
     assert store.run_artifact_names(run.id) == sorted(samples_artifact(r) for r in CITIES)
 
@@ -123,6 +135,33 @@ def test_a_province_run_stores_each_city_and_the_province(store: Store) -> None:
     np.testing.assert_allclose(
         province.set_index(key).loc[summed.index, "demand_mean"], summed, rtol=1e-5
     )
+
+
+def test_backtests_of_several_regions_pool_into_one_row_per_kind_and_model() -> None:
+    nan = float("nan")
+    table = pd.DataFrame(
+        {
+            "kind": ["intake", "intake", "intake"],
+            "model": ["selected", "selected", "naive"],
+            "chosen": [True, False, False],
+            "mase": [1.0, 2.0, 3.0],
+            "coverage_80": [0.9, 0.6, nan],
+            "coverage_rows": [30, 10, 0],
+            "intervals": ["calibrated", "fallback", "model"],
+            "series": [5, 3, 5],
+            "rows": [10, 30, 10],
+        }
+    )
+    pooled = pool_backtests(table).set_index("model")
+    assert list(pooled.index) == ["selected", "naive"]
+    selected = pooled.loc["selected"]
+    assert selected["mase"] == pytest.approx((1.0 * 10 + 2.0 * 30) / 40)
+    assert selected["coverage_80"] == pytest.approx((0.9 * 30 + 0.6 * 10) / 40)
+    assert (selected["series"], selected["rows"], selected["coverage_rows"]) == (8, 40, 40)
+    assert selected["chosen"]
+    assert selected["intervals"] == "calibrated"
+    assert np.isnan(pooled.loc["naive", "coverage_80"]), "no rows to say anything"
+    assert list(pool_backtests(table).columns) == list(table.columns)
 
 
 def test_a_province_run_failing_after_storing_a_city_keeps_no_outputs(

@@ -107,3 +107,13 @@ def test_retrain_and_the_scheduler_train_on_the_dask_cluster(
     # Series fits, the balance backtest's replays and the quota solves all ran there.
     ran = {str(task["key"]).split("-")[0] for task in stream.data}
     assert {"_run_task", "replay_missing", "_solve"} <= ran
+
+
+@pytest.mark.parametrize("command", ["retrain", "scheduler", "worker"])
+def test_every_training_command_takes_the_executor_and_refuses_an_unknown_one(
+    tmp_path: Path, command: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = CliRunner().invoke(app, ["--database-url", url, command, "--executor", "threads"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--executor'" in result.stdout + result.stderr

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from support import bearer, sign_in
@@ -134,3 +136,29 @@ def test_what_if_questions_are_asked_of_one_city(
     assert whole.status_code == 422
     assert "'region'" in whole.text
     assert "130100, 130200" in whole.text
+
+
+def test_the_programmes_page_shows_one_city_at_a_time(
+    client: TestClient, province: tuple[Settings, str]
+) -> None:
+    """Quotas are set city by city: the page and its exports are of one city, the first by
+    default, with that city's samples; the province sets no quotas of its own."""
+    sign_in(client, province[1])
+    first = client.get("/programmes", params={"lang": "en"})
+    assert first.status_code == 200, first.text
+    assert '<option value="130100" selected>' in first.text
+    second = client.get("/programmes", params={"region": "130200", "lang": "en"})
+    assert second.status_code == 200, second.text
+    assert '<option value="130200" selected>' in second.text
+    export = client.get("/programmes/export.csv", params={"region": "130200"})
+    assert export.status_code == 200, export.text
+    assert "_130200_" in export.headers["content-disposition"]
+    store = open_store(province[0].database_url)
+    try:
+        served = store.served_run()
+        assert served is not None
+        stored = store.run_output(served.id, "recommendations", region="130200")
+    finally:
+        store.dispose()
+    assert len(pd.read_csv(io.BytesIO(export.content))) == len(stored)
+    assert client.get("/programmes", params={"region": "130000"}).status_code == 422
