@@ -26,7 +26,7 @@ URGENT_ROWS: Final = 5
 OptionalText = Annotated[str | None, Query()]
 
 
-def _of_region(frame: pd.DataFrame, region: str) -> pd.DataFrame:
+def of_region(frame: pd.DataFrame, region: str) -> pd.DataFrame:
     """The rows of one region of a run output (a run of several regions holds them all)."""
     return frame[frame["region"] == region]
 
@@ -60,7 +60,7 @@ def overview(
     plan = settings.region_plan()
     regions = list(plan.servable)
     chosen_region = choose(page, region, regions, plan.top, "region")
-    balance = _of_region(page.cache.output(page.store, run.id, "balance"), chosen_region)
+    balance = of_region(page.cache.output(page.store, run.id, "balance"), chosen_region)
     catalog = page.cache.catalog(page.store, run.watermark)
     t = page.t
     levels = tables.levels_of(balance)
@@ -113,7 +113,7 @@ def field_page(
         fields = ", ".join(sorted(page.principal.fields))
         raise page.fail(403, "forbidden_title", t("forbidden_field", fields=fields))
     top = settings.region_plan().top
-    balance = _of_region(page.cache.output(page.store, run.id, "balance"), top)
+    balance = of_region(page.cache.output(page.store, run.id, "balance"), top)
     levels = tables.levels_of(balance, field_code) or [ALL_LEVELS]
     chosen = choose(page, level, levels, ALL_LEVELS, "level")
     rows = tables.balance_rows(balance, field_code, chosen)
@@ -131,9 +131,9 @@ def field_page(
         )
         figures[quantity] = charts.fan_chart(rows, quantity, last, labels).to_json()
     years = tables.forecast_years(balance, last)[: tables.FEEDING_YEARS]
-    drivers = _of_region(page.cache.output(page.store, run.id, "drivers"), top)
-    supply = _of_region(page.cache.output(page.store, run.id, "programme_supply"), top)
-    scales = _of_region(page.cache.output(page.store, run.id, "demand_scales"), top)
+    drivers = of_region(page.cache.output(page.store, run.id, "drivers"), top)
+    supply = of_region(page.cache.output(page.store, run.id, "programme_supply"), top)
+    scales = of_region(page.cache.output(page.store, run.id, "demand_scales"), top)
     scale = scales[scales["field_code"] == field_code]
     return render(
         page,

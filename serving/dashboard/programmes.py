@@ -19,7 +19,7 @@ from data.regions import RegionPlan
 from data.vocabulary import LEVELS
 from serving.api.deps import SettingsDep
 from serving.dashboard import tables
-from serving.dashboard.pages import choose
+from serving.dashboard.pages import choose, of_region
 from serving.dashboard.render import PageContext, render
 from serving.dashboard.session import Page
 
@@ -93,8 +93,8 @@ def _select(page: PageContext, asked: ProgrammeQuery, plan: RegionPlan) -> Selec
     sorts = [prefix + name for name in tables.SORT_COLUMNS for prefix in ("", "-")]
     chosen_sort = choose(page, sort, sorts, DEFAULT_SORT, "sort_by")
     query = (q or "").strip()[:100]
-    recommendations = _of_city(cache.output(store, run.id, "recommendations"), region)
-    warnings = _of_city(cache.output(store, run.id, "warnings"), region)
+    recommendations = of_region(cache.output(store, run.id, "recommendations"), region)
+    warnings = of_region(cache.output(store, run.id, "warnings"), region)
     filters = {"level": chosen_level, "field_code": chosen_field, "query": query}
     selected = tables.filter_recommendations(recommendations, catalog, page.lang, **filters)
     samples = cache.samples(store, run.id, None if plan.single else region)
@@ -120,14 +120,6 @@ def _select(page: PageContext, asked: ProgrammeQuery, plan: RegionPlan) -> Selec
         intake_year,
         "" if plan.single else region,
     )
-
-
-def _of_city(frame: pd.DataFrame, region: str) -> pd.DataFrame:
-    """The rows of one city (a run of several regions holds every city's; older runs have
-    no region column, and are of the city alone)."""
-    if "region" not in frame.columns:
-        return frame
-    return frame[frame["region"].isna() | (frame["region"] == region)]
 
 
 @router.get("/programmes", response_class=HTMLResponse)
