@@ -22,6 +22,10 @@ Cost: one balance (supply and demand) at ``samples`` joint samples per left-out 
 for a small city, tens of seconds on the demo — at most ``max_uploads`` + 1 sets, and no new
 set is started after ``max_seconds``. Nothing is recomputed when nothing moved.
 
+In a run of several regions (the cities of a province) each city is compared with the served
+run's rows of that city (:class:`RegionChanges`); an upload is left out only for the cities it
+has rows in and counts there by those rows, and the run is held when any city is.
+
 The change gate (``Gates.change_gate``) refuses to serve a run whose moves are explained by
 uploads of few rows (fewer than ``few_rows``, or less than ``few_share`` of the rows stored):
 the run is kept as challenger, with the moves and the uploads in its metrics, until an admin
@@ -32,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
@@ -89,6 +93,30 @@ class ChangeSettings:
 
 
 @dataclass(frozen=True)
+class RegionShare:
+    """What one region of a run of several regions is compared with: the uploads that touched
+    it, counted by their rows in it (``rows``: upload id → rows in this region, from
+    :meth:`Store.upload_region_rows`), and the clock of the run's whole change check
+    (``started``: ``max_seconds`` bounds all regions together, not each).
+
+    A city's market is judged by the city's own rows: an upload of a few rows in this city is
+    few here however many rows it holds elsewhere, and an upload without rows here (nor a
+    catalog) is not left out for this city, since leaving it out changes nothing here.
+    """
+
+    rows: Mapping[int, int]
+    started: float
+
+    def uploads_of(self, uploads: Sequence[UploadRecord]) -> list[UploadRecord]:
+        """The uploads that touched this region, with their row counts here."""
+        return [
+            u if u.kind == CATALOG_KIND else replace(u, row_count=int(self.rows[u.id]))
+            for u in uploads
+            if u.kind == CATALOG_KIND or self.rows.get(u.id, 0) > 0
+        ]
+
+
+@dataclass(frozen=True)
 class LeftOut:
     """A set of uploads the balance was recomputed without."""
 
@@ -124,22 +152,25 @@ def compare_with_served(
     settings: ChangeSettings,
     gates: Gates,
     city_region: str,
-    several_regions: bool = False,
+    of_several: RegionShare | None = None,
 ) -> tuple[Check, dict[str, Any]]:
     """The change check of a new run against ``champion`` and the record for its metrics
     (``changes``): the moved cells with their attribution, the new uploads, sentences for
-    people, what was left out and how long it took. A run of ``several_regions`` is not
-    compared (leaving uploads out replays one region's balance)."""
+    people, what was left out and how long it took.
+
+    In a run of several regions each region is compared on its own (``of_several``, see
+    :class:`RegionShare`), and :func:`merge_region_changes` makes the run's one check of them.
+    """
     name = "changes"
-    if several_regions:
-        return Check.of(name, True, "changes.regions"), {}
     if champion is None:
         return Check.of(name, True, "changes.first"), {}
-    started = time.perf_counter()
+    started = time.perf_counter() if of_several is None else of_several.started
     old = store.run_output(champion.id, "balance", region=city_region)
     last = max(int(champion.metrics.get("last_observed_year", result.last_year)), result.last_year)
     moved = moved_cells(old, result.balance, last + 1, settings)
     known = [u for u in reversed(store.uploads()) if u.id <= watermark]  # oldest first
+    if of_several is not None:
+        known = of_several.uploads_of(known)
     uploads = [u for u in known if u.id > champion.watermark]
     stored = sum(u.row_count for u in known if u.kind != CATALOG_KIND)
     record: dict[str, Any] = {
@@ -170,14 +201,12 @@ def compare_with_served(
         )
     few = [_few(rows, stored, settings) for rows in moved.get("explained_rows", [])]
     moved = moved.assign(few_rows=few) if not moved.empty else moved
-    sentences = summarise(moved)
+    if of_several is not None:
+        record["region"] = city_region
+        moved = moved.assign(region=city_region)
     record["moved"] = _records(moved)
-    record["summary"] = sentences[:MAX_SENTENCES] + (
-        [f"... and {len(sentences) - MAX_SENTENCES} more"] if len(sentences) > MAX_SENTENCES else []
-    )
-    record["summary_zh"] = summarise(moved, "zh")[:MAX_SENTENCES] + (
-        [f"……另有 {len(sentences) - MAX_SENTENCES} 条"] if len(sentences) > MAX_SENTENCES else []
-    )
+    record["summary"] = _capped(summarise(moved), "en")
+    record["summary_zh"] = _capped(summarise(moved, "zh"), "zh")
     record["seconds"] = round(time.perf_counter() - started, 2)
     held = moved[moved["few_rows"]] if not moved.empty else moved
     if moved.empty:
@@ -190,6 +219,130 @@ def compare_with_served(
         check = Check.of(name, not gates.change_gate, code, champion=champion.id, reasons=reasons)
     record["held"] = not check.passed
     return check, record
+
+
+def merge_region_changes(
+    checks: Sequence[tuple[Check, dict[str, Any]]], gates: Gates
+) -> tuple[Check, dict[str, Any]]:
+    """One change check and record for a run of several regions from each region's
+    (:func:`compare_with_served` with ``of_several``): the run is held when any region's
+    large moves come from few new rows there; the record lists every region's moved cells
+    (each with its ``region``), sentences (prefixed by the region), left-out sets and notes.
+    """
+    name = "changes"
+    records = [each for _, each in checks if each]
+    if not records:  # no served run to compare with
+        return Check.of(name, True, "changes.first"), {}
+    first = records[0]
+    moved = [cell for each in records for cell in each["moved"]]
+    record: dict[str, Any] = {
+        **{key: first[key] for key in ("champion_run", "champion_watermark", "watermark")},
+        "settings": first["settings"],
+        "new_uploads": _unique_uploads(each["new_uploads"] for each in records),
+        "stored_rows": sum(int(each["stored_rows"]) for each in records),
+        "left_out": [
+            {**entry, "region": each["region"]} for each in records for entry in each["left_out"]
+        ],
+        "notes": [f"{each['region']}: {note}" for each in records for note in each["notes"]],
+        "regions": [each["region"] for each in records],
+        "moved": moved,
+    }
+    record["summary"] = _capped([line for each in records for line in each["summary"]], "en")
+    record["summary_zh"] = _capped([line for each in records for line in each["summary_zh"]], "zh")
+    record["seconds"] = round(sum(float(each["seconds"]) for each in records), 2)
+    held = [check for check, _ in checks if check.code in ("changes.held", "changes.gate_off")]
+    champion = int(first["champion_run"])
+    if held:
+        given = [dict(check.params)["reasons"] for check in held]
+        reasons = {
+            lang: ("; " if lang == "en" else "；").join(
+                str(each[lang]) for each in given if isinstance(each, Mapping)
+            )
+            for lang in ("en", "zh")
+        }
+        code = "changes.held" if gates.change_gate else "changes.gate_off"
+        check = Check.of(name, not gates.change_gate, code, champion=champion, reasons=reasons)
+    elif moved:
+        check = Check.of(name, True, "changes.not_few", moved=len(moved), champion=champion)
+    else:
+        check = Check.of(name, True, "changes.none", champion=champion)
+    record["held"] = not check.passed
+    return check, record
+
+
+def _capped(sentences: list[str], lang: Lang) -> list[str]:
+    """At most MAX_SENTENCES sentences, and how many more there were."""
+    if len(sentences) <= MAX_SENTENCES:
+        return sentences
+    more = len(sentences) - MAX_SENTENCES
+    tail = f"……另有 {more} 条" if lang == "zh" else f"... and {more} more"
+    return [*sentences[:MAX_SENTENCES], tail]
+
+
+def _unique_uploads(lists: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The uploads of several regions' records, each once (with its rows over the regions)."""
+    merged: dict[int, dict[str, Any]] = {}
+    for uploads in lists:
+        for upload in uploads:
+            if upload["id"] in merged and upload["kind"] != CATALOG_KIND:
+                merged[upload["id"]]["rows"] += upload["rows"]
+            else:
+                merged.setdefault(upload["id"], dict(upload))
+    return [merged[key] for key in sorted(merged)]
+
+
+class RegionChanges:
+    """The change check of a run of several regions, made region by region while each
+    region's balance is in memory (``compute_regions(on_balance=...)``), then merged
+    (:meth:`merged`). ``seconds`` is the time it took over all regions."""
+
+    def __init__(
+        self,
+        store: Store,
+        champion: RunRecord | None,
+        *,
+        watermark: int,
+        balance_settings: BalanceSettings,
+        settings: ChangeSettings,
+        gates: Gates,
+    ) -> None:
+        self.store = store
+        self.champion = champion
+        self.watermark = watermark
+        self.balance_settings = balance_settings
+        self.settings = settings
+        self.gates = gates
+        self.checks: list[tuple[Check, dict[str, Any]]] = []
+        self.seconds = 0.0
+        self._rows: dict[int, dict[str, int]] | None = None
+        self._started: float | None = None
+
+    def __call__(self, region: str, result: BalanceResult) -> None:
+        """Compare ``region``'s balance with the served run's for that region."""
+        if self.champion is None:
+            return
+        began = time.perf_counter()
+        if self._rows is None:
+            self._rows = self.store.upload_region_rows(as_of=self.watermark)
+            self._started = began
+        rows = {upload: counts.get(region, 0) for upload, counts in self._rows.items()}
+        self.checks.append(
+            compare_with_served(
+                self.store,
+                self.champion,
+                result,
+                watermark=self.watermark,
+                balance_settings=self.balance_settings,
+                settings=self.settings,
+                gates=self.gates,
+                city_region=region,
+                of_several=RegionShare(rows, self._started or began),
+            )
+        )
+        self.seconds += time.perf_counter() - began
+
+    def merged(self) -> tuple[Check, dict[str, Any]]:
+        return merge_region_changes(self.checks, self.gates)
 
 
 def moved_cells(
@@ -377,7 +530,9 @@ def summarise(moved: pd.DataFrame, lang: Lang = DEFAULT_LANGUAGE) -> list[str]:
     for key, group in frame.groupby(["field_code", "level", "metric", "explanation"], sort=True):
         metric = key[2]
         largest = group.loc[(group[f"{metric}_new"] - group[f"{metric}_old"]).abs().idxmax()]
-        sentences.append(_sentence(key, _years(group["year"]), largest, lang))
+        sentence = _sentence(key, _years(group["year"]), largest, lang)
+        region = largest.get("region")
+        sentences.append(f"{region}: {sentence}" if isinstance(region, str) else sentence)
     return sentences
 
 

@@ -66,10 +66,6 @@ GATE_MESSAGES: Final[dict[str, Message]] = {
         en="no served run to compare with (first run)",
         zh="没有已发布的运行可供比较（首次运行）",
     ),
-    "changes.regions": Message(
-        en="not compared with the served run: the change check covers one region's runs",
-        zh="未与已发布的运行比较：变动检查只适用于单一地区的运行",
-    ),
     "changes.none": Message(
         en="no cell moved beyond the thresholds since run {champion} (served)",
         zh="自运行 {champion}（已发布）以来没有单元的变动超过阈值",

@@ -38,7 +38,7 @@ from data.vocabulary import DEFAULT_CITY_REGION
 from features.talent import Regions, TalentData
 from forecasting.balance import BalanceResult, prefit_balance
 from forecasting.balance_backtest import replay_balance, replay_timings
-from forecasting.changes import ChangeSettings, compare_with_served
+from forecasting.changes import ChangeSettings, RegionChanges, compare_with_served
 from forecasting.fits import shared_fits
 from forecasting.progress import RunProgress
 from forecasting.promotion import (
@@ -270,6 +270,21 @@ def train(
             timings.update(replay_timings(balance_scores))
             chosen = balance_scores.get("demand_model", config.balance.resolved_demand_model)
             run_balance = replace(config.balance, demand_model=chosen)
+            champion = store.served_run()
+            # A province's cities are compared with the served run one by one, while each
+            # city's balance is in memory (a single region after its balance, below).
+            region_changes = (
+                None
+                if plan.single
+                else RegionChanges(
+                    store,
+                    champion,
+                    watermark=watermark,
+                    balance_settings=run_balance,
+                    settings=config.changes,
+                    gates=config.gates,
+                )
+            )
             regional = compute_regions(
                 store,
                 watermark,
@@ -283,6 +298,7 @@ def train(
                 # A province's cities are stored as they come (the run's rows stay invisible
                 # until it succeeds, and go if it fails), the province total at the end.
                 store_outputs=lambda part: store.add_outputs(run.id, part),
+                on_balance=region_changes,
             )
             result, samples, warnings, recommendations = regional.first
             for stage, seconds in regional.timings.items():  # "load" of each further region
@@ -290,19 +306,21 @@ def train(
 
             report.stage("changes")
             started = time.perf_counter()
-            champion = store.served_run()
-            change_check, changes = compare_with_served(
-                store,
-                champion,
-                result,
-                watermark=watermark,
-                balance_settings=run_balance,  # leave-one-upload-out recomputes as this run did
-                settings=config.changes,
-                gates=config.gates,
-                city_region=city_region,
-                several_regions=not plan.single,
-            )
-            timings["changes"] = time.perf_counter() - started
+            if region_changes is None:
+                change_check, changes = compare_with_served(
+                    store,
+                    champion,
+                    result,
+                    watermark=watermark,
+                    balance_settings=run_balance,  # leave-one-upload-out recomputes as the run
+                    settings=config.changes,
+                    gates=config.gates,
+                    city_region=city_region,
+                )
+                timings["changes"] = time.perf_counter() - started
+            else:
+                change_check, changes = region_changes.merged()
+                timings["changes"] = region_changes.seconds
 
             report.stage("artifacts")
             started = time.perf_counter()

@@ -154,6 +154,7 @@ def compute_regions(
     progress: RunProgress,
     spool: Path | None = None,
     store_outputs: Callable[[dict[str, pd.DataFrame]], None] | None = None,
+    on_balance: Callable[[str, BalanceResult], None] | None = None,
 ) -> Regional:
     """Balance, warnings and quotas of each region of ``plan`` in turn (one region's samples
     in memory at a time; see :mod:`forecasting.regions`) and the balance of their total.
@@ -167,7 +168,8 @@ def compute_regions(
     ``data`` is what the run loaded: the single region's data, reused rather than read again.
     A single region is the deployment's city: its samples keep the artifact name the
     scenario tool reads. With several regions each region's samples are stored under its
-    own name, and the change check, which replays single-region balances, is not made.
+    own name. ``on_balance(region, result)`` is called with each region's balance while it is
+    in memory (the run's change check compares each region with the served run there).
     """
     timings: dict[str, float] = {}
     parts: list[dict[str, pd.DataFrame]] = []
@@ -191,6 +193,8 @@ def compute_regions(
         for stage, seconds in result.seconds.items():
             timings[stage] = timings.get(stage, 0.0) + seconds
         backtests += [result.supply.backtests, result.demand.backtests]
+        if on_balance is not None:
+            on_balance(region, result)
         progress.stage("warnings")
         started = time.perf_counter()
         warnings = evaluate_rules(region_data, policy)

@@ -383,6 +383,23 @@ class Store:
             frame = pd.read_sql(query, connection)
         return _typed(kind, frame)
 
+    def upload_region_rows(self, as_of: int | None = None) -> dict[int, dict[str, int]]:
+        """Rows of each upload up to ``as_of`` per region, over every kind of observation (a
+        catalog upload has none): which cities of a province an upload touched, and how much.
+        An upload absent from the answer holds no observation rows."""
+        counts: dict[int, dict[str, int]] = {}
+        with self.engine.connect() as connection:
+            for table in observations.values():
+                query = (
+                    sa.select(table.c.upload_id, table.c.region, sa.func.count())
+                    .where(sa.true() if as_of is None else table.c.upload_id <= as_of)
+                    .group_by(table.c.upload_id, table.c.region)
+                )
+                for upload_id, region, rows in connection.execute(query):
+                    per_region = counts.setdefault(int(upload_id), {})
+                    per_region[str(region)] = per_region.get(str(region), 0) + int(rows)
+        return counts
+
     def catalog(self, as_of: int | None = None, *, exclude: Collection[int] = ()) -> Catalog:
         """The catalog version in force at upload ``as_of`` (default: the newest), ignoring the
         catalog uploads in ``exclude`` (see :meth:`observations`)."""

@@ -388,3 +388,13 @@ def test_observations_are_read_one_region_at_a_time(store: Store) -> None:
     assert earlier["enrolled"].tolist() == [7, 7, 7]
     assert len(store.observations("enrollment", regions=["130100", "130200"])) == 6
     assert store.observations("enrollment", regions=["130300"]).empty
+
+    # Which cities each upload touched, and with how many rows (a city's change check
+    # leaves out only the uploads of that city, counted by their rows there).
+    hiring = SAMPLES[Kind.HIRING].assign(region="130200")
+    later = ingest_file(store, "hiring", csv_bytes(hiring), uploader="c", options=province)
+    counts = store.upload_region_rows(as_of=later.upload.id)
+    assert counts[first.upload.id] == {"130100": 3, "130200": 3}
+    assert counts[first.upload.id + 1] == {"130200": 1}
+    assert counts[later.upload.id] == {"130200": len(hiring)}
+    assert later.upload.id not in store.upload_region_rows(as_of=later.upload.id - 1)

@@ -9,9 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from worlds import CITIES, PROVINCE, load_province, load_world
+from worlds import CITIES, COMMISSION, PROVINCE, load_province, load_world
 
-from data.ingest import open_store
+from data.ingest import IngestOptions, ingest_file, open_store
 from data.regions import RegionPlan
 from data.store import Store
 from data.store.tables import OUTPUT_SPECS
@@ -20,7 +20,7 @@ from forecasting import regions
 from forecasting.balance import JOINT_SEED_OFFSET, TOTAL, compute_balance
 from forecasting.joint import JointDraws
 from forecasting.pipeline import TrainingConfig, train
-from forecasting.promotion import Gates
+from forecasting.promotion import Gates, not_served_reason
 from forecasting.quotas import QuotaSettings, recommend_quotas
 from forecasting.regions import (
     RegionTotal,
@@ -101,7 +101,7 @@ def test_a_province_run_stores_each_city_and_the_province(store: Store) -> None:
     assert run.status == "succeeded"
     assert run.config["regions"] == ["130100", "130200"]
     checks = {check["name"]: check for check in run.metrics["gates"]["checks"]}
-    assert checks["changes"]["code"] == "changes.regions"
+    assert checks["changes"]["code"] == "changes.first"  # nothing served yet
     balance = store.run_output(run.id, "balance")
     assert sorted(set(balance["region"])) == ["130000", "130100", "130200"]
     # Each city was stored as it was computed; the run keeps the first city's and the total's.
@@ -135,6 +135,61 @@ def test_a_province_run_stores_each_city_and_the_province(store: Store) -> None:
     np.testing.assert_allclose(
         province.set_index(key).loc[summed.index, "demand_mean"], summed, rtol=1e-5
     )
+
+
+@pytest.mark.slow
+def test_a_province_run_moved_by_few_rows_in_one_city_waits_for_an_admin(store: Store) -> None:
+    """Each city is compared with the served run's rows of that city: two small, low IC
+    surveys of the second city hold the province's run, and only they are left out, for
+    that city alone."""
+    load_province(store)
+    config = replace(CONFIG, regions=CITIES, gates=replace(CONFIG.gates, max_worsening=10.0))
+    served = train(store, config, city_region=PROVINCE).run
+    assert served.served
+    options = IngestOptions(city_region=PROVINCE, regions=CITIES)
+    low = pd.DataFrame(
+        {"survey_year": 2025, "field_code": "ic", "level": "bachelor", "headcount": 30},
+        index=range(3),
+    ).assign(target_year=range(2026, 2029), region=CITIES[1])
+    surveys = [
+        ingest_file(
+            store,
+            "demand_survey",
+            frame.to_csv(index=False).encode("utf-8"),
+            filename=name,
+            uploader=COMMISSION,
+            options=options,
+        ).upload
+        for name, frame in (("a.csv", low), ("b.csv", low.iloc[1:].assign(headcount=20)))
+    ]
+    ids = [upload.id for upload in surveys]
+
+    run = train(store, config, city_region=PROVINCE).run
+    assert run.status == "succeeded"
+    assert not run.served
+    changes = run.metrics["changes"]
+    assert changes["champion_run"] == served.id
+    assert changes["held"] is True
+    assert changes["regions"] == list(CITIES)
+    moved = pd.DataFrame(changes["moved"])
+    assert set(moved["region"]) == {CITIES[1]}
+    ic = moved[(moved["field_code"] == "ic") & (moved["metric"] == "p_shortage")]
+    assert (ic["p_shortage_new"] < 0.1).all()
+    assert ic.set_index("year")["explained_by"].to_dict() == {
+        2026: ids[:1],
+        **dict.fromkeys((2027, 2028), ids),  # the second supersedes the first from 2027
+    }
+    assert ic["few_rows"].all()
+    # The surveys touched the second city only: the first city left nothing out.
+    assert {entry["region"] for entry in changes["left_out"]} == {CITIES[1]}
+    assert [entry["uploads"] for entry in changes["left_out"]] == [[ids[0]], [ids[1]], ids]
+    assert [u["id"] for u in changes["new_uploads"]] == ids
+    assert all(sentence.startswith(f"{CITIES[1]}: ") for sentence in changes["summary"])
+    reason = not_served_reason(run)
+    assert reason is not None
+    assert f"{CITIES[1]}: P(shortage) of ic bachelor 2027-2028 moved" in reason
+    assert f"#{ids[0]} (demand_survey, 3 rows, {COMMISSION})" in reason
+    assert run.timings["changes"] > 0
 
 
 def test_backtests_of_several_regions_pool_into_one_row_per_kind_and_model() -> None:
