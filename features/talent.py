@@ -75,9 +75,17 @@ class TalentData:
         cls, store: Any, as_of: int | None = None, city_region: Regions = DEFAULT_CITY_REGION
     ) -> TalentData:
         """Everything the store held at upload ``as_of`` (default: now) for one region (or the
-        sum of several), read from the store one region at a time."""
+        sum of several), read from the store one region at a time: the sum of a province's
+        cities is added up city by city, so that memory holds the running total and one city's
+        rows, never the rows of every city at once."""
         codes = region_codes(city_region)
-        frames = {kind: store.observations(kind, as_of=as_of, regions=codes) for kind in Kind}
+        frames: dict[Kind, pd.DataFrame] = {}
+        for kind in Kind:
+            for code in codes:
+                rows = _totals(kind, store.observations(kind, as_of=as_of, regions=[code]))
+                frames[kind] = (
+                    rows if kind not in frames else _totals(kind, _concat(frames[kind], rows))
+                )
         return cls.from_observations(store.catalog(as_of=as_of), frames, city_region)
 
     @classmethod
@@ -99,26 +107,15 @@ class TalentData:
                 frame = frame[frame["region"].isin(codes)]
             return frame
 
-        key = ["programme_code", "level", "year"]
-        enrollment = _sum(city(Kind.ENROLLMENT), key, ["enrolled"])
-        graduates = _sum(city(Kind.GRADUATES), key, ["graduates"])
-        outcomes = _sum(
-            city(Kind.OUTCOMES),
-            key,
-            ["graduates", "placed", "employed_in_field", "employed_locally"],
+        totals = {kind: _totals(kind, city(kind)) for kind in Kind}
+        return cls(
+            catalog,
+            enrollment=totals[Kind.ENROLLMENT],
+            graduates=totals[Kind.GRADUATES],
+            outcomes=totals[Kind.OUTCOMES],
+            hiring=totals[Kind.HIRING],
+            surveys=totals[Kind.DEMAND_SURVEY],
         )
-        hiring_rows = city(Kind.HIRING)
-        if not hiring_rows.empty and "hires" not in hiring_rows.columns:
-            hiring_rows = hiring_rows.assign(hires=np.nan)
-        hiring = _sum(hiring_rows, ["field_code", "level", "period"], ["postings", "hires"])
-        surveys = city(Kind.DEMAND_SURVEY)
-        survey_columns = ["source", "survey_year", "target_year", "field_code", "level"]
-        surveys = (
-            _sum(surveys, survey_columns, ["headcount"])
-            if not surveys.empty
-            else pd.DataFrame(columns=[*survey_columns, "headcount"])
-        )
-        return cls(catalog, enrollment, graduates, outcomes, hiring, surveys)
 
     def cut(self, year: int) -> TalentData:
         """The data as known at the end of ``year`` (later observations and surveys dropped)."""
@@ -199,6 +196,38 @@ class TalentData:
                 }
             )
         return Panel.from_frame(long, gaps="interpolate")
+
+
+#: How each kind's rows add up over institutions and regions: the key kept, the counts summed.
+_TOTALS: Final[dict[Kind, tuple[list[str], list[str]]]] = {
+    Kind.ENROLLMENT: (["programme_code", "level", "year"], ["enrolled"]),
+    Kind.GRADUATES: (["programme_code", "level", "year"], ["graduates"]),
+    Kind.OUTCOMES: (
+        ["programme_code", "level", "year"],
+        ["graduates", "placed", "employed_in_field", "employed_locally"],
+    ),
+    Kind.HIRING: (["field_code", "level", "period"], ["postings", "hires"]),
+    Kind.DEMAND_SURVEY: (
+        ["source", "survey_year", "target_year", "field_code", "level"],
+        ["headcount"],
+    ),
+}
+
+
+def _totals(kind: Kind, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``kind`` summed to its key (:data:`_TOTALS`); hiring rows without a
+    ``hires`` column have their hires missing, not zero."""
+    key, values = _TOTALS[kind]
+    if kind is Kind.HIRING and not frame.empty and "hires" not in frame.columns:
+        frame = frame.assign(hires=np.nan)
+    return _sum(frame, key, values)
+
+
+def _concat(total: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """A running total and one more region's totals, as one frame to sum again."""
+    if rows.empty:
+        return total
+    return rows if total.empty else pd.concat([total, rows], ignore_index=True)
 
 
 def _sum(frame: pd.DataFrame, key: list[str], values: list[str]) -> pd.DataFrame:

@@ -40,6 +40,7 @@ from forecasting.balance import (
     observed_history,
 )
 from forecasting.joint import JointDraws
+from forecasting.memory import release_memory
 from forecasting.progress import RunProgress
 from forecasting.promotion import OutputTally
 from forecasting.quotas import QuotaSettings, recommend_quotas, with_stopped
@@ -68,8 +69,14 @@ def regional_balances(
     joint = JointDraws.draw(settings.n_samples, settings.seed + JOINT_SEED_OFFSET)
     for position, region in enumerate(plan.regions):
         data = load(region)
-        balance = compute_balance(data, region_settings(settings, position), progress, joint=joint)
-        yield region, data, balance
+        # Not bound to a name here: a region's balance lives only as long as the caller keeps
+        # it, not until the next region's is computed.
+        yield (
+            region,
+            data,
+            compute_balance(data, region_settings(settings, position), progress, joint=joint),
+        )
+        del data
 
 
 @dataclass
@@ -253,6 +260,9 @@ def compute_regions(
             timings["balance"] = timings.get("balance", 0.0) + time.perf_counter() - started
         if first is None:
             first = (result, region_samples, warnings, recommendations)
+        elif not plan.single:  # this region's samples and engines are gone: so is their memory
+            del result, region_samples, region_data, warnings, recommendations, part
+            release_memory()
     if first is None:  # pragma: no cover - a plan always has a region
         raise ValueError("no region to forecast")
     if total is not None:

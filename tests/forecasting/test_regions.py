@@ -3,11 +3,14 @@ joint sample; one region is exactly the single-city balance."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 from worlds import CITIES, COMMISSION, PROVINCE, load_province, load_world
 
@@ -15,10 +18,12 @@ from data.ingest import IngestOptions, ingest_file, open_store
 from data.regions import RegionPlan
 from data.store import Store
 from data.store.tables import OUTPUT_SPECS
+from data.vocabulary import Kind
 from features.talent import TalentData
 from forecasting import regions
 from forecasting.balance import JOINT_SEED_OFFSET, TOTAL, compute_balance
 from forecasting.joint import JointDraws
+from forecasting.memory import release_memory
 from forecasting.pipeline import TrainingConfig, train
 from forecasting.promotion import Gates, not_served_reason
 from forecasting.quotas import QuotaSettings, recommend_quotas
@@ -87,6 +92,76 @@ def test_the_total_is_the_sum_of_its_regions_in_every_sample(store: Store) -> No
     np.testing.assert_allclose(parent.loc[summed.index, "supply_mean"], summed, rtol=1e-5)
     history = parent.xs((TOTAL, TOTAL), level=["field_code", "level"])
     assert (history["supply_p05"] <= history["supply_p95"]).all()
+
+
+def test_a_provinces_data_is_added_up_one_city_at_a_time(store: Store) -> None:
+    """The province's sum (its balance backtest reads it) is read city by city and equals
+    the sum of every city's rows read at once; a city without hires does not zero them."""
+    load_province(store)
+    hiring = store.observations("hiring", regions=[CITIES[0]])  # the second reports no hires
+    ingest_file(
+        store,
+        "hiring",
+        hiring.loc[:, ["period", "field_code", "level", "postings", "region"]]
+        .assign(hires=hiring["postings"] // 3)
+        .to_csv(index=False)
+        .encode("utf-8"),
+        uploader=COMMISSION,
+        options=IngestOptions(city_region=PROVINCE, regions=CITIES),
+    )
+    asked: list[tuple[str, ...]] = []
+
+    class Recording:
+        def observations(self, kind: str, **options: object) -> pd.DataFrame:
+            asked.append(tuple(options["regions"]))  # type: ignore[arg-type]
+            return store.observations(kind, **options)  # type: ignore[arg-type]
+
+        def catalog(self, **options: object) -> object:
+            return store.catalog(**options)  # type: ignore[arg-type]
+
+    summed = TalentData.from_store(Recording(), city_region=CITIES)
+    assert set(asked) == {(CITIES[0],), (CITIES[1],)}
+    at_once = TalentData.from_observations(
+        store.catalog(), {kind: store.observations(kind) for kind in Kind}, CITIES
+    )
+    for name in ("enrollment", "graduates", "outcomes", "hiring", "surveys"):
+        pd.testing.assert_frame_equal(
+            getattr(summed, name), getattr(at_once, name), check_dtype=False, obj=name
+        )
+    first = TalentData.from_store(store, city_region=CITIES[0]).hiring.set_index(
+        ["field_code", "level", "period"]
+    )
+    both = summed.hiring.set_index(["field_code", "level", "period"])
+    assert both["hires"].notna().any()
+    np.testing.assert_allclose(both.loc[first.index, "hires"], first["hires"])
+
+
+def test_a_regions_balance_is_freed_as_soon_as_the_caller_drops_it(store: Store) -> None:
+    """A province holds one city's samples at a time: the loop over regions keeps no
+    reference of its own to the balance it handed out."""
+    load_province(store)
+    balances = regional_balances(
+        PLAN, lambda region: TalentData.from_store(store, city_region=region), SETTINGS
+    )
+    region, data, result = next(balances)
+    assert region == CITIES[0]
+    gone = weakref.ref(result)
+    del data, result
+    gc.collect()
+    assert gone() is None
+    balances.close()
+
+
+def test_memory_freed_by_a_region_goes_back_to_the_system() -> None:
+    """Freed pages scattered through the heap stay resident until trimmed (glibc)."""
+    process = psutil.Process()
+    chunks = [np.ones(8192) for _ in range(4000)]  # 64 KiB each, below mmap's threshold
+    del chunks[::2]  # every other one freed: the heap cannot shrink from its top
+    del chunks[: len(chunks) - 1]  # all but the last, which pins the heap's top
+    before = process.memory_info().rss
+    assert release_memory()
+    after = process.memory_info().rss
+    assert before - after > 64 * 1024 * 1024, (before, after)
 
 
 def cells_of(balance: pd.DataFrame) -> np.ndarray:
