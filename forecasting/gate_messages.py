@@ -36,6 +36,15 @@ GATE_MESSAGES: Final[dict[str, Message]] = {
         zh="{kind}：{level}% 区间覆盖了最新一期回测值的 {share}（{rows} 个留出序列，合理范围 "
         "{least:.0%}-{most:.0%}；界限 {low:.0%}-{high:.0%}）",
     ),
+    "coverage.pooled": Message(
+        en="{kind}: {level}% intervals cover {share} of the newest backtest values ({rows} "
+        "held-out series of {regions} regions, whose newest years are the same: plausibly "
+        "{least:.0%}-{most:.0%} as for the largest region's {effective}; bounds "
+        "{low:.0%}-{high:.0%})",
+        zh="{kind}：{level}% 区间覆盖了最新一期回测值的 {share}（{regions} 个地区共 {rows} 个留出"
+        "序列，其最新年份相同：按最大地区的 {effective} 个序列计，合理范围 {least:.0%}-{most:.0%}；"
+        "界限 {low:.0%}-{high:.0%}）",
+    ),
     "backtest.worsening": Message(
         en="{kind}: relative backtest error {new:.3f} vs champion run {champion}'s {old:.3f} "
         "(limit {limit:.3f})",

@@ -281,17 +281,29 @@ def _coverage_checks(selected: Mapping[str, Mapping[str, Any]], gates: Gates) ->
             if rows is None:
                 checks.append(Check.of(name, low <= value <= high, "coverage.bounds", **said))
                 continue
-            least, most = coverage_limits(value, int(rows), gates.coverage_confidence)
+            # Pooled over regions, the rows share their years' shocks: the noise is judged on
+            # the largest region's rows (forecasting.regions.pool_backtests).
+            effective = _float(row.get("coverage_effective_rows"))
+            regions = _float(row.get("regions"))
+            pooled = effective is not None and regions is not None and regions > 1
+            judged = int(effective) if pooled and effective is not None else int(rows)
+            least, most = coverage_limits(value, judged, gates.coverage_confidence)
             ok = most >= low and least <= high
+            more: dict[str, Param] = (
+                {"regions": int(regions), "effective": judged}
+                if pooled and regions is not None
+                else {}
+            )
             checks.append(
                 Check.of(
                     name,
                     bool(ok),
-                    "coverage.plausible",
+                    "coverage.pooled" if more else "coverage.plausible",
                     **said,
                     rows=int(rows),
                     least=least,
                     most=most,
+                    **more,
                 )
             )
     return checks

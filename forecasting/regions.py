@@ -291,12 +291,21 @@ def pool_backtests(table: pd.DataFrame) -> pd.DataFrame:
     coverage are means over every region's backtest rows (each region weighted by its rows,
     NaN regions left out), counts are summed, and a model is ``chosen`` where any region chose
     it. The quality gates then judge a province's intervals on all its cities' held-out rows,
-    not on the first city's alone."""
+    not on the first city's alone.
+
+    How sure a pooled coverage is does not grow with the number of cities, though: every
+    city's held-out rows are of the same newest years, and a year's shock (a hiring freeze, a
+    policy change) moves them together. ``coverage_effective_rows`` (the largest region's
+    coverage rows) is what the gate's sampling noise is judged on, and ``regions`` how many
+    regions were pooled (:func:`forecasting.promotion.coverage_limits`)."""
     if table.empty:
         return table
     pooled: list[dict[str, object]] = []
     for (kind, model), rows in table.groupby(["kind", "model"], sort=False):
         row: dict[str, object] = {"kind": kind, "model": model}
+        scored = pd.to_numeric(rows["coverage_rows"], errors="coerce").fillna(0)
+        row["regions"] = int((scored > 0).sum())
+        row["coverage_effective_rows"] = int(scored.max()) if len(scored) else 0
         for column in table.columns.difference(["kind", "model"]):
             values = rows[column]
             if column in _POOLED_MEANS:
@@ -314,7 +323,7 @@ def pool_backtests(table: pd.DataFrame) -> pd.DataFrame:
             else:  # descriptions (interval method, score): the first region's
                 row[column] = values.iloc[0]
         pooled.append(row)
-    return pd.DataFrame(pooled, columns=table.columns)
+    return pd.DataFrame(pooled, columns=[*table.columns, "regions", "coverage_effective_rows"])
 
 
 def with_region(outputs: Mapping[str, pd.DataFrame], region: str) -> dict[str, pd.DataFrame]:

@@ -14,6 +14,7 @@ from forecasting.engine import ForecastEngine, backtest_report
 from forecasting.executors import SerialExecutor
 from forecasting.metrics import coverage
 from forecasting.promotion import Check, Gates, check_gates, coverage_limits
+from forecasting.regions import pool_backtests
 
 BASIC = ["naive", "drift"]
 
@@ -117,6 +118,31 @@ def test_coverage_is_judged_with_its_sampling_error(
     result = check_gates({}, pd.DataFrame([table]), Gates(coverage_80=bounds))
     check = next(c for c in result.checks if c.name == "coverage_80:x")
     assert check.passed is passes
+
+
+@pytest.mark.parametrize(
+    ("share", "regions", "passes"),
+    [
+        (0.64, 1, False),  # one region of 640 rows: surely below 70%
+        (0.64, 16, True),  # 16 cities of 40 rows sharing their years: as sure as one city
+        (0.40, 16, False),  # far below the bound: no city of 40 rows covers that little by chance
+    ],
+)
+def test_a_pooled_coverage_is_as_sure_as_its_largest_region(
+    share: float, regions: int, passes: bool
+) -> None:
+    """A province pools its cities' held-out rows; rows of the same newest years err
+    together, so 16 cities of 40 rows are judged like one city of 40, not like 640 rows."""
+    city = {"kind": "x", "model": "selected", "coverage_80": share, "coverage_rows": 640 // regions}
+    table = pool_backtests(pd.DataFrame([city] * regions)) if regions > 1 else pd.DataFrame([city])
+    assert int(table["coverage_rows"].iloc[0]) == 640
+    result = check_gates({}, table, Gates())
+    check = next(c for c in result.checks if c.name == "coverage_80:x")
+    assert check.passed is passes
+    if regions > 1:
+        assert check.code == "coverage.pooled"
+        assert f"640 held-out series of {regions} regions" in check.detail
+        assert "the largest region's 40" in check.detail
 
 
 def test_the_confidence_is_a_setting() -> None:

@@ -291,7 +291,13 @@ def test_backtests_of_several_regions_pool_into_one_row_per_kind_and_model() -> 
     assert selected["chosen"]
     assert selected["intervals"] == "calibrated"
     assert np.isnan(pooled.loc["naive", "coverage_80"]), "no rows to say anything"
-    assert list(pool_backtests(table).columns) == list(table.columns)
+    assert list(pool_backtests(table).columns) == [
+        *table.columns,
+        "regions",
+        "coverage_effective_rows",
+    ]
+    # The gate judges the pooled coverage's noise on the largest region's rows.
+    assert (selected["regions"], selected["coverage_effective_rows"]) == (2, 30)
 
 
 def test_a_province_run_failing_after_storing_a_city_keeps_no_outputs(
