@@ -22,6 +22,7 @@ from data.vocabulary import Kind
 from features.talent import TalentData
 from forecasting import regions
 from forecasting.balance import JOINT_SEED_OFFSET, TOTAL, compute_balance
+from forecasting.changes import ChangeSettings, RegionChanges
 from forecasting.joint import JointDraws
 from forecasting.memory import release_memory
 from forecasting.pipeline import TrainingConfig, train
@@ -265,6 +266,29 @@ def test_a_province_run_moved_by_few_rows_in_one_city_waits_for_an_admin(store: 
     assert f"{CITIES[1]}: P(shortage) of ic bachelor 2027-2028 moved" in reason
     assert f"#{ids[0]} (demand_survey, 3 rows, {COMMISSION})" in reason
     assert run.timings["changes"] > 0
+
+    # max_seconds bounds the whole run's check: a city checked after it was spent on the
+    # cities before still lists its moves, attributed by driver only.
+    late = RegionChanges(
+        store,
+        served,
+        watermark=run.watermark,
+        balance_settings=config.balance,
+        settings=ChangeSettings(max_seconds=60),
+        gates=config.gates,
+    )
+    late.seconds = 61.0
+    data = TalentData.from_store(store, city_region=CITIES[1])
+    joint = JointDraws.draw(SETTINGS.n_samples, SETTINGS.seed + JOINT_SEED_OFFSET)
+    late(CITIES[1], compute_balance(data, region_settings(config.balance, 1), joint=joint))
+    check, record = late.merged()
+    assert record["left_out"] == []
+    assert record["notes"] == [
+        f"{CITIES[1]}: stopped leaving uploads out after 60 s: the rest is attributed by driver"
+    ]
+    assert {cell["driver"] for cell in record["moved"]} == {"survey_adjustment"}
+    assert check.passed, "nothing explained by few rows: not held"
+    assert late.seconds < 61.0 + 30
 
 
 def test_backtests_of_several_regions_pool_into_one_row_per_kind_and_model() -> None:
