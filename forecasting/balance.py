@@ -11,6 +11,7 @@ run outputs) are plain frames; :func:`shortage_ranking` orders fields for one ye
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field, replace
 from typing import Final
@@ -20,7 +21,8 @@ import pandas as pd
 
 from data.vocabulary import ALL_LEVELS
 from features.talent import TalentData, split_key
-from forecasting.demand import DemandResult, forecast_demand, forecast_postings
+from forecasting.demand import DemandResult, Postings, forecast_demand, forecast_postings
+from forecasting.fits import remembered
 from forecasting.joint import JointDraws
 from forecasting.market import market_history
 from forecasting.progress import CountsOnly, RunProgress
@@ -140,35 +142,28 @@ def compute_balances(
     if progress is not None:
         progress.stage("supply")
     started = time.perf_counter()
-    market = market_history(data)
-    fields = tuple(data.catalog.fields["field_code"])
-    scales = estimate_scales(market, fields, settings.admin_scales)
-    relation = scales.relations["infield_share"]
-    respond = settings.supply_response and relation.usable
     # One backtest origin per sample for every engine: supply and demand err together as
     # they did in the backtest, and totals keep their correlation.
     if joint is None:
         joint = JointDraws.draw(settings.n_samples, settings.seed + JOINT_SEED_OFFSET)
-    supply = forecast_supply(
+    free, computed = remembered(
+        _model_free_key(settings, joint),
         data,
-        settings,
-        frozen_rates=("infield",) if respond else (),
-        joint=joint,
-        progress=progress,
+        lambda: _model_free_parts(data, settings, joint, progress),
     )
-    supplied = time.perf_counter()
-    if progress is not None:
-        progress.stage("demand")
-    rng = np.random.default_rng(settings.seed + 7)
-    log_scales = scales.draw(settings.n_samples, rng)
-    response = None
-    if respond:
-        # Drawn before demand is forecast (which draws nothing from this generator), once
-        # for every model.
-        beta = np.maximum(rng.normal(relation.beta, relation.se, settings.n_samples), 0.0)
-        response = (recent_tightness(market, supply.fields, supply.levels), beta)
-    postings = forecast_postings(data, settings, supply, joint=joint, progress=progress)
-    shared = time.perf_counter() - supplied
+    if computed:
+        supply_seconds, shared = free.seconds
+    else:  # forecast earlier in the run (prefit_balance): only the lookup took time here
+        supply_seconds, shared = time.perf_counter() - started, 0.0
+        if progress is not None:
+            progress.stage("demand")
+    scales, supply, log_scales, response, postings = (
+        free.scales,
+        free.supply,
+        free.log_scales,
+        free.response,
+        free.postings,
+    )
     results = {}
     for model in models:
         begun = time.perf_counter()
@@ -202,12 +197,75 @@ def compute_balances(
             drivers,
             programmes,
             {
-                "supply": supplied - started,
+                "supply": supply_seconds,
                 "demand": shared + demanded - begun,
                 "balance": finished - demanded,
             },
         )
     return results
+
+
+@dataclass(frozen=True)
+class _ModelFree:
+    """The parts of a balance no demand model changes, and the seconds supply and postings
+    took to forecast."""
+
+    scales: ScaleEstimate
+    supply: SupplyResult
+    log_scales: np.ndarray
+    response: tuple[np.ndarray, np.ndarray] | None
+    postings: Postings
+    seconds: tuple[float, float]
+
+
+def _model_free_key(settings: BalanceSettings, joint: JointDraws) -> str:
+    """What the model-free parts depend on besides the data: every setting but the demand
+    model, and the joint draws."""
+    digest = hashlib.sha256(np.ascontiguousarray(joint.origin).tobytes()).hexdigest()
+    return f"balance-model-free|{replace(settings, demand_model='auto')!r}|{digest}"
+
+
+def _model_free_parts(
+    data: TalentData,
+    settings: BalanceSettings,
+    joint: JointDraws,
+    progress: RunProgress | None,
+) -> _ModelFree:
+    """The scales, business-as-usual supply, the draws of the scales and of supply's response,
+    and the postings forecast (see :func:`compute_balances`)."""
+    started = time.perf_counter()
+    market = market_history(data)
+    fields = tuple(data.catalog.fields["field_code"])
+    scales = estimate_scales(market, fields, settings.admin_scales)
+    relation = scales.relations["infield_share"]
+    respond = settings.supply_response and relation.usable
+    supply = forecast_supply(
+        data,
+        settings,
+        frozen_rates=("infield",) if respond else (),
+        joint=joint,
+        progress=progress,
+    )
+    supplied = time.perf_counter()
+    if progress is not None:
+        progress.stage("demand")
+    rng = np.random.default_rng(settings.seed + 7)
+    log_scales = scales.draw(settings.n_samples, rng)
+    response = None
+    if respond:
+        # Drawn before demand is forecast (which draws nothing from this generator), once
+        # for every model.
+        beta = np.maximum(rng.normal(relation.beta, relation.se, settings.n_samples), 0.0)
+        response = (recent_tightness(market, supply.fields, supply.levels), beta)
+    postings = forecast_postings(data, settings, supply, joint=joint, progress=progress)
+    return _ModelFree(
+        scales,
+        supply,
+        log_scales,
+        response,
+        postings,
+        (supplied - started, time.perf_counter() - supplied),
+    )
 
 
 def recent_tightness(

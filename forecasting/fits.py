@@ -7,7 +7,10 @@ fitted on the same panel with the same parameters is the same engine: fitting (b
 selection, calibration — nearly all of a balance's time) is deterministic, and sampling or
 predicting does not change a fitted engine. Inside a :func:`shared_fits` block the balance's
 engines are looked up by where they are fitted, their horizon and the panel's content, and
-fitted only when absent; outside one every call fits.
+fitted only when absent; outside one every call fits. The parts of a balance that no demand
+model changes (scales, supply and postings samples) are kept the same way for the data they
+were computed from (:func:`remembered`): a run forecasts them beside its balance backtest and
+its balance takes them from there.
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TypeVar
 
 from features.panel import Panel
 from forecasting.engine import ForecastEngine
 
-#: The engines fitted so far inside the current :func:`shared_fits` block, by key.
-_FITS: ContextVar[dict[str, ForecastEngine] | None] = ContextVar("shared_fits", default=None)
+#: What was computed so far inside the current :func:`shared_fits` block, by key: fitted
+#: engines, and model-free parts of a balance (:func:`remembered`) with the data they are of.
+_FITS: ContextVar[dict[str, object] | None] = ContextVar("shared_fits", default=None)
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -50,7 +57,26 @@ def fitted(
     key = f"{site}|{horizon}|{panel_fingerprint(panel)}"
     if key not in fits:
         fits[key] = fit()
-    return fits[key]
+    engine = fits[key]
+    assert isinstance(engine, ForecastEngine)
+    return engine
+
+
+def remembered(key: str, of: object, make: Callable[[], T]) -> tuple[T, bool]:
+    """``make()`` computed once per :func:`shared_fits` block for the object ``of`` (the
+    run's data, say) and ``key`` (what else it depends on), and whether it was computed now.
+    ``of`` is kept with the value, so that the identity the key rests on is not reused by
+    another object while the block lasts; outside a block every call computes."""
+    fits = _FITS.get()
+    if fits is None:
+        return make(), True
+    name = f"{key}|{id(of)}"
+    entry = fits.get(name)
+    if isinstance(entry, tuple) and entry[0] is of:
+        return entry[1], False
+    value = make()
+    fits[name] = (of, value)
+    return value, True
 
 
 def panel_fingerprint(panel: Panel) -> str:

@@ -27,7 +27,7 @@ from data.ingest import open_store
 from data.store import Store
 from data.store.tables import balance_replays
 from features.talent import TalentData
-from forecasting import pipeline
+from forecasting import balance, pipeline
 from forecasting.balance import compute_balance, compute_balances, prefit_balance
 from forecasting.balance_backtest import replay_balance
 from forecasting.pipeline import TrainingConfig, train
@@ -177,8 +177,9 @@ def test_a_damaged_or_missing_kept_replay_is_replayed(world: Store) -> None:
 def test_a_retrain_records_each_cut_year_replayed_or_reused_with_its_seconds(
     world: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """And while cut years are replayed, the run fits its own supply and postings engines
-    beside them, with the balance it gives when fitting them afterwards."""
+    """And while cut years are replayed, the run forecasts its own supply and postings
+    beside them (once: its balance takes them from there), with the balance it gives when
+    forecasting them afterwards."""
     config = TrainingConfig(
         balance=BalanceSettings(horizon=4, n_samples=200, n_jobs=1),
         quotas=QuotaSettings(scenarios=30, resamples=1),
@@ -192,13 +193,24 @@ def test_a_retrain_records_each_cut_year_replayed_or_reused_with_its_seconds(
         prefits.append(bool(backtesting) and threading.current_thread() not in backtesting)
         prefit_balance(data, settings)
 
+    supplied: list[int] = []  # the last year of the data of each supply forecast
+    forecast_supply = balance.forecast_supply
+
+    def counted(data: TalentData, *args: Any, **kwargs: Any) -> Any:
+        supplied.append(data.last_year)
+        return forecast_supply(data, *args, **kwargs)
+
     monkeypatch.setattr(pipeline, "prefit_balance", watched)
+    monkeypatch.setattr(balance, "forecast_supply", counted)
     replayed = train(world, config)
     first = replayed.run
     assert prefits == [True], "fitted once, in the run's thread, beside the backtest's"
+    assert sorted(supplied) == [2020, 2021, 2025], "the run's own supply forecast once"
+    supplied.clear()
     reused = train(world, config)
     second = reused.run
     assert prefits == [True], "nothing replayed, nothing to fit beside"
+    assert supplied == [2025]
     # The same data: fitted beside the replays or after the backtest, the same balance.
     for name, frame in replayed.outputs.items():
         pd.testing.assert_frame_equal(frame, reused.outputs[name], obj=name)
