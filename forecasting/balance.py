@@ -22,7 +22,7 @@ import pandas as pd
 from data.vocabulary import ALL_LEVELS
 from features.talent import TalentData, split_key
 from forecasting.demand import DemandResult, Postings, forecast_demand, forecast_postings
-from forecasting.fits import remembered
+from forecasting.fits import keep, take
 from forecasting.joint import JointDraws
 from forecasting.market import market_history
 from forecasting.progress import CountsOnly, RunProgress
@@ -111,15 +111,18 @@ def compute_balance(
 def prefit_balance(
     data: TalentData, settings: BalanceSettings, progress: RunProgress | None = None
 ) -> None:
-    """Fit the engines of ``data``'s balance that every demand model shares (supply's and
-    the postings'), into the run's shared fits (:func:`forecasting.fits.shared_fits`), where
-    the balance then finds them; without shared fits it only spends the time.
+    """Forecast the parts of ``data``'s balance that no demand model changes (scales, supply
+    and postings samples, with their engines' fits), and leave them in the run's shared fits
+    (:func:`forecasting.fits.shared_fits`) for the balance of the same data and settings to
+    take; without shared fits it only spends the time.
 
     A run calls it while its balance backtest still occupies workers: the backtest chooses
-    the demand model, but these engines do not depend on that choice. ``progress`` is told
+    the demand model, but these parts do not depend on that choice. ``progress`` is told
     of the engines' batches, not of stages: they are fitted inside the stage under way.
     """
-    compute_balances(data, settings, (), None if progress is None else CountsOnly(progress))
+    joint = JointDraws.draw(settings.n_samples, settings.seed + JOINT_SEED_OFFSET)
+    counts = None if progress is None else CountsOnly(progress)
+    keep(_model_free_key(settings, joint), data, _model_free_parts(data, settings, joint, counts))
 
 
 def compute_balances(
@@ -146,17 +149,14 @@ def compute_balances(
     # they did in the backtest, and totals keep their correlation.
     if joint is None:
         joint = JointDraws.draw(settings.n_samples, settings.seed + JOINT_SEED_OFFSET)
-    free, computed = remembered(
-        _model_free_key(settings, joint),
-        data,
-        lambda: _model_free_parts(data, settings, joint, progress),
-    )
-    if computed:
-        supply_seconds, shared = free.seconds
-    else:  # forecast earlier in the run (prefit_balance): only the lookup took time here
+    free = take(_model_free_key(settings, joint), data)
+    if isinstance(free, _ModelFree):  # forecast earlier in the run (prefit_balance)
         supply_seconds, shared = time.perf_counter() - started, 0.0
         if progress is not None:
             progress.stage("demand")
+    else:
+        free = _model_free_parts(data, settings, joint, progress)
+        supply_seconds, shared = free.seconds
     scales, supply, log_scales, response, postings = (
         free.scales,
         free.supply,

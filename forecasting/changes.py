@@ -94,8 +94,9 @@ class ChangeSettings:
 
 @dataclass(frozen=True)
 class RegionShare:
-    """What one region of a run of several regions is compared with: the uploads that touched
-    it, counted by their rows in it (``rows``: upload id → rows in this region, from
+    """What one region of a run of several regions is compared with: the run's uploads
+    (``uploads``, oldest first, read once for all regions) that touched it, counted by their
+    rows in it (``rows``: upload id → rows in this region, from
     :meth:`Store.upload_region_rows`), and the seconds the run's change check has spent on
     the regions before it (``spent``: ``max_seconds`` bounds all regions together, not each).
 
@@ -104,14 +105,15 @@ class RegionShare:
     catalog) is not left out for this city, since leaving it out changes nothing here.
     """
 
+    uploads: Sequence[UploadRecord]
     rows: Mapping[int, int]
     spent: float = 0.0
 
-    def uploads_of(self, uploads: Sequence[UploadRecord]) -> list[UploadRecord]:
+    def touched(self) -> list[UploadRecord]:
         """The uploads that touched this region, with their row counts here."""
         return [
             u if u.kind == CATALOG_KIND else replace(u, row_count=int(self.rows[u.id]))
-            for u in uploads
+            for u in self.uploads
             if u.kind == CATALOG_KIND or self.rows.get(u.id, 0) > 0
         ]
 
@@ -171,9 +173,7 @@ def compare_with_served(
     old = store.run_output(champion.id, "balance", region=city_region)
     last = max(int(champion.metrics.get("last_observed_year", result.last_year)), result.last_year)
     moved = moved_cells(old, result.balance, last + 1, settings)
-    known = [u for u in reversed(store.uploads()) if u.id <= watermark]  # oldest first
-    if of_several is not None:
-        known = of_several.uploads_of(known)
+    known = known_uploads(store, watermark) if of_several is None else of_several.touched()
     uploads = [u for u in known if u.id > champion.watermark]
     stored = sum(u.row_count for u in known if u.kind != CATALOG_KIND)
     record: dict[str, Any] = {
@@ -318,14 +318,16 @@ class RegionChanges:
         self.checks: list[tuple[Check, dict[str, Any]]] = []
         self.seconds = 0.0
         self._rows: dict[int, dict[str, int]] | None = None
+        self._uploads: list[UploadRecord] = []
 
     def __call__(self, region: str, result: BalanceResult) -> None:
         """Compare ``region``'s balance with the served run's for that region."""
         if self.champion is None:
             return
         began = time.perf_counter()
-        if self._rows is None:
+        if self._rows is None:  # read once for every region
             self._rows = self.store.upload_region_rows(as_of=self.watermark)
+            self._uploads = known_uploads(self.store, self.watermark)
         rows = {upload: counts.get(region, 0) for upload, counts in self._rows.items()}
         self.checks.append(
             compare_with_served(
@@ -337,7 +339,7 @@ class RegionChanges:
                 settings=self.settings,
                 gates=self.gates,
                 city_region=region,
-                of_several=RegionShare(rows, spent=self.seconds),
+                of_several=RegionShare(self._uploads, rows, spent=self.seconds),
             )
         )
         self.seconds += time.perf_counter() - began
@@ -574,6 +576,11 @@ def _years(years: pd.Series) -> str:
         else:
             runs.append([year])
     return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def known_uploads(store: Store, watermark: int) -> list[UploadRecord]:
+    """The uploads up to ``watermark``, oldest first."""
+    return [u for u in reversed(store.uploads()) if u.id <= watermark]
 
 
 def _few(rows: float, stored: int, settings: ChangeSettings) -> bool:

@@ -7,10 +7,10 @@ fitted on the same panel with the same parameters is the same engine: fitting (b
 selection, calibration — nearly all of a balance's time) is deterministic, and sampling or
 predicting does not change a fitted engine. Inside a :func:`shared_fits` block the balance's
 engines are looked up by where they are fitted, their horizon and the panel's content, and
-fitted only when absent; outside one every call fits. The parts of a balance that no demand
-model changes (scales, supply and postings samples) are kept the same way for the data they
-were computed from (:func:`remembered`): a run forecasts them beside its balance backtest and
-its balance takes them from there.
+fitted only when absent; outside one every call fits. A value computed ahead of its use can
+also be left there for one later use (:func:`keep`, :func:`take`): a run forecasts the parts of
+its balance that no demand model changes beside its balance backtest, and its balance takes
+them from there.
 """
 
 from __future__ import annotations
@@ -20,16 +20,13 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TypeVar
 
 from features.panel import Panel
 from forecasting.engine import ForecastEngine
 
 #: What was computed so far inside the current :func:`shared_fits` block, by key: fitted
-#: engines, and model-free parts of a balance (:func:`remembered`) with the data they are of.
+#: engines, and values left for one later use (:func:`keep`) with the data they are of.
 _FITS: ContextVar[dict[str, object] | None] = ContextVar("shared_fits", default=None)
-
-T = TypeVar("T")
 
 
 @contextmanager
@@ -62,21 +59,24 @@ def fitted(
     return engine
 
 
-def remembered(key: str, of: object, make: Callable[[], T]) -> tuple[T, bool]:
-    """``make()`` computed once per :func:`shared_fits` block for the object ``of`` (the
-    run's data, say) and ``key`` (what else it depends on), and whether it was computed now.
-    ``of`` is kept with the value, so that the identity the key rests on is not reused by
-    another object while the block lasts; outside a block every call computes."""
+def keep(key: str, of: object, value: object) -> None:
+    """Hand ``value``, computed from the object ``of`` (the run's data, say) and ``key``
+    (what else it depends on), to a later :func:`take` in the same :func:`shared_fits`
+    block; outside a block nothing is kept. ``of`` is kept with it, so that its identity,
+    part of the key, is not reused by another object meanwhile."""
     fits = _FITS.get()
-    if fits is None:
-        return make(), True
-    name = f"{key}|{id(of)}"
-    entry = fits.get(name)
+    if fits is not None:
+        fits[f"{key}|{id(of)}"] = (of, value)
+
+
+def take(key: str, of: object) -> object | None:
+    """The value :func:`keep` left for ``of`` and ``key``, once (it is not kept after), or
+    None."""
+    fits = _FITS.get()
+    entry = None if fits is None else fits.pop(f"{key}|{id(of)}", None)
     if isinstance(entry, tuple) and entry[0] is of:
-        return entry[1], False
-    value = make()
-    fits[name] = (of, value)
-    return value, True
+        return entry[1]
+    return None
 
 
 def panel_fingerprint(panel: Panel) -> str:

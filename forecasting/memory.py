@@ -2,11 +2,11 @@
 
 A province run computes its cities one after the other and drops each city's samples and
 engines before the next (:mod:`forecasting.regions`). Python frees those objects, but glibc's
-allocator keeps most of the freed pages in its arenas for reuse, and arenas fragment: the
-resident size of the training process crept up by a few MiB per city even though the memory
-Python held stayed flat (measured with tracemalloc; see the scale benchmark's results).
-``malloc_trim(0)`` returns the free pages of every arena to the system. It exists only in
-glibc; elsewhere (macOS, musl) nothing is trimmed and the run is the same apart from memory.
+allocator keeps freed pages in its arenas for reuse, where fragmentation strands them:
+``malloc_trim(0)`` returns the free pages of every arena to the system. Between cities this
+lowered the training process's peak by about 50 MiB at 4 and at 16 cities (light settings of
+the scale benchmark, measured in one session). It exists only in glibc; elsewhere (macOS,
+musl) nothing is trimmed and the run is the same apart from memory.
 """
 
 from __future__ import annotations
@@ -15,11 +15,8 @@ import ctypes
 import ctypes.util
 import functools
 import gc
-import logging
 import sys
 from collections.abc import Callable
-
-log = logging.getLogger(__name__)
 
 
 @functools.cache

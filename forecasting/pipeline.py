@@ -384,16 +384,17 @@ def _backtest_beside_prefit(
     prefit: bool,
 ) -> dict[str, Any]:
     """The balance backtest's scores (:func:`replay_balance`), with the run's own supply and
-    postings engines fitted meanwhile when ``prefit`` (:func:`prefit_balance`).
+    postings forecast meanwhile when ``prefit`` (:func:`prefit_balance`).
 
     The backtest replays each cut year as one long task on the run's workers; with three cut
     years on two workers, one worker would idle while the last replay finishes, and the run's
     own engines would wait for the backtest's choice of demand model, which they do not
     depend on. The backtest runs in a thread of its own; this thread queues the run's engine
     fits on the same workers once the replays are queued (so that the replays, the longest
-    tasks, start first) and leaves them in the run's shared fits for the balance. Only single-
-    region runs share fits, so only they prefit. Results are the same either way: an engine's
-    fit depends on its panel and parameters, not on when or beside what it runs.
+    tasks, start first) and leaves the fits and the supply and postings samples in the run's
+    shared fits for the balance. Only single-region runs share fits, so only they prefit.
+    Results are the same either way: an engine's fit depends on its panel and parameters,
+    and the samples on the fits and the seeds, not on when or beside what they are made.
     """
     queued = threading.Event()  # replays were handed to the workers
     woken = threading.Event()  # ... or the backtest ended without any

@@ -285,20 +285,17 @@ def _coverage_checks(selected: Mapping[str, Mapping[str, Any]], gates: Gates) ->
             # the largest region's rows (forecasting.regions.pool_backtests).
             effective = _float(row.get("coverage_effective_rows"))
             regions = _float(row.get("regions"))
-            pooled = effective is not None and regions is not None and regions > 1
-            judged = int(effective) if pooled and effective is not None else int(rows)
+            code, judged, more = "coverage.plausible", int(rows), {}
+            if effective is not None and regions is not None and regions > 1:
+                code, judged = "coverage.pooled", int(effective)
+                more = {"regions": int(regions), "effective": judged}
             least, most = coverage_limits(value, judged, gates.coverage_confidence)
             ok = most >= low and least <= high
-            more: dict[str, Param] = (
-                {"regions": int(regions), "effective": judged}
-                if pooled and regions is not None
-                else {}
-            )
             checks.append(
                 Check.of(
                     name,
                     bool(ok),
-                    "coverage.pooled" if more else "coverage.plausible",
+                    code,
                     **said,
                     rows=int(rows),
                     least=least,
