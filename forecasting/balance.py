@@ -157,13 +157,6 @@ def compute_balances(
     else:
         free = _model_free_parts(data, settings, joint, progress)
         supply_seconds, shared = free.seconds
-    scales, supply, log_scales, response, postings = (
-        free.scales,
-        free.supply,
-        free.log_scales,
-        free.response,
-        free.postings,
-    )
     results = {}
     for model in models:
         begun = time.perf_counter()
@@ -171,16 +164,18 @@ def compute_balances(
         demand = forecast_demand(
             data,
             own,
-            supply,
-            scales,
-            log_scales,
+            free.supply,
+            free.scales,
+            free.log_scales,
             joint=joint,
             progress=progress,
-            postings=postings,
+            postings=free.postings,
         )
-        responded = supply
-        if response is not None:
-            responded = respond_to_tightness(supply, demand.combined, demand.log_scales, *response)
+        responded = free.supply
+        if free.response is not None:
+            responded = respond_to_tightness(
+                free.supply, demand.combined, demand.log_scales, *free.response
+            )
         demanded = time.perf_counter()
         if progress is not None:
             progress.stage("balance")
@@ -192,7 +187,7 @@ def compute_balances(
             data.last_year,
             responded,
             demand,
-            scales,
+            free.scales,
             balance,
             drivers,
             programmes,

@@ -19,7 +19,11 @@ truth into its forecast (rows ``if known: ...``, next to the same score of the u
 medians; flags are then median demand ÷ median supply > 1): its median
 demand rescaled by estimated ÷ true posting scale (what a perfect scale would give), the true
 demand of late-boom fields (whose growth starts in the last three observed years, so
-postings show little of it yet), all true demand, and the true supply.
+postings show little of it yet), all true demand, the true supply, and the first two and
+then all three of scales, late-boom demand and supply together (one part's error can hide
+another's: where demand and supply are both forecast too low, putting back one of them
+alone moves the ratio further off). A last table gives the mean log error of demand (at
+the true scale), supply and scale by the field's trajectory and years ahead.
 
 Baselines, on the same cells: (a) the last observed postings ÷ realised supply carried forward;
 (b) the same with postings converted to openings by one city-wide scale, Σ postings ÷ Σ hires
@@ -67,6 +71,8 @@ CEILINGS = {
     "late_boom": "if known: late-boom demand",
     "demand": "if known: demand",
     "supply": "if known: supply",
+    "scale_late": "if known: posting scales, late-boom demand",
+    "scale_late_supply": "if known: posting scales, late-boom demand, supply",
 }
 BASELINES = {
     "a": "a: postings/supply",
@@ -142,7 +148,13 @@ def ceilings(
             .groupby("field_code")["posting_scale"]
             .first()
         )
-        variants["scale"] = (demand * estimated / true_scale, supply)
+        at_true_scale = demand * estimated / true_scale
+        variants["scale"] = (at_true_scale, supply)
+        variants["scale_late"] = (at_true_scale.where(~late, cells["demand_t"]), supply)
+        variants["scale_late_supply"] = (
+            at_true_scale.where(~late, cells["demand_t"]),
+            cells["supply_t"],
+        )
     results = {}
     for name in CEILINGS:
         if name not in variants:
@@ -152,6 +164,63 @@ def ceilings(
         forecast = cells.loc[:, KEY].assign(ratio=ratio, short=ratio > 1)
         results[name] = score_ratios(forecast, city.truth, years)
     return results
+
+
+def error_breakdown(
+    balance: pd.DataFrame, city: SimulatedCity, scales: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Per cell and scored year: the field's trajectory, years ahead, and the log errors
+    (forecast ÷ truth) of the median demand at the true posting scale (what is left once the
+    scale is right), of the median supply and of the field's estimated scale.
+
+    Where the forecast errs by trajectory says what the ceilings alone cannot: whether a
+    part errs for every field or for one kind of history (a boom that started too late to
+    show in postings), and in which direction, which is what decides whether errors of
+    demand and supply cancel in the ratio or add up.
+    """
+    years = scored_years(city.last_year)
+    rows = balance[
+        balance["year"].isin(years) & (balance["field_code"] != TOTAL) & (balance["level"] != TOTAL)
+    ]
+    truth = city.truth.loc[:, [*KEY, "demand", "supply"]]
+    cells = rows.merge(truth.rename(columns={"demand": "demand_t", "supply": "supply_t"}), on=KEY)
+    true_scale = cells["field_code"].map(
+        city.truth[city.truth["year"] == city.last_year]
+        .groupby("field_code")["posting_scale"]
+        .first()
+    )
+    if scales is not None and not scales.empty:
+        estimated = cells["field_code"].map(scales.set_index("field_code")["scale_p50"])
+    else:
+        estimated = pd.Series(np.nan, index=cells.index)
+    positive = (cells["demand_t"] > 0) & (cells["supply_t"] > 0) & (cells["supply_p50"] > 0)
+    cells = cells[positive]
+    estimated, true_scale = estimated[positive], true_scale[positive]
+    return pd.DataFrame(
+        {
+            "trajectory": cells["field_code"].map(city.trajectories),
+            "ahead": cells["year"] - city.last_year,
+            "demand": np.log(cells["demand_p50"] * estimated / true_scale / cells["demand_t"]),
+            "supply": np.log(cells["supply_p50"] / cells["supply_t"]),
+            "scale": np.log(estimated / true_scale),
+        }
+    )
+
+
+def breakdown_table(errors: pd.DataFrame) -> pd.DataFrame:
+    """Mean log error by trajectory: demand and supply per year ahead, and the scale."""
+    demand = errors.pivot_table(index="trajectory", columns="ahead", values="demand")
+    supply = errors.pivot_table(index="trajectory", columns="ahead", values="supply")
+    table = pd.concat(
+        [
+            demand.rename(columns=lambda h: f"demand +{h}"),
+            supply.rename(columns=lambda h: f"supply +{h}"),
+            errors.groupby("trajectory")["scale"].mean().rename("scale"),
+            errors.groupby("trajectory").size().rename("cell-years"),
+        ],
+        axis=1,
+    )
+    return table.reset_index().round(3)
 
 
 def _coverage(forecast: pd.DataFrame, truth: pd.DataFrame, key: list[str]) -> float:
@@ -225,8 +294,11 @@ def scale_scores(scales: pd.DataFrame, truth: pd.DataFrame, last_year: int) -> d
     return {"scale_log_error": float(error.median()), "scale_coverage80": float(inside)}
 
 
-def run_city(world: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Simulate, load, train and score one city: one row per method."""
+def run_city(
+    world: str, seed: int, args: argparse.Namespace
+) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """Simulate, load, train and score one city: one row per method, and the city's
+    :func:`error_breakdown`."""
     city = simulate(WORLDS[world], seed)
     config = TrainingConfig(
         balance=BalanceSettings(
@@ -258,7 +330,7 @@ def run_city(world: str, seed: int, args: argparse.Namespace) -> list[dict[str, 
         rows.append({**common, "method": BASELINES[name], **scores})
     for name, scores in ceilings(result.balance.balance, city, scales).items():
         rows.append({**common, "method": CEILINGS[name], **scores})
-    return rows
+    return rows, error_breakdown(result.balance.balance, city, scales)
 
 
 def main() -> None:
@@ -274,11 +346,12 @@ def main() -> None:
     parser.add_argument("--no-supply-response", action="store_true")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
-    rows = []
+    rows, errors = [], []
     for world in args.worlds:
         for seed in args.seeds:
-            city_rows = run_city(world, seed, args)
+            city_rows, city_errors = run_city(world, seed, args)
             rows.extend(city_rows)
+            errors.append(city_errors)
             print(f"{world} seed {seed}: trained in {city_rows[0]['seconds']:.1f} s", flush=True)
     detail = pd.DataFrame(rows)
     measures = [c for c in detail.columns if c not in ("world", "seed", "method")]
@@ -289,6 +362,9 @@ def main() -> None:
         tables[f"World {world!r} (mean over seeds)"] = _table(part, order)
     overall = detail.groupby("method", sort=False)[measures].mean()
     tables["All worlds and seeds"] = _table(overall, order)
+    tables["Mean log error (forecast ÷ truth) by trajectory, all worlds and seeds"] = (
+        breakdown_table(pd.concat(errors, ignore_index=True))
+    )
     for title, table in tables.items():
         print(f"\n{title}\n")
         print(table.to_markdown(index=False))

@@ -17,8 +17,10 @@ from data.vocabulary import Kind
 from experiments.benchmarks.balance_worlds import (
     CEILINGS,
     baselines,
+    breakdown_table,
     ceilings,
     city_scale,
+    error_breakdown,
     scale_scores,
     score_run,
     scored_years,
@@ -291,15 +293,17 @@ def test_scale_scores_of_an_exact_estimate() -> None:
     assert scores["scale_coverage80"] == pytest.approx(0.5)
 
 
+def last_year_scales(city: SimulatedCity) -> pd.Series:
+    """Each field's true postings per opening in the last observed year."""
+    last = city.truth[city.truth["year"] == city.last_year]
+    return last.groupby("field_code")["posting_scale"].first()
+
+
 def test_each_ceiling_puts_back_exactly_the_part_of_the_truth_it_names(
     city: SimulatedCity,
 ) -> None:
     balance = perfect_balance(city.truth)
-    true_scale = (
-        city.truth[city.truth["year"] == city.last_year]
-        .groupby("field_code")["posting_scale"]
-        .first()
-    )
+    true_scale = last_year_scales(city)
     # Every other field's scale estimated 3× too high: its demand comes out 3× too low.
     error = pd.Series(
         [3.0 if i % 2 else 1.0 for i in range(len(true_scale))], index=true_scale.index
@@ -316,10 +320,40 @@ def test_each_ceiling_puts_back_exactly_the_part_of_the_truth_it_names(
     assert scores["demand"] == pytest.approx({"spearman": 1.0, "macro_f1": 1.0})
     assert scores["supply"]["spearman"] < 0.99
     assert scores["none"] == scores["supply"]  # supply was already the truth
+    assert scores["scale_late"] == pytest.approx({"spearman": 1.0, "macro_f1": 1.0})
+    assert scores["scale_late_supply"] == scores["scale_late"]
     wrong_supply = balance.assign(
         demand_p50=balance["demand"], supply_p50=balance["supply"] * divisor
     )
     scores = ceilings(wrong_supply, city, None)
-    assert "scale" not in scores  # no estimated scales, nothing to put back
+    assert not {"scale", "scale_late", "scale_late_supply"} & set(scores)  # nothing to put back
     assert scores["supply"] == pytest.approx({"spearman": 1.0, "macro_f1": 1.0})
     assert scores["demand"]["spearman"] < 0.99
+
+
+def test_the_error_breakdown_names_the_part_that_errs_and_its_direction(
+    city: SimulatedCity,
+) -> None:
+    balance = perfect_balance(city.truth)
+    true_scale = last_year_scales(city)
+    # Boom fields' scale estimated 2× too high (their demand 2× too low); supply 10% high.
+    boom = [f for f, kind in city.trajectories.items() if kind == "boom"]
+    error = pd.Series([2.0 if f in boom else 1.0 for f in true_scale.index], true_scale.index)
+    scales = pd.DataFrame({"field_code": true_scale.index, "scale_p50": true_scale * error})
+    cells = balance["field_code"] != "all"
+    forecast = balance.assign(
+        demand_p50=balance["demand"] / balance["field_code"].map(error).where(cells, 1.0),
+        supply_p50=balance["supply"] * 1.1,
+    ).drop(columns=["demand", "supply"])  # a run's balance has quantiles only
+    errors = error_breakdown(forecast, city, scales)
+    assert set(errors["ahead"]) == set(range(2, 7))
+    assert errors["demand"].abs().max() == pytest.approx(0.0, abs=1e-9)  # right at true scale
+    assert errors["supply"].to_numpy() == pytest.approx(np.log(1.1))
+    by_kind = errors.groupby("trajectory")["scale"].mean()
+    assert by_kind["boom"] == pytest.approx(np.log(2.0))
+    assert by_kind.drop("boom").abs().max() == pytest.approx(0.0, abs=1e-9)
+    table = breakdown_table(errors)
+    assert list(table.columns[:6]) == ["trajectory", *(f"demand +{h}" for h in range(2, 7))]
+    assert table.set_index("trajectory").loc["boom", "scale"] == pytest.approx(
+        np.log(2.0), abs=1e-3
+    )
