@@ -252,6 +252,13 @@ def standing(paired: pd.DataFrame, metric: str) -> str:
     return "best" if (paired[metric] == "better").all() else "tied-best"
 
 
+def model_table(rows: list[dict[str, Any]], baseline: str) -> pd.DataFrame:
+    """One row per model of :func:`score` rows, without their per-series arrays (those are for
+    :func:`paired_differences`), MASE and sMAPE also relative to ``baseline``."""
+    kept = [{k: v for k, v in row.items() if k != PER_SERIES} for row in rows]
+    return relative_to_naive(pd.DataFrame(kept), baseline)
+
+
 def relative_to_naive(table: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """The table with MASE and sMAPE as ratios to the ``baseline`` row's, after sMAPE."""
     reference = table.set_index("model").loc[baseline]
@@ -302,10 +309,7 @@ def run(
         rows.append(engine)
         rows.extend(peer_rows(panel, actual, horizon))
         paired = paired_differences(rows)
-        table = relative_to_naive(
-            pd.DataFrame([{k: v for k, v in row.items() if k != PER_SERIES} for row in rows]),
-            BASELINES[panel.freq],
-        )
+        table = model_table(rows, BASELINES[panel.freq])
         tables[f"M1 {name}: {panel.n_series} series, horizon {horizon}"] = table.round(3)
         tables[f"M1 {name}: engine minus each model, paired over series (95% bootstrap)"] = (
             paired.round(3)

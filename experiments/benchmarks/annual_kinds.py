@@ -26,7 +26,9 @@ or fewer, gets statsforecast's naive fallback). Reported per model as in ``accur
 MASE and sMAPE on the engine's scale (also as ratios to naive), MASE and sMAPE on the
 original scale (counts, rates, ratios: sMAPE of a logit or log ratio near zero divides by
 almost nothing), the coverage of the 80% and 95% intervals (the same on either scale: the
-bounds map back monotonically) and milliseconds per series on one core.
+bounds map back monotonically) and milliseconds per series on one core; and, per kind, the
+default engine's MASE and sMAPE minus every other model's, paired over series with a 95%
+bootstrap interval (``better``/``worse`` only beyond that noise).
 
     python experiments/benchmarks/annual_kinds.py --holdout 3
 """
@@ -51,9 +53,11 @@ from experiments.benchmarks.accuracy import (
     Transform,
     best_models,
     engine_row,
+    model_table,
+    paired_differences,
     peer_median_ms,
     peer_rows,
-    relative_to_naive,
+    standing,
     zoo_rows,
 )
 from experiments.benchmarks.recording import publish
@@ -150,8 +154,9 @@ def hold_out(panel: Panel, holdout: int, min_train: int) -> tuple[Panel, np.ndar
 
 def kind_table(
     kind: Kind, holdout: int, *, slow: bool, min_train: int
-) -> tuple[str, pd.DataFrame, str]:
-    """Title, table and note of one kind: every model fitted on the training years and scored
+) -> tuple[str, pd.DataFrame, pd.DataFrame, str]:
+    """Title, table, paired comparison (the default engine minus every other model, as in
+    ``accuracy.py``) and note of one kind: every model fitted on the training years and scored
     on the held-out ones."""
     train, actual = hold_out(kind.panel, holdout, min_train)
     original = kind.original
@@ -166,7 +171,8 @@ def kind_table(
         original=original,
     )
     rows += [default, piped, *peer_rows(train, actual, holdout, original=original)]
-    table = relative_to_naive(pd.DataFrame(rows), BASELINES[train.freq])
+    table = model_table(rows, BASELINES[train.freq])
+    paired = paired_differences(rows)
     best = best_models(table, METRICS)
     ratio = default["ms/series"] / peer_median_ms(table)
     title = (
@@ -177,9 +183,10 @@ def kind_table(
         f"{kind.name}: engine (default) selected {selected}, with pipeline settings "
         f"{piped_selected}; best "
         + ", ".join(f"{metric} {model}" for metric, model in best.items())
-        + f"; engine time / peer median time {ratio:.2f}"
+        + f"; engine (default) among all models MASE {standing(paired, 'MASE')}, sMAPE "
+        f"{standing(paired, 'sMAPE')}; engine time / peer median time {ratio:.2f}"
     )
-    return title, table.round(3), note
+    return title, table.round(3), paired.round(3), note
 
 
 def run(
@@ -202,8 +209,11 @@ def run(
         if limit is not None:
             panel = kind.panel.take(range(min(limit, kind.panel.n_series)))
             kind = dataclasses.replace(kind, panel=panel)
-        title, table, note = kind_table(kind, holdout, slow=slow, min_train=min_train)
+        title, table, paired, note = kind_table(kind, holdout, slow=slow, min_train=min_train)
         tables[title] = table
+        tables[
+            f"{kind.name}: engine (default) minus each model, paired over series (95% bootstrap)"
+        ] = paired
         notes.append(note)
     return tables, notes
 

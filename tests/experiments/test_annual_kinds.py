@@ -37,8 +37,11 @@ def test_the_last_years_of_each_series_are_held_out_and_short_series_left_out() 
 
 def test_a_kind_table_has_the_engine_and_every_peer_with_finite_scores(data: TalentData) -> None:
     tables, notes = run(data, ["tightness"], 2, limit=4, min_train=4)
-    ((title, table),) = tables.items()
+    (title, table), (paired_title, paired) = tables.items()
     assert title.startswith("tightness (log ratio): 4 of 4 series, holdout 2 years")
+    # Every cell is one number or name: the per-series scores stay out of the recorded table.
+    assert "per series" not in table.columns
+    assert not table.map(lambda cell: isinstance(cell, (dict, list, np.ndarray))).any().any()
     models = set(table["model"])
     expected = {"naive", "ENGINE (default)", "ENGINE (pipeline settings)"}
     expected |= {f"PEER {name}" for name in PEERS} | {"PEER median(ETS,ARIMA,DOTM,Theta)"}
@@ -51,6 +54,13 @@ def test_a_kind_table_has_the_engine_and_every_peer_with_finite_scores(data: Tal
     # The original scale is another scale: ratios, not their logs.
     assert not np.allclose(scored["sMAPE orig"], scored["sMAPE"])
     assert notes[0].startswith("tightness: engine (default) selected ")
+    # The default engine against every other model, paired over the same series.
+    assert paired_title.startswith("tightness: engine (default) minus each model, paired")
+    assert set(paired["model"]) == models - {"ENGINE (default)"}
+    assert set(paired["MASE"]) | set(paired["sMAPE"]) <= {"better", "worse", "tied"}
+    assert (paired["MASE low"] <= paired["MASE diff"]).all()
+    assert (paired["MASE diff"] <= paired["MASE high"]).all()
+    assert "among all models MASE " in notes[0]
 
 
 def test_kinds_without_series_are_noted_not_scored(data: TalentData) -> None:
