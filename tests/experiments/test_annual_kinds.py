@@ -54,9 +54,9 @@ def test_a_kind_table_has_the_engine_and_every_peer_with_finite_scores(data: Tal
     # The original scale is another scale: ratios, not their logs.
     assert not np.allclose(scored["sMAPE orig"], scored["sMAPE"])
     assert notes[0].startswith("tightness: engine (default) selected ")
-    # The default engine against every other model, paired over the same series.
-    assert paired_title.startswith("tightness: engine (default) minus each model, paired")
-    assert set(paired["model"]) == models - {"ENGINE (default)"}
+    # The engine as the pipeline fits the kind, against every other model, on the same series.
+    assert paired_title.startswith("tightness: engine (pipeline settings) minus each model")
+    assert set(paired["model"]) == models - {"ENGINE (pipeline settings)"}
     assert set(paired["MASE"]) | set(paired["sMAPE"]) <= {"better", "worse", "tied"}
     assert (paired["MASE low"] <= paired["MASE diff"]).all()
     assert (paired["MASE diff"] <= paired["MASE high"]).all()
