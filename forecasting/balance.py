@@ -140,7 +140,8 @@ def compute_balances(
     What does not depend on the demand model — the scales, business-as-usual supply and the
     postings forecast — is computed once for all of them: the balance backtest replays every
     cut year with both candidate models, and those parts are most of a balance's time. The
-    ``seconds`` of each result count the shared parts in full.
+    ``seconds`` of each result count the shared parts in full, unless :func:`prefit_balance`
+    forecast them earlier in the run: their time is then the stage's that ran it.
     """
     if progress is not None:
         progress.stage("supply")

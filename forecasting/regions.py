@@ -305,7 +305,7 @@ def pool_backtests(table: pd.DataFrame) -> pd.DataFrame:
         row: dict[str, object] = {"kind": kind, "model": model}
         scored = pd.to_numeric(rows["coverage_rows"], errors="coerce").fillna(0)
         row["regions"] = int((scored > 0).sum())
-        row["coverage_effective_rows"] = int(scored.max()) if len(scored) else 0
+        row["coverage_effective_rows"] = int(scored.max())
         for column in table.columns.difference(["kind", "model"]):
             values = rows[column]
             if column in _POOLED_MEANS:

@@ -122,17 +122,34 @@ def score_run(balance: pd.DataFrame, truth: pd.DataFrame, last_year: int) -> dic
     return scores
 
 
+def scored_cells(
+    balance: pd.DataFrame, city: SimulatedCity, scales: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The run's field × level rows of the scored years beside the truth: ``demand_t`` and
+    ``supply_t``, each field's ``true_scale`` (postings per opening in the last observed year)
+    and ``estimated`` scale (the run's median; NaN without a ``demand_scales`` output)."""
+    rows = balance[
+        balance["year"].isin(scored_years(city.last_year))
+        & (balance["field_code"] != TOTAL)
+        & (balance["level"] != TOTAL)
+    ]
+    truth = city.truth.loc[:, [*KEY, "demand", "supply"]]
+    cells = rows.merge(truth.rename(columns={"demand": "demand_t", "supply": "supply_t"}), on=KEY)
+    last = city.truth[city.truth["year"] == city.last_year]
+    true_scale = cells["field_code"].map(last.groupby("field_code")["posting_scale"].first())
+    if scales is not None and not scales.empty:
+        estimated = cells["field_code"].map(scales.set_index("field_code")["scale_p50"])
+    else:
+        estimated = pd.Series(np.nan, index=cells.index)
+    return cells.assign(true_scale=true_scale, estimated=estimated)
+
+
 def ceilings(
     balance: pd.DataFrame, city: SimulatedCity, scales: pd.DataFrame | None
 ) -> dict[str, dict[str, float]]:
     """Spearman and macro-F1 of the product's medians with one part replaced by the truth
     (module docstring): how much each part of the forecast costs."""
-    years = scored_years(city.last_year)
-    rows = balance[
-        balance["year"].isin(years) & (balance["field_code"] != TOTAL) & (balance["level"] != TOTAL)
-    ]
-    truth = city.truth.loc[:, [*KEY, "demand", "supply"]]
-    cells = rows.merge(truth.rename(columns={"demand": "demand_t", "supply": "supply_t"}), on=KEY)
+    cells = scored_cells(balance, city, scales)
     demand, supply = cells["demand_p50"], cells["supply_p50"]
     late = cells["field_code"].map(city.trajectories) == "late_boom"
     variants = {
@@ -141,14 +158,8 @@ def ceilings(
         "demand": (cells["demand_t"], supply),
         "supply": (demand, cells["supply_t"]),
     }
-    if scales is not None and not scales.empty:
-        estimated = cells["field_code"].map(scales.set_index("field_code")["scale_p50"])
-        true_scale = cells["field_code"].map(
-            city.truth[city.truth["year"] == city.last_year]
-            .groupby("field_code")["posting_scale"]
-            .first()
-        )
-        at_true_scale = demand * estimated / true_scale
+    if cells["estimated"].notna().any():
+        at_true_scale = demand * cells["estimated"] / cells["true_scale"]
         variants["scale"] = (at_true_scale, supply)
         variants["scale_late"] = (at_true_scale.where(~late, cells["demand_t"]), supply)
         variants["scale_late_supply"] = (
@@ -162,7 +173,7 @@ def ceilings(
         numerator, denominator = variants[name]
         ratio = np.minimum(numerator / denominator.clip(lower=1e-9), MAX_RATIO)
         forecast = cells.loc[:, KEY].assign(ratio=ratio, short=ratio > 1)
-        results[name] = score_ratios(forecast, city.truth, years)
+        results[name] = score_ratios(forecast, city.truth, scored_years(city.last_year))
     return results
 
 
@@ -178,31 +189,17 @@ def error_breakdown(
     show in postings), and in which direction, which is what decides whether errors of
     demand and supply cancel in the ratio or add up.
     """
-    years = scored_years(city.last_year)
-    rows = balance[
-        balance["year"].isin(years) & (balance["field_code"] != TOTAL) & (balance["level"] != TOTAL)
-    ]
-    truth = city.truth.loc[:, [*KEY, "demand", "supply"]]
-    cells = rows.merge(truth.rename(columns={"demand": "demand_t", "supply": "supply_t"}), on=KEY)
-    true_scale = cells["field_code"].map(
-        city.truth[city.truth["year"] == city.last_year]
-        .groupby("field_code")["posting_scale"]
-        .first()
-    )
-    if scales is not None and not scales.empty:
-        estimated = cells["field_code"].map(scales.set_index("field_code")["scale_p50"])
-    else:
-        estimated = pd.Series(np.nan, index=cells.index)
-    positive = (cells["demand_t"] > 0) & (cells["supply_t"] > 0) & (cells["supply_p50"] > 0)
-    cells = cells[positive]
-    estimated, true_scale = estimated[positive], true_scale[positive]
+    cells = scored_cells(balance, city, scales)
+    cells = cells[(cells["demand_t"] > 0) & (cells["supply_t"] > 0) & (cells["supply_p50"] > 0)]
     return pd.DataFrame(
         {
             "trajectory": cells["field_code"].map(city.trajectories),
             "ahead": cells["year"] - city.last_year,
-            "demand": np.log(cells["demand_p50"] * estimated / true_scale / cells["demand_t"]),
+            "demand": np.log(
+                cells["demand_p50"] * cells["estimated"] / cells["true_scale"] / cells["demand_t"]
+            ),
             "supply": np.log(cells["supply_p50"] / cells["supply_t"]),
-            "scale": np.log(estimated / true_scale),
+            "scale": np.log(cells["estimated"] / cells["true_scale"]),
         }
     )
 
