@@ -317,6 +317,12 @@ class ForecastEngine:
             raise ModelError(
                 f"unknown model(s) {', '.join(unknown)}; registered: {', '.join(REGISTRY)}"
             )
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ModelError(
+                f"model(s) {', '.join(repeated)} named more than once in models; "
+                "name each model once"
+            )
         usable = tuple(n for n in names if freq in REGISTRY[n].family.frequencies)
         if not usable:
             raise ModelError(f"none of the models {', '.join(names)} forecasts {freq} series")

@@ -29,8 +29,10 @@ Baselines, on the same cells: (a) the last observed postings ÷ realised supply 
 (b) the same with postings converted to openings by one city-wide scale, Σ postings ÷ Σ hires
 over the fields that report hires in the last three observed years — what a careful analyst
 without the simulator's knowledge would assume (hires undercount openings where supply is
-short, so this scale is, if anything, too high); (c) the same with each field's true posting
-scale (an oracle no method has). Baseline flags are ratio > 1.
+short, so this scale is, if anything, too high; in a city where no field reports hires the
+analyst has nothing to convert with and takes postings as openings, as (a) does); (c) the
+same with each field's true posting scale (an oracle no method has). Baseline flags are
+ratio > 1.
 
     python experiments/benchmarks/balance_worlds.py [--worlds steady volatile sparse]
         [--seeds 1 2 3 4 5] [--samples 500] [--jobs 2] [--cuts 0] [--no-record]
@@ -268,11 +270,15 @@ def baselines(city: SimulatedCity) -> dict[str, dict[str, float]]:
 
 
 def city_scale(city: SimulatedCity) -> float:
-    """Σ postings ÷ Σ hires over the rows with hires in the last three observed years."""
+    """Σ postings ÷ Σ hires over the rows with hires in the last three observed years; 1.0
+    (postings taken as openings) where no row of those years reports hires."""
     hiring = city.observations[Kind.HIRING]
     year = hiring["period"].str[:4].astype(int)
     recent = hiring[(year > city.last_year - 3) & hiring["hires"].notna()]
-    return float(recent["postings"].sum() / max(float(recent["hires"].sum()), 1.0))
+    hires = float(recent["hires"].sum())
+    if hires <= 0:
+        return 1.0
+    return float(recent["postings"].sum() / hires)
 
 
 def scale_scores(scales: pd.DataFrame, truth: pd.DataFrame, last_year: int) -> dict[str, float]:

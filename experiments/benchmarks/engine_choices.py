@@ -43,11 +43,12 @@ def variants(freq: str, slow: bool) -> dict[str, dict[str, Any]]:
         "calibrate on all windows pooled": {"nearest_origins": None},
         "recent scale (last 2h changes)": {"scale_window": 2 * horizon},
         "without lightgbm": {"models": without_lgbm},
-        "+ dotm": {"models": [*default, "dotm"]},
-        "+ auto_theta": {"models": [*default, "auto_theta"]},
-        "+ auto_ets": {"models": [*default, "auto_ets"]},
-        "dotm for theta": {"models": [m if m != "theta" else "dotm" for m in default]},
     }
+    for extra in ("dotm", "auto_theta", "auto_ets", "auto_ces"):
+        if extra not in default:
+            options[f"+ {extra}"] = {"models": [*default, extra]}
+    if "theta" in default:
+        options["dotm for theta"] = {"models": [m if m != "theta" else "dotm" for m in default]}
     if slow:
         options["+ arima"] = {"models": [*default, "arima"]}
         if freq != "Y":

@@ -50,13 +50,22 @@ def simulate_signals(
         trend[:, None] * (market.years - spec.first_hiring_year)[None, :]
     )
     picker = stream(seed, spec.name, "reporting fields")
-    n_hires = min(n_fields, max(2, round(spec.hires_share * n_fields)))
+    n_hires = _reporting(spec.hires_share, n_fields, at_least=2)
     hires_fields = _subset(fields, picker.choice(n_fields, n_hires, replace=False))
-    n_surveys = min(n_fields, max(1, round(spec.survey_share * n_fields)))
+    n_surveys = _reporting(spec.survey_share, n_fields, at_least=1)
     survey_fields = _subset(fields, picker.choice(n_fields, n_surveys, replace=False))
     hiring = _hiring(spec, seed, fields, market, posting_scale=posting_scale, hires=hires_fields)
     surveys = _surveys(spec, seed, fields, market, survey_fields)
     return Signals(hiring, surveys, posting_scale, hires_fields, survey_fields)
+
+
+def _reporting(share: float, n_fields: int, *, at_least: int) -> int:
+    """How many fields report a signal: a share of zero means none (a city whose employers
+    or associations never report it); any other share at least ``at_least``, so that a
+    small world still has a few."""
+    if share == 0:
+        return 0
+    return min(n_fields, max(at_least, round(share * n_fields)))
 
 
 def _hiring(

@@ -27,6 +27,11 @@ from experiments.benchmarks.balance_worlds import (
 )
 from experiments.simcity import TRAJECTORIES, WORLDS, SimulatedCity, load_into_store, simulate
 from features.talent import TalentData
+from forecasting.pipeline import TrainingConfig, train
+from forecasting.promotion import Gates
+from forecasting.quotas import QuotaSettings
+from forecasting.scales import NOTE_LEVEL_ASSUMED, SOURCE_RATES
+from forecasting.settings import BalanceSettings
 from forecasting.supply import observed_supply
 
 KEY = ["field_code", "level", "year"]
@@ -357,3 +362,48 @@ def test_the_error_breakdown_names_the_part_that_errs_and_its_direction(
     assert table.set_index("trajectory").loc["boom", "scale"] == pytest.approx(
         np.log(2.0), abs=1e-3
     )
+
+
+@pytest.mark.slow
+def test_a_city_without_hires_or_surveys_trains_with_every_scale_read_from_outcome_rates(
+    tmp_path: Path,
+) -> None:
+    """Where no employer reports hires and no association files a survey, the balance still
+    trains on postings and outcomes alone: every field's scale is read from its outcome rates
+    and says that its level is assumed, and the analyst's baseline falls back to postings as
+    openings instead of dividing by zero hires."""
+    spec = replace(SMALL, name="bare", hires_share=0.0, survey_share=0.0)
+    city = simulate(spec, seed=2)
+    assert city.hires_fields == ()
+    assert city.survey_fields == ()
+    assert city.observations[Kind.HIRING]["hires"].isna().all()
+    assert city.observations[Kind.DEMAND_SURVEY].empty
+    assert city_scale(city) == 1.0
+    scores = baselines(city)
+    assert scores["b"] == scores["a"]
+    config = TrainingConfig(
+        balance=BalanceSettings(horizon=3, n_samples=100, n_jobs=1),
+        quotas=QuotaSettings(scenarios=20, resamples=1),
+        gates=Gates(coverage_80=(0.0, 1.0), coverage_95=(0.0, 1.0)),
+        balance_backtest_cuts=0,
+    )
+    store = Store.connect(f"sqlite:///{tmp_path / 'bare.db'}")
+    try:
+        store.upgrade()
+        load_into_store(city, store)
+        result = train(store, config, serve=False)
+    finally:
+        store.dispose()
+    assert result.run.status == "succeeded"
+    scales = result.outputs["demand_scales"]
+    scales = scales[scales["field_code"].isin(city.fields)]
+    assert len(scales) == len(city.fields)
+    assert (scales["source"] == SOURCE_RATES).all()
+    assert (scales["note"] == NOTE_LEVEL_ASSUMED).all()
+    assert (scales["scale_p10"] < scales["scale_p50"]).all()
+    assert (scales["scale_p50"] < scales["scale_p90"]).all()
+    cells = result.balance.balance
+    cells = cells[(cells["field_code"] != "all") & (cells["level"] != "all")]
+    values = cells[["demand_p50", "supply_p50", "p_shortage"]].to_numpy(dtype=float)
+    assert len(cells) > 0
+    assert np.isfinite(values).all()

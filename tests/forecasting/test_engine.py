@@ -35,6 +35,7 @@ def test_predict_before_fit_is_refused() -> None:
         ({"horizon": 3, "windows": 0}, "windows"),
         ({"horizon": 3, "levels": (80, 120)}, "levels"),
         ({"horizon": 3, "models": ["nonsense"]}, "unknown model"),
+        ({"horizon": 3, "models": ["naive", "drift", "naive"]}, "naive named more than once"),
     ],
 )
 def test_bad_parameters_fail_with_a_clear_error(kwargs: dict[str, object], message: str) -> None:
