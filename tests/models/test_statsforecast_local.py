@@ -170,3 +170,23 @@ def test_arima_on_a_seasonal_quarterly_series_beats_its_mean() -> None:
     train, test = Panel.from_arrays({"a": y[:-8]}, freq="Q"), y[-8:]
     mean = create("arima").fit(train).predict(8).mean[0]
     assert np.mean(np.abs(mean - test)) < 0.3 * np.mean(np.abs(y[:-8].mean() - test))
+
+
+def test_ces_keeps_the_library_point_forecast_and_covers_a_random_walk_like_one() -> None:
+    """The CES member's intervals are mean ± z·σ·√h (its docstring says why): the point
+    forecast is statsforecast's own, and on random walks, whose spread grows like √h, the
+    80% intervals cover about 80% of what follows at every step."""
+    from statsforecast.models import AutoCES
+
+    rng = np.random.default_rng(5)
+    n_series, length, horizon = 300, 30, 6
+    paths = 100 + rng.normal(0, 2.0, (n_series, length + horizon)).cumsum(axis=1)
+    panel = Panel.from_arrays({f"s{i}": p[:length] for i, p in enumerate(paths)}, freq="Y")
+    forecast = create("auto_ces").fit(panel).predict(horizon)
+    library = AutoCES(season_length=1).fit(paths[0, :length]).predict(horizon)["mean"]
+    np.testing.assert_allclose(forecast.mean[0], library)
+    future = paths[:, length:]
+    inside = (forecast.lower[80] <= future) & (future <= forecast.upper[80])
+    assert np.all(np.abs(inside.mean(axis=0) - 0.80) < 0.08), inside.mean(axis=0)
+    widths = forecast.upper[80] - forecast.lower[80]
+    assert (np.diff(widths, axis=1) > 0).all()
