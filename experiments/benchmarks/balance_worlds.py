@@ -34,7 +34,7 @@ analyst has nothing to convert with and takes postings as openings, as (a) does)
 same with each field's true posting scale (an oracle no method has). Baseline flags are
 ratio > 1.
 
-    python experiments/benchmarks/balance_worlds.py [--worlds steady volatile sparse]
+    python experiments/benchmarks/balance_worlds.py [--worlds steady volatile sparse silent]
         [--seeds 1 2 3 4 5] [--samples 500] [--jobs 2] [--cuts 0] [--no-record]
 """
 

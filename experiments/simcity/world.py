@@ -177,4 +177,30 @@ WORLDS: Final[dict[str, WorldSpec]] = {
         survey_share=0.7,
         survey_sd=0.15,
     ),
+    # Nine fields in a city where no employer reports hires and no association files a
+    # survey: postings and outcomes are all there is, every scale is read from outcome rates
+    # and no survey foretells a late boom. Moderate noise, posting scales drifting ±1%/yr.
+    "silent": WorldSpec(
+        name="silent",
+        n_fields=9,
+        first_enrollment_year=2010,
+        first_outcome_year=2013,
+        first_hiring_year=2013,
+        first_survey_year=2016,
+        ratio_sd=0.35,
+        demand_noise=0.07,
+        extra_shock_share=0.15,
+        intake_noise=0.06,
+        open_share=0.4,
+        close_share=0.4,
+        beta_placement=0.3,
+        beta_infield=0.7,
+        beta_local=0.05,
+        field_sd=0.15,
+        rate_noise=0.07,
+        posting_sd=0.08,
+        posting_drift=0.01,
+        hires_share=0.0,
+        survey_share=0.0,
+    ),
 }

@@ -92,7 +92,10 @@ def test_every_world_has_all_six_trajectory_types(world: str) -> None:
 
 def test_worlds_differ_in_fields_levels_history_and_hiring_frequency() -> None:
     cities = {name: simulate(spec, 1) for name, spec in WORLDS.items()}
-    assert len({len(c.fields) for c in cities.values()}) == 3
+    assert len({len(c.fields) for c in cities.values()}) == len(WORLDS)
+    assert cities["silent"].hires_fields == ()
+    assert cities["silent"].survey_fields == ()
+    assert cities["silent"].observations[Kind.DEMAND_SURVEY].empty
     assert "doctor" in set(cities["sparse"].truth["level"])
     assert "doctor" not in set(cities["steady"].truth["level"])
     periods = {n: c.observations[Kind.HIRING]["period"] for n, c in cities.items()}
