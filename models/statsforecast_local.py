@@ -135,13 +135,21 @@ class StatsforecastModel(LocalForecaster):
         self, state: LibraryFit, horizon: int, levels: tuple[int, ...]
     ) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
         with quiet_library():
-            result = state.model.predict(horizon, level=list(levels))
+            result = self._library_forecast(state, horizon, levels)
 
         def column(key: str) -> np.ndarray:
             return reseasonalize(np.asarray(result[key], dtype=float), state.indices, state.n)
 
         mean = column("mean")
         return mean, _nested(mean, {lv: (column(f"lo-{lv}"), column(f"hi-{lv}")) for lv in levels})
+
+    def _library_forecast(
+        self, state: LibraryFit, horizon: int, levels: tuple[int, ...]
+    ) -> dict[str, Any]:
+        """The library's forecast as it returns it (``mean``, ``lo-80``, ``hi-80``, ...), on
+        the scale the model was fitted on; a family whose library intervals do not serve
+        overrides this."""
+        return dict(state.model.predict(horizon, level=list(levels)))
 
 
 def _nested(
@@ -421,17 +429,15 @@ class AutoCESModel(StatsforecastModel):
 
         return AutoCES(season_length=self.season_length_, model=self.model)
 
-    def _forecast_levels(
+    def _library_forecast(
         self, state: LibraryFit, horizon: int, levels: tuple[int, ...]
-    ) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
-        with quiet_library():
-            result = state.model.predict(horizon)
-        mean = reseasonalize(np.asarray(result["mean"], dtype=float), state.indices, state.n)
+    ) -> dict[str, Any]:
+        mean = np.asarray(state.model.predict(horizon)["mean"], dtype=float)
         sigma2 = float(state.model.model_.get("sigma2", np.nan))
         spread = np.sqrt(sigma2) if np.isfinite(sigma2) and sigma2 > 0 else 0.0
         growth = spread * np.sqrt(np.arange(1, horizon + 1))
-        bounds = {
-            level: (mean - normal_quantile(level) * growth, mean + normal_quantile(level) * growth)
-            for level in levels
-        }
-        return mean, _nested(mean, bounds)
+        out: dict[str, Any] = {"mean": mean}
+        for level in levels:
+            out[f"lo-{level}"] = mean - normal_quantile(level) * growth
+            out[f"hi-{level}"] = mean + normal_quantile(level) * growth
+        return out
